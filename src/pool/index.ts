@@ -1,0 +1,1 @@
+export { spawnWorker, bootstrapData, BOOTSTRAP_URL } from './spawn.js';

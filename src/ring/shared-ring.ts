@@ -1,0 +1,431 @@
+import { isMainThread } from 'node:worker_threads';
+import { BlockingOnMainThreadError, TimeoutError } from '../errors.js';
+import * as D from './descriptor.js';
+import { FrameTooLargeError, InvalidCapacityError, InvalidRingError, RingClosedError } from './errors.js';
+import { deadlineAfter, defaultWaitStrategy, wake, wakeAll, type ParkingSpot, type WaitStrategy } from './wait-strategy.js';
+
+export interface SharedRingOptions {
+  /** Bytes in the data region: a power of two from 1 KiB to 1 GiB. */
+  capacity: number;
+  /** Several threads may write at once (claims by CAS). Default true; false saves the CAS. */
+  multiProducer?: boolean;
+  waitStrategy?: WaitStrategy;
+}
+
+export interface AttachOptions {
+  waitStrategy?: WaitStrategy;
+}
+
+/**
+ * Called once per frame by `drain`, zero-copy: the payload is `data[offset, offset + length)`,
+ * valid only until the handler returns (then the space is recycled).
+ */
+export type FrameHandler = (type: number, data: Uint8Array, offset: number, length: number) => void;
+
+/** A frame copied out of the ring. */
+export interface Frame {
+  type: number;
+  payload: Uint8Array;
+}
+
+export interface RingStats {
+  capacity: number;
+  maxPayloadLength: number;
+  multiProducer: boolean;
+  usedBytes: number;
+  freeBytes: number;
+  framesRead: number;
+  consumerParked: number;
+  producersParked: number;
+  closed: boolean;
+  lastHeartbeat: number;
+}
+
+const I = (byteOffset: number) => byteOffset >> 2;
+const TAIL = I(D.TAIL_OFFSET);
+const HEAD = I(D.HEAD_OFFSET);
+const HEAD_CACHE = I(D.HEAD_CACHE_OFFSET);
+const CORRELATION = I(D.CORRELATION_OFFSET);
+const CLOSED = I(D.CLOSED_OFFSET);
+const FRAMES_READ = I(D.FRAMES_READ_OFFSET);
+const HEARTBEAT = D.HEARTBEAT_OFFSET >> 3;
+
+/**
+ * A bounded multi-producer, single-consumer queue of frames in one SharedArrayBuffer. Every thread
+ * that holds `ring.buffer` can `attach` to it. Layout and frame format: see descriptor.ts.
+ *
+ * Producers: `tryWrite` / `write` / `writeAsync`, or `tryClaim` + `commit` to encode straight into
+ * the ring. The consumer (one thread at a time): `drain` (zero-copy), `tryRead` / `read` /
+ * `readAsync` (copies). Blocking forms are for worker threads; the main thread uses the async ones.
+ */
+export class SharedRing {
+  readonly buffer: SharedArrayBuffer;
+  readonly capacity: number;
+  readonly multiProducer: boolean;
+  /** Largest payload one frame may carry. */
+  readonly maxPayloadLength: number;
+  /** The data region; offsets given to handlers and returned by `tryClaim` index into it. */
+  readonly data: Uint8Array;
+
+  private readonly words: Int32Array;
+  private readonly floats: Float64Array;
+  private readonly mask: number;
+  private readonly maxFrame: number;
+  private readonly waitStrategy: WaitStrategy;
+  private readonly dataSpot: ParkingSpot;
+  private readonly spaceSpot: ParkingSpot;
+
+  static create(options: SharedRingOptions): SharedRing {
+    const capacity = validateCapacity(options?.capacity);
+    const buffer = new SharedArrayBuffer(D.HEADER_LENGTH + capacity);
+    const words = new Int32Array(buffer);
+    words[I(D.MAGIC_OFFSET)] = D.RING_MAGIC;
+    words[I(D.VERSION_OFFSET)] = D.RING_VERSION;
+    words[I(D.CAPACITY_OFFSET)] = capacity;
+    words[I(D.FLAGS_OFFSET)] = options.multiProducer === false ? 0 : D.FLAG_MULTI_PRODUCER;
+    return new SharedRing(buffer, options.waitStrategy ?? defaultWaitStrategy);
+  }
+
+  static attach(buffer: SharedArrayBuffer, options: AttachOptions = {}): SharedRing {
+    if (!(buffer instanceof SharedArrayBuffer)) throw new InvalidRingError('SharedRing.attach needs a SharedArrayBuffer');
+    if (buffer.byteLength < D.HEADER_LENGTH + D.MIN_CAPACITY) {
+      throw new InvalidRingError(`a buffer of ${buffer.byteLength} bytes is too small to hold a ring`);
+    }
+    const words = new Int32Array(buffer, 0, D.HEADER_LENGTH >> 2);
+    if (words[I(D.MAGIC_OFFSET)] !== D.RING_MAGIC) throw new InvalidRingError('the buffer does not hold a ring (bad magic)');
+    const version = words[I(D.VERSION_OFFSET)];
+    if (version !== D.RING_VERSION) {
+      throw new InvalidRingError(`the ring has layout version ${version}; this build reads version ${D.RING_VERSION}`);
+    }
+    const capacity = words[I(D.CAPACITY_OFFSET)]!;
+    if (!D.isPowerOfTwo(capacity) || buffer.byteLength !== D.HEADER_LENGTH + capacity) {
+      throw new InvalidRingError(`the ring header says capacity ${capacity}, which does not match a ${buffer.byteLength}-byte buffer`);
+    }
+    return new SharedRing(buffer, options.waitStrategy ?? defaultWaitStrategy);
+  }
+
+  private constructor(buffer: SharedArrayBuffer, waitStrategy: WaitStrategy) {
+    this.buffer = buffer;
+    this.words = new Int32Array(buffer);
+    this.floats = new Float64Array(buffer, 0, D.HEADER_LENGTH >> 3);
+    this.capacity = this.words[I(D.CAPACITY_OFFSET)]!;
+    this.multiProducer = (this.words[I(D.FLAGS_OFFSET)]! & D.FLAG_MULTI_PRODUCER) !== 0;
+    this.mask = this.capacity - 1;
+    this.maxFrame = D.maxFrameLength(this.capacity);
+    this.maxPayloadLength = this.maxFrame - D.FRAME_HEADER_LENGTH;
+    this.data = new Uint8Array(buffer, D.HEADER_LENGTH, this.capacity);
+    this.waitStrategy = waitStrategy;
+    this.dataSpot = {
+      words: this.words,
+      waitersIndex: I(D.CONSUMER_WAITERS_OFFSET),
+      signalIndex: I(D.DATA_SIGNAL_OFFSET),
+      beforePark: () => this.beat(),
+    };
+    this.spaceSpot = { words: this.words, waitersIndex: I(D.PRODUCER_WAITERS_OFFSET), signalIndex: I(D.SPACE_SIGNAL_OFFSET) };
+  }
+
+  // ---------------------------------------------------------------- producers
+
+  /**
+   * Reserves a frame of `payloadLength` bytes. Returns the payload's offset in `data`, or -1 when
+   * the ring has no room now. Write the payload there, then `commit(offset)` (or `abort(offset)`);
+   * until then the consumer waits at this frame, so keep the claim short.
+   */
+  tryClaim(type: number, payloadLength: number): number {
+    const frameLength = D.FRAME_HEADER_LENGTH + payloadLength;
+    const aligned = D.alignFrame(frameLength);
+    if (!(aligned <= this.maxFrame && payloadLength >= 0)) this.rejectFrame(type, payloadLength);
+    if ((type >>> 0) > D.MAX_FRAME_TYPE || type !== Math.trunc(type)) this.rejectFrame(type, payloadLength);
+    const words = this.words;
+    if (Atomics.load(words, CLOSED) !== 0) throw new RingClosedError();
+    const capacity = this.capacity;
+    let tail: number;
+    let padding: number;
+    for (;;) {
+      tail = Atomics.load(words, TAIL);
+      const toEnd = capacity - (tail & this.mask);
+      padding = aligned > toEnd ? toEnd : 0;
+      const required = aligned + padding;
+      if (required > capacity - ((tail - Atomics.load(words, HEAD_CACHE)) | 0)) {
+        const head = Atomics.load(words, HEAD);
+        if (required > capacity - ((tail - head) | 0)) return -1;
+        Atomics.store(words, HEAD_CACHE, head);
+      }
+      const next = (tail + required) | 0;
+      if (!this.multiProducer) {
+        Atomics.store(words, TAIL, next);
+        break;
+      }
+      if (Atomics.compareExchange(words, TAIL, tail, next) === tail) break;
+    }
+    let index = tail & this.mask;
+    if (padding !== 0) {
+      const padBase = (D.HEADER_LENGTH + index) >> 2;
+      words[padBase + 1] = D.PADDING_TYPE;
+      Atomics.store(words, padBase, padding);
+      index = 0;
+    }
+    const base = (D.HEADER_LENGTH + index) >> 2;
+    words[base] = -frameLength;
+    words[base + 1] = type;
+    return index + D.FRAME_HEADER_LENGTH;
+  }
+
+  /** Publishes a claimed frame: from here on the consumer sees it, whole. */
+  commit(payloadOffset: number): void {
+    const base = (D.HEADER_LENGTH + payloadOffset - D.FRAME_HEADER_LENGTH) >> 2;
+    Atomics.store(this.words, base, -this.words[base]!);
+    wake(this.dataSpot);
+  }
+
+  /** Gives a claimed frame back: the consumer skips it. */
+  abort(payloadOffset: number): void {
+    const base = (D.HEADER_LENGTH + payloadOffset - D.FRAME_HEADER_LENGTH) >> 2;
+    this.words[base + 1] = D.PADDING_TYPE;
+    Atomics.store(this.words, base, -this.words[base]!);
+    wake(this.dataSpot);
+  }
+
+  /** Copies `payload` into one frame. False when the ring is full now. */
+  tryWrite(payload: Uint8Array, type = 0): boolean {
+    const offset = this.tryClaim(type, payload.byteLength);
+    if (offset < 0) return false;
+    this.data.set(payload, offset);
+    this.commit(offset);
+    return true;
+  }
+
+  /**
+   * Writes as many of `payloads` as fit now, in order, one frame each; returns how many. Frames
+   * are published one by one, so the consumer can start on the first while later ones are copied.
+   */
+  tryWriteMany(payloads: readonly Uint8Array[], type = 0): number {
+    let written = 0;
+    while (written < payloads.length && this.tryWrite(payloads[written]!, type)) written++;
+    return written;
+  }
+
+  /** Blocking write (worker threads): waits for room, up to `timeoutMs`, then TimeoutError. */
+  write(payload: Uint8Array, type = 0, timeoutMs?: number): void {
+    assertMayBlock('SharedRing.write');
+    if (this.tryWrite(payload, type)) return;
+    const done = this.waitStrategy.wait(() => this.tryWrite(payload, type), this.spaceSpot, deadlineAfter(timeoutMs));
+    if (!done) throw new TimeoutError(`no room in the ring for ${payload.byteLength} bytes within ${timeoutMs} ms`);
+  }
+
+  /** Like `write`, but waits without blocking the thread (Atomics.waitAsync). */
+  async writeAsync(payload: Uint8Array, type = 0, timeoutMs?: number): Promise<void> {
+    if (this.tryWrite(payload, type)) return;
+    const done = await this.waitStrategy.waitAsync(() => this.tryWrite(payload, type), this.spaceSpot, deadlineAfter(timeoutMs));
+    if (!done) throw new TimeoutError(`no room in the ring for ${payload.byteLength} bytes within ${timeoutMs} ms`);
+  }
+
+  /** `tryClaim`, waiting for room (blocking; worker threads). */
+  claim(type: number, payloadLength: number, timeoutMs?: number): number {
+    assertMayBlock('SharedRing.claim');
+    let offset = this.tryClaim(type, payloadLength);
+    if (offset >= 0) return offset;
+    const ready = () => (offset = this.tryClaim(type, payloadLength)) >= 0;
+    if (!this.waitStrategy.wait(ready, this.spaceSpot, deadlineAfter(timeoutMs))) {
+      throw new TimeoutError(`no room in the ring for ${payloadLength} bytes within ${timeoutMs} ms`);
+    }
+    return offset;
+  }
+
+  /** `tryClaim`, waiting for room without blocking the thread. */
+  async claimAsync(type: number, payloadLength: number, timeoutMs?: number): Promise<number> {
+    let offset = this.tryClaim(type, payloadLength);
+    if (offset >= 0) return offset;
+    const ready = () => (offset = this.tryClaim(type, payloadLength)) >= 0;
+    if (!(await this.waitStrategy.waitAsync(ready, this.spaceSpot, deadlineAfter(timeoutMs)))) {
+      throw new TimeoutError(`no room in the ring for ${payloadLength} bytes within ${timeoutMs} ms`);
+    }
+    return offset;
+  }
+
+  // ---------------------------------------------------------------- consumer
+
+  /**
+   * Hands up to `maxFrames` published frames to `handler` in order, zero-copy, then frees their
+   * space. Returns how many frames it handed over. If the handler throws, the frames before it
+   * and the one it threw on count as consumed.
+   */
+  drain(handler: FrameHandler, maxFrames = Infinity): number {
+    const words = this.words;
+    const data = this.data;
+    const head = Atomics.load(words, HEAD);
+    let consumed = 0;
+    let frames = 0;
+    try {
+      while (frames < maxFrames && consumed < this.capacity) {
+        const index = (head + consumed) & this.mask;
+        const base = (D.HEADER_LENGTH + index) >> 2;
+        const length = Atomics.load(words, base);
+        if (length <= 0) break;
+        const type = words[base + 1]!;
+        consumed += D.alignFrame(length);
+        if (type !== D.PADDING_TYPE) {
+          frames++;
+          handler(type, data, index + D.FRAME_HEADER_LENGTH, length - D.FRAME_HEADER_LENGTH);
+        }
+      }
+    } finally {
+      if (consumed > 0) this.release(head, consumed, frames);
+    }
+    return frames;
+  }
+
+  /** Copies out the next frame, or null if none is published now. */
+  tryRead(): Frame | null {
+    let frame: Frame | null = null;
+    this.drain((type, data, offset, length) => {
+      frame = { type, payload: data.slice(offset, offset + length) };
+    }, 1);
+    return frame;
+  }
+
+  /** Blocking read (worker threads). Null once the ring is closed and drained. */
+  read(timeoutMs?: number): Frame | null {
+    assertMayBlock('SharedRing.read');
+    const deadline = deadlineAfter(timeoutMs);
+    for (;;) {
+      const frame = this.tryRead();
+      if (frame !== null) return frame;
+      if (!this.waitReadableUntil(deadline)) return null;
+    }
+  }
+
+  /** Like `read`, without blocking the thread. Resolves null once the ring is closed and drained. */
+  async readAsync(timeoutMs?: number): Promise<Frame | null> {
+    const deadline = deadlineAfter(timeoutMs);
+    for (;;) {
+      const frame = this.tryRead();
+      if (frame !== null) return frame;
+      if (!(await this.readableUntil(deadline))) return null;
+    }
+  }
+
+  /**
+   * Blocks (worker threads) until a frame is ready to drain: true; or the ring is closed and
+   * drained: false. TimeoutError after `timeoutMs`.
+   */
+  waitReadable(timeoutMs?: number): boolean {
+    assertMayBlock('SharedRing.waitReadable');
+    return this.waitReadableUntil(deadlineAfter(timeoutMs));
+  }
+
+  /** Like `waitReadable`, without blocking the thread. */
+  readable(timeoutMs?: number): Promise<boolean> {
+    return this.readableUntil(deadlineAfter(timeoutMs));
+  }
+
+  /** True when the next frame is published (it may be padding, which drain skips). */
+  hasFrame(): boolean {
+    const head = Atomics.load(this.words, HEAD);
+    return Atomics.load(this.words, (D.HEADER_LENGTH + (head & this.mask)) >> 2) > 0;
+  }
+
+  // ---------------------------------------------------------------- lifecycle and liveness
+
+  /** Refuses further writes and wakes every waiter. Frames already written can still be read. */
+  close(): void {
+    if (Atomics.exchange(this.words, CLOSED, 1) !== 0) return;
+    wakeAll(this.dataSpot);
+    wakeAll(this.spaceSpot);
+  }
+
+  get closed(): boolean {
+    return Atomics.load(this.words, CLOSED) !== 0;
+  }
+
+  /** Closed, and every claimed frame has been consumed. */
+  get drained(): boolean {
+    return this.closed && Atomics.load(this.words, HEAD) === Atomics.load(this.words, TAIL);
+  }
+
+  /** A fresh id from the ring's correlation counter (1, 2, …, wrapping at 2^32; never 0). */
+  nextCorrelationId(): number {
+    let id = (Atomics.add(this.words, CORRELATION, 1) + 1) >>> 0;
+    while (id === 0) id = (Atomics.add(this.words, CORRELATION, 1) + 1) >>> 0;
+    return id;
+  }
+
+  /** The consumer's liveness beat: it records the time. Parked consumers beat each time they park. */
+  beat(): void {
+    this.floats[HEARTBEAT] = Date.now();
+  }
+
+  /** Date.now() of the consumer's last beat, 0 if it never beat. */
+  get lastHeartbeat(): number {
+    return this.floats[HEARTBEAT]!;
+  }
+
+  stats(): RingStats {
+    const words = this.words;
+    const used = (Atomics.load(words, TAIL) - Atomics.load(words, HEAD)) | 0;
+    return {
+      capacity: this.capacity,
+      maxPayloadLength: this.maxPayloadLength,
+      multiProducer: this.multiProducer,
+      usedBytes: used,
+      freeBytes: this.capacity - used,
+      framesRead: Atomics.load(words, FRAMES_READ) >>> 0,
+      consumerParked: Atomics.load(words, this.dataSpot.waitersIndex),
+      producersParked: Atomics.load(words, this.spaceSpot.waitersIndex),
+      closed: this.closed,
+      lastHeartbeat: this.lastHeartbeat,
+    };
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private release(head: number, consumed: number, frames: number): void {
+    const words = this.words;
+    const index = head & this.mask;
+    const beforeEnd = Math.min(consumed, this.capacity - index);
+    this.data.fill(0, index, index + beforeEnd);
+    if (consumed > beforeEnd) this.data.fill(0, 0, consumed - beforeEnd);
+    Atomics.store(words, FRAMES_READ, (words[FRAMES_READ]! + frames) | 0);
+    Atomics.store(words, HEAD, (head + consumed) | 0);
+    wake(this.spaceSpot);
+  }
+
+  private readyToRead = (): boolean => this.hasFrame() || this.drained;
+
+  private waitReadableUntil(deadline: number): boolean {
+    if (!this.waitStrategy.wait(this.readyToRead, this.dataSpot, deadline)) throw new TimeoutError('no frame arrived in time');
+    return this.hasFrame();
+  }
+
+  private async readableUntil(deadline: number): Promise<boolean> {
+    if (!(await this.waitStrategy.waitAsync(this.readyToRead, this.dataSpot, deadline))) {
+      throw new TimeoutError('no frame arrived in time');
+    }
+    return this.hasFrame();
+  }
+
+  private rejectFrame(type: number, payloadLength: number): never {
+    if (!Number.isInteger(type) || type < 0 || type > D.MAX_FRAME_TYPE) {
+      throw new RangeError(`frame type must be an integer from 0 to ${D.MAX_FRAME_TYPE}, got ${String(type)}`);
+    }
+    if (!Number.isInteger(payloadLength) || payloadLength < 0) {
+      throw new RangeError(`payload length must be a non-negative integer, got ${String(payloadLength)}`);
+    }
+    throw new FrameTooLargeError(D.FRAME_HEADER_LENGTH + payloadLength, this.maxFrame);
+  }
+}
+
+/** Blocking calls are refused on the main thread, even when they would not have to wait this time. */
+function assertMayBlock(what: string): void {
+  if (isMainThread) throw new BlockingOnMainThreadError(what);
+}
+
+function validateCapacity(capacity: unknown): number {
+  if (typeof capacity !== 'number' || !D.isPowerOfTwo(capacity)) {
+    throw new InvalidCapacityError(`ring capacity must be a power of two (bytes), got ${String(capacity)}`);
+  }
+  if (capacity < D.MIN_CAPACITY || capacity > D.MAX_CAPACITY) {
+    throw new InvalidCapacityError(`ring capacity must be from ${D.MIN_CAPACITY} to ${D.MAX_CAPACITY} bytes, got ${capacity}`);
+  }
+  return capacity;
+}

@@ -1,0 +1,153 @@
+import { performance } from 'node:perf_hooks';
+import { isMainThread } from 'node:worker_threads';
+import { BlockingOnMainThreadError } from '../errors.js';
+
+/**
+ * Where a waiter parks: a count of parked waiters and a signal word they sleep on. The side that
+ * makes progress calls `wake(spot)`, which costs one atomic load when nobody is parked.
+ */
+export interface ParkingSpot {
+  readonly words: Int32Array;
+  readonly waitersIndex: number;
+  readonly signalIndex: number;
+  /** Called each time a waiter is about to park (the ring's consumer beats its heartbeat here). */
+  readonly beforePark?: () => void;
+}
+
+/**
+ * How a thread waits for a condition another thread will make true (the LMAX Disruptor's idea:
+ * waiting is a policy, not part of the data structure). `deadline` is on the performance.now()
+ * clock; Infinity waits forever. Both methods resolve to the final value of `ready()`.
+ */
+export interface WaitStrategy {
+  /** Blocking; for worker threads. */
+  wait(ready: () => boolean, spot: ParkingSpot, deadline: number): boolean;
+  /** Never blocks the event loop; for the main thread (or any thread with work of its own). */
+  waitAsync(ready: () => boolean, spot: ParkingSpot, deadline: number): Promise<boolean>;
+}
+
+/** Wakes whoever is parked on `spot`; free when nobody is. */
+export function wake(spot: ParkingSpot): void {
+  const { words, waitersIndex, signalIndex } = spot;
+  if (Atomics.load(words, waitersIndex) > 0) {
+    Atomics.add(words, signalIndex, 1);
+    Atomics.notify(words, signalIndex);
+  }
+}
+
+/** Wakes every waiter unconditionally (used by close()). */
+export function wakeAll(spot: ParkingSpot): void {
+  Atomics.add(spot.words, spot.signalIndex, 1);
+  Atomics.notify(spot.words, spot.signalIndex);
+}
+
+export interface SpinThenParkOptions {
+  /** Checks of `ready()` before parking a blocking waiter. Default 256. */
+  spins?: number;
+  /**
+   * Checks before an async waiter parks with Atomics.waitAsync. Spinning holds the event loop, so
+   * the default is small (64, a few microseconds); 0 parks at once.
+   */
+  asyncSpins?: number;
+  /** Longest single park; the waiter then re-checks and re-parks (and beats). Default 1000 ms. */
+  maxParkMs?: number;
+}
+
+/**
+ * Spin a bounded number of times, then park on the futex (Atomics.wait in workers,
+ * Atomics.waitAsync on the main thread). Registering as a waiter, re-reading the signal and then
+ * re-checking the condition before parking closes the lost-wake-up window: a waker either sees the
+ * registration or changes the condition before our re-check.
+ */
+export class SpinThenParkStrategy implements WaitStrategy {
+  readonly spins: number;
+  readonly asyncSpins: number;
+  readonly maxParkMs: number;
+
+  constructor(options: SpinThenParkOptions = {}) {
+    this.spins = nonNegativeInteger(options.spins ?? 256, 'spins');
+    this.asyncSpins = nonNegativeInteger(options.asyncSpins ?? 64, 'asyncSpins');
+    this.maxParkMs = positive(options.maxParkMs ?? 1000, 'maxParkMs');
+  }
+
+  wait(ready: () => boolean, spot: ParkingSpot, deadline: number): boolean {
+    for (let i = 0; i < this.spins; i++) if (ready()) return true;
+    if (isMainThread) throw new BlockingOnMainThreadError('a blocking ring wait');
+    const { words, waitersIndex, signalIndex } = spot;
+    for (;;) {
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) return ready();
+      spot.beforePark?.();
+      Atomics.add(words, waitersIndex, 1);
+      try {
+        const signal = Atomics.load(words, signalIndex);
+        if (ready()) return true;
+        Atomics.wait(words, signalIndex, signal, Math.min(remaining, this.maxParkMs));
+      } finally {
+        Atomics.sub(words, waitersIndex, 1);
+      }
+      if (ready()) return true;
+    }
+  }
+
+  async waitAsync(ready: () => boolean, spot: ParkingSpot, deadline: number): Promise<boolean> {
+    for (let i = 0; i < this.asyncSpins; i++) if (ready()) return true;
+    const { words, waitersIndex, signalIndex } = spot;
+    for (;;) {
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) return ready();
+      spot.beforePark?.();
+      Atomics.add(words, waitersIndex, 1);
+      try {
+        const signal = Atomics.load(words, signalIndex);
+        if (ready()) return true;
+        const result = Atomics.waitAsync(words, signalIndex, signal, Math.min(remaining, this.maxParkMs));
+        if (result.async) await result.value;
+      } finally {
+        Atomics.sub(words, waitersIndex, 1);
+      }
+      if (ready()) return true;
+    }
+  }
+}
+
+/**
+ * Never parks a blocking waiter: lowest latency, one core burnt per waiter. Async waiters still
+ * park (a spinning main thread would starve its own event loop).
+ */
+export class BusySpinStrategy implements WaitStrategy {
+  private readonly fallback = new SpinThenParkStrategy();
+
+  wait(ready: () => boolean, _spot: ParkingSpot, deadline: number): boolean {
+    if (isMainThread) throw new BlockingOnMainThreadError('a blocking ring wait');
+    for (let i = 1; ; i++) {
+      if (ready()) return true;
+      if ((i & 1023) === 0 && performance.now() >= deadline) return ready();
+    }
+  }
+
+  waitAsync(ready: () => boolean, spot: ParkingSpot, deadline: number): Promise<boolean> {
+    return this.fallback.waitAsync(ready, spot, deadline);
+  }
+}
+
+export const defaultWaitStrategy: WaitStrategy = new SpinThenParkStrategy();
+
+/** Converts an optional timeout in ms to a deadline on the performance.now() clock. */
+export function deadlineAfter(timeoutMs: number | undefined): number {
+  if (timeoutMs === undefined || timeoutMs === Infinity) return Infinity;
+  if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
+    throw new RangeError(`timeoutMs must be a non-negative number of milliseconds, got ${String(timeoutMs)}`);
+  }
+  return performance.now() + timeoutMs;
+}
+
+function nonNegativeInteger(value: number, name: string): number {
+  if (!Number.isInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
+  return value;
+}
+
+function positive(value: number, name: string): number {
+  if (!(value > 0)) throw new RangeError(`${name} must be a positive number, got ${value}`);
+  return value;
+}

@@ -1,1 +1,5 @@
 export { spawnWorker, bootstrapData, BOOTSTRAP_URL } from './spawn.js';
+export { WorkerPool } from './worker-pool.js';
+export type { WorkerPoolOptions } from './worker-pool.js';
+export { TaskLoadError, resolveTaskFunction } from './task.js';
+export type { TaskSpec } from './task.js';

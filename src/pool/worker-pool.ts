@@ -1,0 +1,63 @@
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import { InvalidArgumentError } from '../errors.js';
+import { BOOTSTRAP_URL, bootstrapData } from './spawn.js';
+import type { TaskSpec } from './task.js';
+
+const TASK_RUNNER_URL = new URL(`../../workers/task-runner${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+
+export interface WorkerPoolOptions {
+  /** Threads kept ready. Default: the machine's available parallelism. */
+  threads?: number;
+  /** Extra resource limits for each worker (heap sizes), as Node's Worker takes them. */
+  resourceLimits?: ConstructorParameters<typeof Piscina>[0] extends infer O ? (O extends { resourceLimits?: infer R } ? R : never) : never;
+}
+
+/**
+ * The Piscina pool that runs ringflow's operator instances and worker-placed services. Every
+ * thread runs workers/task-runner: a task names a module export to call, so one pool serves every
+ * kind of work. A long-lived loop holds its thread until it returns, so size the pool for every
+ * loop that must run at once (Piscina cannot resize a pool).
+ */
+export class WorkerPool {
+  private readonly piscina: Piscina;
+  private closed = false;
+
+  constructor(options: WorkerPoolOptions = {}) {
+    const threads = options.threads ?? availableParallelism();
+    if (!Number.isInteger(threads) || threads < 1) {
+      throw new InvalidArgumentError(`threads must be a positive integer, got ${String(threads)}`);
+    }
+    this.piscina = new Piscina({
+      filename: BOOTSTRAP_URL.href,
+      workerData: bootstrapData(TASK_RUNNER_URL),
+      minThreads: threads,
+      maxThreads: threads,
+      idleTimeout: 60_000,
+      concurrentTasksPerWorker: 1,
+      resourceLimits: options.resourceLimits,
+    });
+  }
+
+  get threads(): number {
+    return this.piscina.maxThreads;
+  }
+
+  /** Number of threads currently alive. */
+  get liveThreads(): number {
+    return this.piscina.threads.length;
+  }
+
+  /** Runs `spec` on a pool thread; resolves with what the export returned (structured clone). */
+  run<T = unknown>(spec: TaskSpec, options: { signal?: AbortSignal; transferList?: Transferable[] } = {}): Promise<T> {
+    if (this.closed) return Promise.reject(new InvalidArgumentError('the worker pool is closed'));
+    return this.piscina.run(spec, { signal: options.signal, transferList: options.transferList as never }) as Promise<T>;
+  }
+
+  /** Stops every thread; running tasks are ended. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.piscina.destroy();
+  }
+}

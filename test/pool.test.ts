@@ -1,0 +1,28 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { WorkerPool } from '../src/pool/index.js';
+
+const TASKS = new URL('./fixtures/pool-tasks.ts', import.meta.url).href;
+
+describe('WorkerPool', () => {
+  const pool = new WorkerPool({ threads: 2 });
+  afterAll(() => pool.close());
+
+  it('runs an export of a TypeScript module on a pool thread', async () => {
+    expect(await pool.run({ module: TASKS, export: 'add', data: { a: 2, b: 40 } })).toBe(42);
+  }, 10_000);
+
+  it('runs tasks in parallel on its threads', async () => {
+    const results = await Promise.all([1, 2].map((i) => pool.run({ module: TASKS, export: 'slowEcho', data: { value: `v${i}`, ms: 20 } })));
+    expect(results).toEqual(['v1', 'v2']);
+  }, 10_000);
+
+  it('rejects with the task error, and with a clear load error for a missing export', async () => {
+    await expect(pool.run({ module: TASKS, export: 'fail', data: { message: 'boom' } })).rejects.toThrow('boom');
+    await expect(pool.run({ module: TASKS, export: 'notAFunction' })).rejects.toThrow(/no exported function 'notAFunction'/);
+    await expect(pool.run({ module: TASKS, export: 'missing' })).rejects.toThrow(/no exported function 'missing'/);
+  }, 10_000);
+
+  it('validates its options up front', () => {
+    expect(() => new WorkerPool({ threads: 0 })).toThrow(/positive integer/);
+  });
+});

@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import type { Transferable } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { InvalidArgumentError } from '../errors.js';
 import { BOOTSTRAP_URL, bootstrapData } from './spawn.js';

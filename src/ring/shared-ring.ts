@@ -2,7 +2,7 @@ import { isMainThread } from 'node:worker_threads';
 import { BlockingOnMainThreadError, TimeoutError } from '../errors.js';
 import * as D from './descriptor.js';
 import { FrameTooLargeError, InvalidCapacityError, InvalidRingError, RingClosedError } from './errors.js';
-import { deadlineAfter, defaultWaitStrategy, wake, wakeAll, type ParkingSpot, type WaitStrategy } from './wait-strategy.js';
+import { deadlineAfter, defaultWaitStrategy, wake, wakeAll, type ParkingSpot, type WaitStrategy } from '../sync/index.js';
 
 export interface SharedRingOptions {
   /** Bytes in the data region: a power of two from 1 KiB to 1 GiB. */

@@ -103,8 +103,8 @@ export class Condition {
   private notifiedSince(sequence: number, what: string): WaitSpec {
     return {
       words: this.words,
-      wakeWord: SEQUENCE,
-      waitersWord: WAITERS,
+      signalIndex: SEQUENCE,
+      waitersIndex: WAITERS,
       attempt: () => Atomics.load(this.words, SEQUENCE) !== sequence,
       what,
     };

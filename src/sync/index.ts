@@ -7,3 +7,13 @@ export { WaitGroup } from './wait-group.js';
 export { Latch } from './latch.js';
 export { NotLockedError, NegativeCounterError } from './errors.js';
 export type { SyncHandle } from './memory.js';
+// How a thread waits for another (pluggable, as in the LMAX Disruptor); the ring waits with these too.
+export {
+  SpinThenParkStrategy,
+  BusySpinStrategy,
+  defaultWaitStrategy,
+  wake,
+  wakeAll,
+  deadlineAfter,
+} from './wait-strategy.js';
+export type { WaitStrategy, ParkingSpot, SpinThenParkOptions } from './wait-strategy.js';

@@ -48,7 +48,7 @@ export class Latch {
     this.words = wordsAt(buffer, byteOffset, Latch.BYTES, 'Latch');
     this.handle = makeHandle(buffer, byteOffset);
     // The count only falls, so parking on it cannot miss the drop to zero.
-    const wait = { words: this.words, wakeWord: COUNT, waitersWord: WAITERS, attempt: () => this.open };
+    const wait = { words: this.words, signalIndex: COUNT, waitersIndex: WAITERS, attempt: () => this.open };
     this.openWait = { ...wait, what: 'Latch.wait' };
     this.openAsyncWait = { ...wait, what: 'Latch.waitAsync' };
   }

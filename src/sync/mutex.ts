@@ -42,7 +42,7 @@ export class Mutex {
   private constructor(buffer: SharedArrayBuffer, byteOffset: number) {
     this.words = wordsAt(buffer, byteOffset, Mutex.BYTES, 'Mutex');
     this.handle = makeHandle(buffer, byteOffset);
-    const wait = { words: this.words, wakeWord: STATE, waitersWord: WAITERS, attempt: () => this.tryLock() };
+    const wait = { words: this.words, signalIndex: STATE, waitersIndex: WAITERS, attempt: () => this.tryLock() };
     this.lockWait = { ...wait, what: 'Mutex.lock' };
     this.lockAsyncWait = { ...wait, what: 'Mutex.lockAsync' };
   }

@@ -47,7 +47,7 @@ export class Semaphore {
   private constructor(buffer: SharedArrayBuffer, byteOffset: number) {
     this.words = wordsAt(buffer, byteOffset, Semaphore.BYTES, 'Semaphore');
     this.handle = makeHandle(buffer, byteOffset);
-    const wait = { words: this.words, wakeWord: PERMITS, waitersWord: WAITERS, attempt: () => this.tryAcquire() };
+    const wait = { words: this.words, signalIndex: PERMITS, waitersIndex: WAITERS, attempt: () => this.tryAcquire() };
     this.acquireWait = { ...wait, what: 'Semaphore.acquire' };
     this.acquireAsyncWait = { ...wait, what: 'Semaphore.acquireAsync' };
   }

@@ -89,8 +89,8 @@ export class WaitGroup {
     const generation = Atomics.load(this.words, GENERATION);
     return {
       words: this.words,
-      wakeWord: GENERATION,
-      waitersWord: WAITERS,
+      signalIndex: GENERATION,
+      waitersIndex: WAITERS,
       attempt: () => Atomics.load(this.words, COUNT) === 0 || Atomics.load(this.words, GENERATION) !== generation,
       what,
     };

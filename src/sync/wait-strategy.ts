@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
-import { BlockingOnMainThreadError } from '../errors.js';
+import { BlockingOnMainThreadError, InvalidArgumentError } from '../errors.js';
 
 /**
  * Where a waiter parks: a count of parked waiters and a signal word they sleep on. The side that
@@ -42,7 +42,7 @@ export function wakeAll(spot: ParkingSpot): void {
 }
 
 export interface SpinThenParkOptions {
-  /** Checks of `ready()` before parking a blocking waiter. Default 256. */
+  /** Checks of `ready()` before parking a blocking waiter. Default 128. */
   spins?: number;
   /**
    * Checks before an async waiter parks with Atomics.waitAsync. Spinning holds the event loop, so
@@ -65,7 +65,7 @@ export class SpinThenParkStrategy implements WaitStrategy {
   readonly maxParkMs: number;
 
   constructor(options: SpinThenParkOptions = {}) {
-    this.spins = nonNegativeInteger(options.spins ?? 256, 'spins');
+    this.spins = nonNegativeInteger(options.spins ?? 128, 'spins');
     this.asyncSpins = nonNegativeInteger(options.asyncSpins ?? 64, 'asyncSpins');
     this.maxParkMs = positive(options.maxParkMs ?? 1000, 'maxParkMs');
   }
@@ -102,7 +102,7 @@ export class SpinThenParkStrategy implements WaitStrategy {
         const signal = Atomics.load(words, signalIndex);
         if (ready()) return true;
         const result = Atomics.waitAsync(words, signalIndex, signal, Math.min(remaining, this.maxParkMs));
-        if (result.async) await result.value;
+        if (result.async) await keepingAlive(result.value);
       } finally {
         Atomics.sub(words, waitersIndex, 1);
       }
@@ -131,23 +131,36 @@ export class BusySpinStrategy implements WaitStrategy {
   }
 }
 
+/**
+ * A pending Atomics.waitAsync does not keep Node's event loop alive: a process whose only work is
+ * such a wait would exit under it. A timer held for the wait's duration does.
+ */
+async function keepingAlive<T>(pending: Promise<T>): Promise<T> {
+  const keepAlive = setInterval(() => {}, 0x7fff_ffff);
+  try {
+    return await pending;
+  } finally {
+    clearInterval(keepAlive);
+  }
+}
+
 export const defaultWaitStrategy: WaitStrategy = new SpinThenParkStrategy();
 
 /** Converts an optional timeout in ms to a deadline on the performance.now() clock. */
 export function deadlineAfter(timeoutMs: number | undefined): number {
   if (timeoutMs === undefined || timeoutMs === Infinity) return Infinity;
   if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
-    throw new RangeError(`timeoutMs must be a non-negative number of milliseconds, got ${String(timeoutMs)}`);
+    throw new InvalidArgumentError(`timeoutMs must be a non-negative number of milliseconds, got ${String(timeoutMs)}`);
   }
   return performance.now() + timeoutMs;
 }
 
 function nonNegativeInteger(value: number, name: string): number {
-  if (!Number.isInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
+  if (!Number.isInteger(value) || value < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer, got ${value}`);
   return value;
 }
 
 function positive(value: number, name: string): number {
-  if (!(value > 0)) throw new RangeError(`${name} must be a positive number, got ${value}`);
+  if (!(value > 0)) throw new InvalidArgumentError(`${name} must be a positive number, got ${value}`);
   return value;
 }

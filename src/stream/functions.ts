@@ -1,5 +1,6 @@
 import { parse, type Node } from 'acorn';
 import { RingflowError } from '../errors.js';
+import { isOpRef } from '../pool/index.js';
 
 /**
  * How a user function travels to a worker: its source text (for self-contained functions), or a
@@ -9,11 +10,6 @@ export type FnRef =
   | { kind: 'source'; source: string; operator: string }
   | { kind: 'module'; module: string; export: string; operator: string };
 
-/** A module export reference, as made by `op(moduleUrl, exportName)`. */
-export interface ModuleRef {
-  module: string;
-  export: string;
-}
 
 /** A user function that cannot be shipped to a worker thread; names the operator and the cause. */
 export class OperatorFunctionError extends RingflowError {
@@ -26,13 +22,6 @@ export class OperatorFunctionError extends RingflowError {
   }
 }
 
-export function isModuleRef(value: unknown): value is ModuleRef {
-  return (
-    typeof value === 'object' && value !== null &&
-    typeof (value as ModuleRef).module === 'string' && typeof (value as ModuleRef).export === 'string'
-  );
-}
-
 /**
  * Turns an operator's function into a FnRef, checking at plan time that a function shipped by its
  * source text is self-contained: every name it reads must be its own (parameters, locals) or a
@@ -40,7 +29,7 @@ export function isModuleRef(value: unknown): value is ModuleRef {
  * error here, naming it.
  */
 export function toFnRef(fn: unknown, operator: string): FnRef {
-  if (isModuleRef(fn)) return { kind: 'module', module: fn.module, export: fn.export, operator };
+  if (isOpRef(fn)) return { kind: 'module', module: fn.module, export: fn.export, operator };
   if (typeof fn !== 'function') {
     throw new OperatorFunctionError(operator, `expected a function or op(moduleUrl, exportName), got ${typeof fn}`);
   }
@@ -89,7 +78,7 @@ export function freeVariables(source: string): string[] {
   const ast = parse(`(${source})`, { ecmaVersion: 'latest' }) as Node;
   const declared = new Set<string>(['arguments']);
   const used = new Set<string>();
-  walk(ast, null, null, declared, used);
+  walk(ast as AnyNode, null, null, declared, used);
   return [...used].filter((name) => !declared.has(name));
 }
 

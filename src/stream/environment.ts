@@ -1,0 +1,122 @@
+import { availableParallelism } from 'node:os';
+import { InvalidArgumentError } from '../errors.js';
+import type { SharedRing } from '../ring/index.js';
+import { DataStream, type GraphOwner } from './data-stream.js';
+import { StreamGraph, type GraphNode, type SourceSpec } from './graph.js';
+import { Job, type JobResult, type OperatorFailure, type SideOutput } from './job.js';
+import { describePlan, plan } from './planner.js';
+import type { SourceTiming, STOP } from './source-driver.js';
+
+export interface StreamEnvironmentOptions {
+  /** Default parallelism of every operator. Default: the machine's available parallelism. */
+  workers?: number;
+  /** Bytes of each ring between stages (a power of two). Default 4 MiB. */
+  ringCapacity?: number;
+}
+
+export interface SourceOptions {
+  name?: string;
+  /** Event time of each record (ms); default: the time it enters the pipeline. */
+  timestamp?: (value: unknown) => number;
+  /** How far the watermark trails the largest timestamp seen (ms). Default 0. */
+  outOfOrdernessMs?: number;
+}
+
+/**
+ * Where pipelines are built and run. Sources and sinks run on the main thread (never blocking
+ * it); every other operator runs in a Piscina pool, chained where no shuffle is needed, each
+ * parallel instance fed by its own SharedRing.
+ */
+export class StreamEnvironment implements GraphOwner {
+  readonly graph = new StreamGraph();
+  readonly parallelism: number;
+  readonly ringCapacity: number;
+  private readonly timing = new Map<GraphNode, SourceTiming>();
+  private readonly names = new Map<string, number>();
+  private failureHandler?: (failure: OperatorFailure) => void;
+  private sideOutputHandler?: (output: SideOutput) => void;
+  private running = false;
+
+  constructor(options: StreamEnvironmentOptions = {}) {
+    this.parallelism = options.workers ?? availableParallelism();
+    if (!Number.isInteger(this.parallelism) || this.parallelism < 1) {
+      throw new InvalidArgumentError(`workers must be a positive integer, got ${String(options.workers)}`);
+    }
+    this.ringCapacity = options.ringCapacity ?? 1 << 22;
+  }
+
+  fromIterable<T>(iterable: Iterable<T>, options: SourceOptions = {}): DataStream<T> {
+    if (iterable == null || typeof (iterable as Iterable<T>)[Symbol.iterator] !== 'function') {
+      throw new InvalidArgumentError('fromIterable needs an iterable');
+    }
+    return this.source({ kind: 'iterable', iterable }, options);
+  }
+
+  fromAsyncIterable<T>(iterable: AsyncIterable<T>, options: SourceOptions = {}): DataStream<T> {
+    if (iterable == null || typeof (iterable as AsyncIterable<T>)[Symbol.asyncIterator] !== 'function') {
+      throw new InvalidArgumentError('fromAsyncIterable needs an async iterable');
+    }
+    return this.source({ kind: 'asyncIterable', iterable }, options);
+  }
+
+  /** Calls `fn` on the main thread for each next record (it may return a promise); returning STOP ends the stream. */
+  fromSource<T>(fn: () => T | typeof STOP | Promise<T | typeof STOP>, options: SourceOptions = {}): DataStream<Exclude<T, typeof STOP>> {
+    if (typeof fn !== 'function') throw new InvalidArgumentError('fromSource needs a function that returns the next record or STOP');
+    return this.source({ kind: 'function', fn }, options);
+  }
+
+  /** Reads records from a SharedRing (e.g. another pipeline's ring sink) until it is closed and drained. */
+  fromRing<T>(ring: SharedRing, options: SourceOptions = {}): DataStream<T> {
+    return this.source({ kind: 'ring', ring }, options);
+  }
+
+  /** Handles records an operator threw on; the pipeline keeps going. Without one, execute() rejects. */
+  onError(handler: (failure: OperatorFailure) => void): this {
+    this.failureHandler = handler;
+    return this;
+  }
+
+  /** Receives side outputs (records too late for their window, …). Without one they are kept in the result. */
+  onSideOutput(handler: (output: SideOutput) => void): this {
+    this.sideOutputHandler = handler;
+    return this;
+  }
+
+  /** The physical plan, one line per vertex (chains, parallelism, partitions). */
+  explain(): string {
+    return describePlan(plan(this.graph, this.parallelism));
+  }
+
+  /** Runs the pipeline; resolves when every source is exhausted and every record has reached its sink. */
+  async execute(): Promise<JobResult> {
+    if (this.running) throw new InvalidArgumentError('this environment is already executing');
+    this.running = true;
+    try {
+      const job = new Job(plan(this.graph, this.parallelism), this.timing, {
+        ringCapacity: this.ringCapacity,
+        onFailure: this.failureHandler,
+        onSideOutput: this.sideOutputHandler,
+      });
+      return await job.run();
+    } finally {
+      this.running = false;
+    }
+  }
+
+  nextName(kind: string): string {
+    const n = (this.names.get(kind) ?? 0) + 1;
+    this.names.set(kind, n);
+    return n === 1 ? kind : `${kind}#${n}`;
+  }
+
+  private source<T>(spec: SourceSpec, options: SourceOptions): DataStream<T> {
+    const outOfOrdernessMs = options.outOfOrdernessMs ?? 0;
+    if (!(outOfOrdernessMs >= 0)) throw new InvalidArgumentError(`outOfOrdernessMs must be >= 0, got ${outOfOrdernessMs}`);
+    if (options.timestamp !== undefined && typeof options.timestamp !== 'function') {
+      throw new InvalidArgumentError('timestamp must be a function of the record');
+    }
+    const node = this.graph.add({ kind: 'source', source: spec, outOfOrdernessMs }, options.name ?? this.nextName('source'), []);
+    this.timing.set(node, { timestamp: options.timestamp, outOfOrdernessMs });
+    return new DataStream<T>(this, node);
+  }
+}

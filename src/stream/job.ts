@@ -1,0 +1,212 @@
+import { decodeEnvelope } from '../codec/index.js';
+import { RingflowError } from '../errors.js';
+import { WorkerPool } from '../pool/index.js';
+import { SharedRing } from '../ring/index.js';
+import type { ChainNode } from './chain.js';
+import { EdgeWriter, type EdgeTask } from './edge-writer.js';
+import { FrameKind, kindOf } from './frames.js';
+import type { FnRef } from './functions.js';
+import type { GraphNode } from './graph.js';
+import { producerCount, type Plan, type Vertex, type VertexEdge } from './planner.js';
+import { SinkDriver } from './sink-driver.js';
+import { SourceDriver, type SourceTiming } from './source-driver.js';
+import type { ChannelMessage, StageReport, StageTask } from './stage.js';
+
+const STAGE_MODULE = new URL(`./stage${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
+
+export interface JobOptions {
+  ringCapacity: number;
+  /** Where failures go; without a handler, execute() rejects after the run with the first one. */
+  onFailure?: (failure: OperatorFailure) => void;
+  onSideOutput?: (output: SideOutput) => void;
+  /** Services handle passed to every stage (ctx.services). */
+  services?: unknown;
+}
+
+/** A record an operator threw on: the operator, the record's key (if keyed), the record and the error. */
+export interface OperatorFailure {
+  operator: string;
+  key: string | undefined;
+  record: unknown;
+  error: Error & { code?: string };
+}
+
+/** A record an operator sent to a side output (late for its window, …). */
+export interface SideOutput {
+  operator: string;
+  tag: string;
+  value: unknown;
+}
+
+export interface JobResult {
+  /** Records each source emitted, by source name. */
+  sources: Record<string, number>;
+  /** Records each sink received, by sink name. */
+  sinks: Record<string, number>;
+  /** Records each worker vertex processed (summed over its instances), by its chain's name. */
+  stages: Record<string, number>;
+  failures: number;
+  sideOutputs: number;
+  /** Side outputs kept when no handler was set (the first 10 000). */
+  late: SideOutput[];
+}
+
+/** A pipeline failed as a whole: a worker died or an operator failed and no failure handler was set. */
+export class JobFailedError extends RingflowError {
+  constructor(message: string, options?: ErrorOptions & { failure?: OperatorFailure }) {
+    super('ERR_JOB_FAILED', message, options);
+    this.failure = options?.failure;
+  }
+  readonly failure?: OperatorFailure;
+}
+
+/** A deployed pipeline: its rings, worker tasks and main-thread drivers. */
+export class Job {
+  private readonly pool: WorkerPool;
+  private readonly abort = new AbortController();
+  private readonly channel: SharedRing;
+  private readonly sinks = new Map<Vertex, SinkDriver>();
+  private readonly inputs = new Map<Vertex, SharedRing[]>();
+  private readonly failures: OperatorFailure[] = [];
+  private readonly result: JobResult = { sources: {}, sinks: {}, stages: {}, failures: 0, sideOutputs: 0, late: [] };
+
+  constructor(
+    private readonly plan: Plan,
+    private readonly timing: Map<GraphNode, SourceTiming>,
+    private readonly options: JobOptions,
+  ) {
+    const workerInstances = plan.vertices.filter((v) => v.kind === 'worker').reduce((n, v) => n + v.parallelism, 0);
+    this.pool = new WorkerPool({ threads: Math.max(1, workerInstances) });
+    this.channel = SharedRing.create({ capacity: 1 << 20 });
+    for (const vertex of plan.vertices) {
+      if (vertex.kind === 'worker') {
+        this.inputs.set(vertex, Array.from({ length: vertex.parallelism }, () => SharedRing.create({ capacity: options.ringCapacity })));
+      } else if (vertex.kind === 'sink') {
+        const spec = vertex.nodes[0]!.spec;
+        if (spec.kind !== 'sink') throw new RingflowError('ERR_INTERNAL', 'a sink vertex without a sink');
+        const driver = new SinkDriver(vertex.nodes[0]!.name, spec.sink, options.ringCapacity, producerCount(vertex));
+        this.sinks.set(vertex, driver);
+        this.inputs.set(vertex, [driver.ring]);
+      }
+    }
+  }
+
+  /** Runs every source to its end and resolves once everything has reached the sinks. */
+  async run(): Promise<JobResult> {
+    const stages = this.startStages();
+    const sinks = [...this.sinks.values()].map((s) => s.run());
+    const channel = this.pumpChannel();
+    const sources = this.startSources();
+    try {
+      // A worker that dies (or fails to load its operators) fails the job at once.
+      await Promise.race([Promise.all([...sinks, ...sources]), stages.then(() => new Promise(() => {}))]);
+      await stages;
+    } catch (error) {
+      this.abort.abort();
+      for (const sink of this.sinks.values()) sink.stop();
+      for (const rings of this.inputs.values()) for (const ring of rings) ring.close();
+      throw error instanceof RingflowError ? error : new JobFailedError(`the pipeline failed: ${(error as Error)?.message ?? error}`, { cause: error });
+    } finally {
+      this.channel.close();
+      await channel;
+      await this.pool.close();
+    }
+    for (const [vertex, sink] of this.sinks) this.result.sinks[vertex.nodes[0]!.name] = sink.records;
+    if (this.failures.length > 0 && !this.options.onFailure) {
+      const first = this.failures[0]!;
+      throw new JobFailedError(
+        `operator '${first.operator}' failed${first.key === undefined ? '' : ` on key ${first.key}`}: ${first.error.message}` +
+          (this.failures.length > 1 ? ` (and ${this.failures.length - 1} more failures)` : '') +
+          '; attach env.onError(handler) to handle failed records and keep going',
+        { cause: first.error, failure: first },
+      );
+    }
+    return this.result;
+  }
+
+  private startStages(): Promise<StageReport[][]> {
+    const runs: Promise<StageReport[]>[] = [];
+    for (const vertex of this.plan.vertices) {
+      if (vertex.kind !== 'worker') continue;
+      const tasks = Array.from({ length: vertex.parallelism }, (_, instance) => this.stageTask(vertex, instance));
+      const reports = Promise.all(tasks.map((data) => this.pool.run<StageReport>({ module: STAGE_MODULE, export: 'runStage', data })));
+      runs.push(reports.then((r) => ((this.result.stages[chainName(vertex)] = r.reduce((n, x) => n + x.records, 0)), r)));
+    }
+    return Promise.all(runs);
+  }
+
+  private stageTask(vertex: Vertex, instance: number): StageTask {
+    const chain: ChainNode[] = vertex.nodes.map((n) => ({ name: n.name, spec: n.spec }));
+    return {
+      name: chainName(vertex),
+      instance,
+      parallelism: vertex.parallelism,
+      input: this.inputs.get(vertex)![instance]!.buffer,
+      producers: producerCount(vertex),
+      chain,
+      outputs: vertex.outputs.map((edge) => this.edgeTask(edge, instance)),
+      channel: this.channel.buffer,
+      processingTime: vertex.nodes.some((n) => n.spec.kind === 'window' && n.spec.window.on === 'processingTime'),
+      inputKeys: vertex.inputs.reduce<(FnRef | undefined)[]>((keys, e) => ((keys[e.port] = e.partition.kind === 'hash' ? e.partition.key : undefined), keys), []),
+      services: this.options.services,
+    };
+  }
+
+  private edgeTask(edge: VertexEdge, instance: number): EdgeTask {
+    return {
+      rings: this.inputs.get(edge.to)!.map((r) => r.buffer),
+      partition: edge.partition,
+      port: edge.port,
+      producer: edge.producerBase + instance,
+    };
+  }
+
+  private startSources(): Promise<void>[] {
+    return this.plan.vertices
+      .filter((v) => v.kind === 'source')
+      .map(async (vertex) => {
+        const node = vertex.nodes[0]!;
+        if (node.spec.kind !== 'source') throw new RingflowError('ERR_INTERNAL', 'a source vertex without a source');
+        const writer = await EdgeWriter.open(vertex.outputs.map((e) => this.edgeTask(e, 0)), 0);
+        const driver = new SourceDriver(node.spec.source, this.timing.get(node) ?? { outOfOrdernessMs: 0 }, writer, this.abort.signal);
+        await driver.run();
+        this.result.sources[node.name] = driver.records;
+      });
+  }
+
+  /** Failures and side outputs from the workers, until the job ends. */
+  private async pumpChannel(): Promise<void> {
+    const messages: ChannelMessage[] = [];
+    const take = (type: number, data: Uint8Array, offset: number) => {
+      if (kindOf(type) === FrameKind.Value) messages.push(decodeEnvelope(data, offset).value as ChannelMessage);
+    };
+    while (await this.channel.readable()) {
+      this.channel.drain(take);
+      for (const message of messages) this.dispatch(message);
+      messages.length = 0;
+    }
+  }
+
+  private dispatch(message: ChannelMessage): void {
+    if (message.type === 'failure') {
+      const error = Object.assign(new Error(message.error.message), message.error) as Error & { code?: string };
+      const failure: OperatorFailure = { operator: message.operator, key: message.key, record: message.record, error };
+      this.result.failures++;
+      if (this.options.onFailure) this.options.onFailure(failure);
+      else this.failures.push(failure);
+    } else {
+      this.result.sideOutputs++;
+      const output: SideOutput = { operator: message.operator, tag: message.tag, value: message.value };
+      if (this.options.onSideOutput) this.options.onSideOutput(output);
+      else if (this.result.late.length < 10_000) this.result.late.push(output);
+    }
+  }
+
+  private collectReports(reports: StageReport[][]): void {
+    void reports;
+  }
+}
+
+function chainName(vertex: Vertex): string {
+  return vertex.nodes.map((n) => n.name).join('→');
+}

@@ -1,0 +1,105 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { performance } from 'node:perf_hooks';
+import { SharedRing } from '../ring/index.js';
+import { FrameKind, kindOf, readControl, RecordDecoder } from './frames.js';
+import type { SinkSpec } from './graph.js';
+
+/** Longest stretch a main-thread driver works before yielding to the event loop. */
+export const SLICE_MS = 4;
+
+/**
+ * Reads a sink's ring on the main thread (waiting with Atomics.waitAsync) and hands every record
+ * to the user's callback, awaiting it when it returns a promise. Ends once every producer has
+ * sent End. Barrier marks resolve `barrier(epoch)` promises once seen from every producer.
+ */
+export class SinkDriver {
+  readonly ring: SharedRing;
+  records = 0;
+  private ended = 0;
+  private readonly barrierCounts = new Map<number, number>();
+  private readonly barrierWaiters = new Map<number, () => void>();
+  private readonly decoder: RecordDecoder;
+  private stopped = false;
+
+  constructor(
+    readonly name: string,
+    private readonly sink: SinkSpec,
+    capacity: number,
+    private readonly producers: number,
+  ) {
+    this.ring = SharedRing.create({ capacity });
+    this.decoder = new RecordDecoder(this.ring.data);
+  }
+
+  /** Resolves when the barrier of `epoch` has arrived from every producer. */
+  barrier(epoch: number): Promise<void> {
+    return new Promise((resolve) => this.barrierWaiters.set(epoch, resolve));
+  }
+
+  /** Makes `run` return at its next turn (the job is being torn down). */
+  stop(): void {
+    this.stopped = true;
+    this.ring.close();
+  }
+
+  async run(): Promise<void> {
+    const pending: unknown[] = [];
+    const collect = (type: number, data: Uint8Array, offset: number, length: number) => {
+      const kind = kindOf(type);
+      if (kind === FrameKind.Value || kind === FrameKind.Vector) {
+        if (this.sink.kind === 'ring') pending.push(data.slice(offset, offset + length), type);
+        else pending.push(this.decoder.decode(kind, offset));
+      } else if (kind === FrameKind.End) {
+        this.ended++;
+      } else if (kind === FrameKind.Barrier) {
+        const epoch = readControl(data, offset).epoch;
+        pending.push(BARRIER, epoch);
+      }
+    };
+    let sliceStart = performance.now();
+    while (this.ended < this.producers && !this.stopped) {
+      if (this.ring.drain(collect, 1024) === 0) {
+        if (!(await this.ring.readable())) break;
+        sliceStart = performance.now();
+        continue;
+      }
+      await this.deliver(pending);
+      pending.length = 0;
+      if (performance.now() - sliceStart > SLICE_MS) {
+        await yieldToEventLoop();
+        sliceStart = performance.now();
+      }
+    }
+    if (this.sink.kind === 'ring') this.sink.ring.close();
+  }
+
+  private async deliver(items: unknown[]): Promise<void> {
+    const sink = this.sink;
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i];
+      if (item === BARRIER) {
+        this.onBarrier(items[++i] as number);
+      } else if (sink.kind === 'ring') {
+        await sink.ring.writeAsync(item as Uint8Array, items[++i] as number);
+        this.records++;
+      } else {
+        this.records++;
+        const result = sink.fn(item);
+        if (result instanceof Promise) await result;
+      }
+    }
+  }
+
+  private onBarrier(epoch: number): void {
+    const seen = (this.barrierCounts.get(epoch) ?? 0) + 1;
+    if (seen < this.producers) {
+      this.barrierCounts.set(epoch, seen);
+      return;
+    }
+    this.barrierCounts.delete(epoch);
+    this.barrierWaiters.get(epoch)?.();
+    this.barrierWaiters.delete(epoch);
+  }
+}
+
+const BARRIER = Symbol('barrier');

@@ -1,0 +1,86 @@
+import { performance } from 'node:perf_hooks';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import type { EdgeWriter } from './edge-writer.js';
+import { FrameKind, kindOf, RecordDecoder } from './frames.js';
+import type { SourceSpec } from './graph.js';
+import { SLICE_MS } from './sink-driver.js';
+
+/** Returned by a `fromSource` function to end the stream. */
+export const STOP: unique symbol = Symbol.for('ringflow.stop');
+
+/** How often (in records) a source sends its watermark downstream. */
+const WATERMARK_EVERY = 256;
+
+export interface SourceTiming {
+  /** Event time of a record; default: the time it entered the pipeline (processing time). */
+  timestamp?: (value: unknown) => number;
+  /** How far behind the largest timestamp seen the watermark trails. */
+  outOfOrdernessMs: number;
+}
+
+/**
+ * Pulls a source on the main thread and writes its records into the pipeline, yielding to the
+ * event loop every few milliseconds and waiting (without blocking) whenever a ring is full.
+ */
+export class SourceDriver {
+  records = 0;
+  private maxTs = -Infinity;
+  private sliceStart = performance.now();
+
+  constructor(
+    private readonly source: SourceSpec,
+    private readonly timing: SourceTiming,
+    private readonly writer: EdgeWriter,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  async run(): Promise<void> {
+    const source = this.source;
+    if (source.kind === 'iterable') {
+      for (const value of source.iterable) if (!(await this.emit(value))) break;
+    } else if (source.kind === 'asyncIterable') {
+      for await (const value of source.iterable) if (!(await this.emit(value))) break;
+    } else if (source.kind === 'function') {
+      for (;;) {
+        let value = source.fn();
+        if (value instanceof Promise) value = await value;
+        if (value === STOP || !(await this.emit(value))) break;
+      }
+    } else if (source.kind === 'ring') {
+      await this.pumpRing(source.ring);
+    }
+    await this.writer.endAsync();
+  }
+
+  /** Writes one record; false once the job is aborted. */
+  async emit(value: unknown, ts?: number): Promise<boolean> {
+    if (this.signal.aborted) return false;
+    const time = ts ?? (this.timing.timestamp ? this.timing.timestamp(value) : Date.now());
+    const waiting = this.writer.writeAsync(value, time);
+    if (waiting) await waiting;
+    this.records++;
+    if (time > this.maxTs) this.maxTs = time;
+    if (this.records % WATERMARK_EVERY === 0) {
+      await this.writer.controlAsync(FrameKind.Watermark, this.maxTs - this.timing.outOfOrdernessMs);
+      if (performance.now() - this.sliceStart > SLICE_MS) {
+        await yieldToEventLoop();
+        this.sliceStart = performance.now();
+      }
+    }
+    return true;
+  }
+
+  private async pumpRing(ring: import('../ring/index.js').SharedRing): Promise<void> {
+    const decoder = new RecordDecoder(ring.data);
+    const batch: { value: unknown; ts: number }[] = [];
+    const take = (type: number, _data: Uint8Array, offset: number) => {
+      const kind = kindOf(type);
+      if (kind === FrameKind.Value || kind === FrameKind.Vector) batch.push({ value: decoder.decode(kind, offset), ts: decoder.ts });
+    };
+    while (await ring.readable()) {
+      ring.drain(take, 1024);
+      for (const { value, ts } of batch) if (!(await this.emit(value, ts))) return;
+      batch.length = 0;
+    }
+  }
+}

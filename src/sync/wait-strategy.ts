@@ -42,13 +42,17 @@ export function wakeAll(spot: ParkingSpot): void {
 }
 
 export interface SpinThenParkOptions {
-  /** Checks of `ready()` before parking a blocking waiter. Default 128. */
-  spins?: number;
   /**
-   * Checks before an async waiter parks with Atomics.waitAsync. Spinning holds the event loop, so
-   * the default is small (64, a few microseconds); 0 parks at once.
+   * How long a blocking waiter keeps checking `ready()` before it parks, in µs. Parking and
+   * waking cost tens of µs each, so a waiter that expects work soon should spin for about that
+   * long. Default 50.
    */
-  asyncSpins?: number;
+  spinMicros?: number;
+  /**
+   * The same for async waiters (Atomics.waitAsync). Spinning holds the event loop, so the default
+   * is short (10 µs); 0 parks at once.
+   */
+  asyncSpinMicros?: number;
   /** Longest single park; the waiter then re-checks and re-parks (and beats). Default 1000 ms. */
   maxParkMs?: number;
 }
@@ -60,18 +64,18 @@ export interface SpinThenParkOptions {
  * registration or changes the condition before our re-check.
  */
 export class SpinThenParkStrategy implements WaitStrategy {
-  readonly spins: number;
-  readonly asyncSpins: number;
+  readonly spinMicros: number;
+  readonly asyncSpinMicros: number;
   readonly maxParkMs: number;
 
   constructor(options: SpinThenParkOptions = {}) {
-    this.spins = nonNegativeInteger(options.spins ?? 128, 'spins');
-    this.asyncSpins = nonNegativeInteger(options.asyncSpins ?? 64, 'asyncSpins');
+    this.spinMicros = nonNegative(options.spinMicros ?? 50, 'spinMicros');
+    this.asyncSpinMicros = nonNegative(options.asyncSpinMicros ?? 10, 'asyncSpinMicros');
     this.maxParkMs = positive(options.maxParkMs ?? 1000, 'maxParkMs');
   }
 
   wait(ready: () => boolean, spot: ParkingSpot, deadline: number): boolean {
-    for (let i = 0; i < this.spins; i++) if (ready()) return true;
+    if (spinFor(ready, this.spinMicros)) return true;
     if (isMainThread) throw new BlockingOnMainThreadError('a blocking ring wait');
     const { words, waitersIndex, signalIndex } = spot;
     for (;;) {
@@ -91,7 +95,7 @@ export class SpinThenParkStrategy implements WaitStrategy {
   }
 
   async waitAsync(ready: () => boolean, spot: ParkingSpot, deadline: number): Promise<boolean> {
-    for (let i = 0; i < this.asyncSpins; i++) if (ready()) return true;
+    if (spinFor(ready, this.asyncSpinMicros)) return true;
     const { words, waitersIndex, signalIndex } = spot;
     for (;;) {
       const remaining = deadline - performance.now();
@@ -155,8 +159,21 @@ export function deadlineAfter(timeoutMs: number | undefined): number {
   return performance.now() + timeoutMs;
 }
 
-function nonNegativeInteger(value: number, name: string): number {
-  if (!Number.isInteger(value) || value < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer, got ${value}`);
+/** Checks `ready()` until it is true or `micros` have passed (reading the clock every 32 checks). */
+function spinFor(ready: () => boolean, micros: number): boolean {
+  if (ready()) return true;
+  if (micros <= 0) return false;
+  const end = performance.now() + micros / 1000;
+  for (let i = 1; ; i++) {
+    if (ready()) return true;
+    if ((i & 31) === 0 && performance.now() >= end) return false;
+  }
+}
+
+function nonNegative(value: number, name: string): number {
+  if (!(typeof value === 'number' && value >= 0 && Number.isFinite(value))) {
+    throw new InvalidArgumentError(`${name} must be a non-negative number, got ${value}`);
+  }
   return value;
 }
 

@@ -14,6 +14,11 @@ export interface StreamEnvironmentOptions {
   ringCapacity?: number;
 }
 
+export interface RunningJob {
+  readonly done: Promise<JobResult>;
+  barrier(epoch: number): Promise<void>;
+}
+
 export interface SourceOptions {
   name?: string;
   /** Event time of each record (ms); default: the time it enters the pipeline. */
@@ -88,19 +93,29 @@ export class StreamEnvironment implements GraphOwner {
   }
 
   /** Runs the pipeline; resolves when every source is exhausted and every record has reached its sink. */
-  async execute(): Promise<JobResult> {
+  execute(): Promise<JobResult> {
+    return this.start().done;
+  }
+
+  /**
+   * Starts the pipeline and returns at once: `done` settles as execute() would; `barrier(epoch)`
+   * resolves when a FeedBarrier of that epoch, sent through a feed source, has reached every sink.
+   */
+  start(): RunningJob {
     if (this.running) throw new InvalidArgumentError('this environment is already executing');
+    const job = new Job(plan(this.graph, this.parallelism), this.timing, {
+      ringCapacity: this.ringCapacity,
+      onFailure: this.failureHandler,
+      onSideOutput: this.sideOutputHandler,
+    });
     this.running = true;
-    try {
-      const job = new Job(plan(this.graph, this.parallelism), this.timing, {
-        ringCapacity: this.ringCapacity,
-        onFailure: this.failureHandler,
-        onSideOutput: this.sideOutputHandler,
-      });
-      return await job.run();
-    } finally {
-      this.running = false;
-    }
+    const done = job.run().finally(() => (this.running = false));
+    return { done, barrier: (epoch) => job.barrier(epoch) };
+  }
+
+  /** A source the caller feeds with batches of records and FeedBarriers (SageFlowService's queue). */
+  fromFeed<T>(batches: AsyncIterable<unknown[]>, options: SourceOptions = {}): DataStream<T> {
+    return this.source({ kind: 'feed', batches }, options);
   }
 
   nextName(kind: string): string {

@@ -34,7 +34,7 @@ export type SourceSpec =
   | { kind: 'asyncIterable'; iterable: AsyncIterable<unknown> }
   | { kind: 'function'; fn: () => unknown }
   | { kind: 'ring'; ring: SharedRing }
-  | { kind: 'feed' };
+  | { kind: 'feed'; batches: AsyncIterable<unknown[]> };
 
 export type SinkSpec =
   | { kind: 'callback'; fn: (value: unknown) => unknown }

@@ -1,9 +1,9 @@
 export { StreamEnvironment } from './environment.js';
-export type { StreamEnvironmentOptions, SourceOptions } from './environment.js';
+export type { StreamEnvironmentOptions, SourceOptions, RunningJob } from './environment.js';
 export { DataStream, KeyedStream, WindowedStream } from './data-stream.js';
 export type { OperatorContext, OperatorOptions, KeyByOptions, Aggregator, WindowResult, Fn } from './data-stream.js';
 export type { WindowSpec, Partition } from './graph.js';
-export { STOP } from './source-driver.js';
+export { STOP, FeedBarrier } from './source-driver.js';
 export { JobFailedError } from './job.js';
 export type { JobResult, OperatorFailure, SideOutput } from './job.js';
 export { OperatorFunctionError } from './functions.js';

@@ -91,6 +91,14 @@ export class Job {
     }
   }
 
+  /**
+   * Resolves once a barrier of `epoch` (sent by a feed source) has reached every sink, i.e. once
+   * everything fed before it has gone through the whole pipeline. Register before sending it.
+   */
+  barrier(epoch: number): Promise<void> {
+    return Promise.all([...this.sinks.values()].map((s) => s.barrier(epoch))).then(() => undefined);
+  }
+
   /** Runs every source to its end and resolves once everything has reached the sinks. */
   async run(): Promise<JobResult> {
     const stages = this.startStages();

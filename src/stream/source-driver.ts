@@ -8,6 +8,14 @@ import { SLICE_MS } from './sink-driver.js';
 /** Returned by a `fromSource` function to end the stream. */
 export const STOP: unique symbol = Symbol.for('ringflow.stop');
 
+/**
+ * An item of a feed source's batches that is no record: a barrier of `epoch` travels behind
+ * everything fed before it, and reaches the sinks once all of that has passed every operator.
+ */
+export class FeedBarrier {
+  constructor(readonly epoch: number) {}
+}
+
 /** How often (in records) a source sends its watermark downstream. */
 const WATERMARK_EVERY = 256;
 
@@ -48,6 +56,13 @@ export class SourceDriver {
       }
     } else if (source.kind === 'ring') {
       await this.pumpRing(source.ring);
+    } else if (source.kind === 'feed') {
+      for await (const batch of source.batches) {
+        for (const item of batch) {
+          if (item instanceof FeedBarrier) await this.writer.controlAsync(FrameKind.Barrier, item.epoch);
+          else if (!(await this.emit(item))) return;
+        }
+      }
     }
     await this.writer.endAsync();
   }

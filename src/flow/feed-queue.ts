@@ -1,0 +1,35 @@
+/**
+ * An async iterable of batches that a producer fills with `push` and ends with `close`: the feed
+ * source of a SageFlowService pipeline. Each batch is handed over whole, so the pipeline's source
+ * pays one await per batch, not per record.
+ */
+export class FeedQueue<T> implements AsyncIterable<T[]> {
+  private readonly batches: T[][] = [];
+  private wake: (() => void) | undefined;
+  private closed = false;
+
+  push(batch: T[]): void {
+    if (this.closed) throw new Error('internal: push after close');
+    if (batch.length === 0) return;
+    this.batches.push(batch);
+    this.wake?.();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<T[]> {
+    for (;;) {
+      const batch = this.batches.shift();
+      if (batch !== undefined) {
+        yield batch;
+        continue;
+      }
+      if (this.closed) return;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
+    }
+  }
+}

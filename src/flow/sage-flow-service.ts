@@ -1,0 +1,201 @@
+import { VectorReader, vectorRecordSize, writeVectorRecord, type VectorArray, type VectorDType } from '../codec/index.js';
+import { RingflowError } from '../errors.js';
+import { SharedRing } from '../ring/index.js';
+import { FeedBarrier, StreamEnvironment, type DataStream, type RunningJob, type VectorRecord } from '../stream/index.js';
+import { FeedQueue } from './feed-queue.js';
+import { checkDim, checkDType, toUid, toVector } from './vector-input.js';
+
+export interface SageFlowServiceOptions {
+  /** Vector dimension. Default 4. */
+  dim?: number;
+  /** Element type, honoured end to end. Default 'Float32'. */
+  dtype?: VectorDType;
+  /** Worker threads (parallelism of each operator). Default: available parallelism. */
+  workers?: number;
+  /** Bytes of the ring other threads push into (a power of two). Default 4 MiB. */
+  inboxCapacity?: number;
+}
+
+/** `(uid, ts, vector, record)`: ts is the processing time (ms) at which the vector was pushed. */
+export type VectorSink = (uid: bigint, ts: number, vector: VectorArray, record: unknown) => unknown;
+
+/** What a worker thread needs to push into a service: pass `svc.handle` to it (structured-cloneable). */
+export interface SageFlowHandle {
+  readonly inbox: SharedArrayBuffer;
+  readonly dim: number;
+  readonly dtype: VectorDType;
+}
+
+/** The service is closed, or its pipeline was changed after the first run. */
+export class SageFlowStateError extends RingflowError {
+  constructor(message: string) {
+    super('ERR_SERVICE_STATE', message);
+  }
+}
+
+const VECTOR_FRAME = 2;
+
+/**
+ * SAGE-Flow's micro-service facade: push vectors, run the pipeline over everything queued so far,
+ * get the results in a sink. The pipeline (source → your operators → sink) is deployed on the
+ * first run() and stays up between runs; run() feeds the queue through it and resolves once all
+ * of it has reached the sink.
+ *
+ * ```ts
+ * const svc = new SageFlowService({ dim: 4 });
+ * svc.setSink((uid, ts, vec) => console.log(uid, vec));
+ * svc.push(1n, [0.1, 0.2, 0.3, 0.4]);
+ * await svc.run(); // 1
+ * ```
+ */
+export class SageFlowService {
+  readonly dim: number;
+  readonly dtype: VectorDType;
+  /** The StreamEnvironment the pipeline runs in, for custom operators (see `transform`). */
+  readonly env: StreamEnvironment;
+
+  private queue: VectorRecord[] = [];
+  private readonly inbox: SharedRing;
+  private sink: { fn: VectorSink; name: string } | undefined;
+  private transformFn: ((stream: DataStream<VectorRecord>) => DataStream<unknown>) | undefined;
+  private feed: FeedQueue<unknown> | undefined;
+  private job: RunningJob | undefined;
+  private epoch = 0;
+  private running: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(options: SageFlowServiceOptions = {}) {
+    this.dim = checkDim(options.dim ?? 4);
+    this.dtype = checkDType(options.dtype ?? 'Float32');
+    this.env = new StreamEnvironment({ workers: options.workers });
+    this.inbox = SharedRing.create({ capacity: options.inboxCapacity ?? 1 << 22 });
+  }
+
+  /** Gives another thread a producer: `SageFlowService.connect(svc.handle).push(uid, vec)`. */
+  get handle(): SageFlowHandle {
+    return { inbox: this.inbox.buffer, dim: this.dim, dtype: this.dtype };
+  }
+
+  static connect(handle: SageFlowHandle): SageFlowProducer {
+    return new SageFlowProducer(handle);
+  }
+
+  /** Where results go; the last call wins. Must be set before the first run(). */
+  setSink(callback: VectorSink, name = 'sink'): this {
+    if (typeof callback !== 'function') throw new TypeError('setSink needs a callback (uid, ts, vector) => void');
+    this.assertNotStarted('setSink');
+    this.sink = { fn: callback, name };
+    return this;
+  }
+
+  /**
+   * Inserts operators between the queue and the sink: `svc.transform((s) => s.filter(…).map(…))`.
+   * Records are `{ uid, ts, vector }`; what reaches the sink with those fields is passed as
+   * (uid, ts, vector), and the whole record as the 4th argument. Before the first run() only.
+   */
+  transform(fn: (stream: DataStream<VectorRecord>) => DataStream<unknown>): this {
+    this.assertNotStarted('transform');
+    this.transformFn = fn;
+    return this;
+  }
+
+  /**
+   * Queues one vector (converted to the dtype). A wrong length throws a RangeError with code
+   * ERR_DIM_MISMATCH, non-numbers a TypeError; either way nothing is queued.
+   */
+  push(uid: bigint | number, vec: ArrayLike<number>): void {
+    if (this.closed) throw new SageFlowStateError('push after close()');
+    const vector = toVector(vec, this.dim, this.dtype);
+    this.queue.push({ uid: toUid(uid), ts: Date.now(), vector });
+  }
+
+  /** Vectors waiting for the next run() (pushes from this thread; other threads' are in the inbox). */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /**
+   * Runs everything queued so far through the pipeline once; resolves with how many vectors it
+   * took (0 when none). Runs never overlap: a second call waits for the first.
+   */
+  run(): Promise<number> {
+    const next = this.running.then(() => this.runOnce());
+    this.running = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Lets the pipeline finish what it holds and frees the worker threads. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.running;
+    this.inbox.close();
+    if (this.job) {
+      this.feed!.close();
+      await this.job.done;
+    }
+  }
+
+  private async runOnce(): Promise<number> {
+    if (this.closed) throw new SageFlowStateError('run after close()');
+    const batch = this.queue;
+    this.queue = [];
+    this.takeInbox(batch);
+    if (batch.length === 0) return 0;
+    const job = this.ensureStarted();
+    const epoch = ++this.epoch;
+    const reached = job.barrier(epoch);
+    this.feed!.push(batch);
+    this.feed!.push([new FeedBarrier(epoch)]);
+    await Promise.race([reached, job.done.then(() => Promise.reject(new SageFlowStateError('the pipeline ended during run()')))]);
+    return batch.length;
+  }
+
+  /** Moves what other threads pushed into `batch` (copies: the inbox space is reused). */
+  private takeInbox(batch: VectorRecord[]): void {
+    const reader = new VectorReader(this.inbox.data);
+    this.inbox.drain((_type, _data, offset) => {
+      reader.read(offset);
+      batch.push({ uid: reader.uid, ts: reader.ts, vector: reader.copyVector() });
+    });
+  }
+
+  private ensureStarted(): RunningJob {
+    if (this.job) return this.job;
+    if (!this.sink) throw new SageFlowStateError('set a sink with setSink() before run()');
+    const { fn } = this.sink;
+    this.feed = new FeedQueue<unknown>();
+    let stream = this.env.fromFeed<unknown>(this.feed, { name: 'queue', timestamp: (r) => (r as VectorRecord).ts });
+    if (this.transformFn) stream = this.transformFn(stream as DataStream<VectorRecord>);
+    stream.sink((record) => {
+      const r = (record as { record?: VectorRecord }).record ?? (record as VectorRecord);
+      return fn(r.uid, r.ts, r.vector, record);
+    }, { name: this.sink.name });
+    this.job = this.env.start();
+    this.job.done.catch(() => undefined); // surfaced by run() and close()
+    return this.job;
+  }
+
+  private assertNotStarted(what: string): void {
+    if (this.job) throw new SageFlowStateError(`${what}() must be called before the first run(): the pipeline is already deployed`);
+  }
+}
+
+/** Pushes into a SageFlowService from any thread (blocking while its inbox is full; never on the main thread). */
+export class SageFlowProducer {
+  private readonly inbox: SharedRing;
+  private readonly size: number;
+
+  constructor(private readonly handle: SageFlowHandle) {
+    this.inbox = SharedRing.attach(handle.inbox);
+    this.size = vectorRecordSize(handle.dim, handle.dtype);
+  }
+
+  push(uid: bigint | number, vec: ArrayLike<number>): void {
+    const vector = toVector(vec, this.handle.dim, this.handle.dtype);
+    const id = toUid(uid);
+    const offset = this.inbox.claim(VECTOR_FRAME, this.size);
+    writeVectorRecord(this.inbox.data, offset, id, Date.now(), vector, this.handle.dtype);
+    this.inbox.commit(offset);
+  }
+}

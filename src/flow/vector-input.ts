@@ -1,0 +1,40 @@
+import { DimensionMismatchError, type VectorArray, type VectorDType } from '../codec/index.js';
+import { InvalidArgumentError } from '../errors.js';
+
+/** Checks and converts what a user pushes: a vector of `dim` finite numbers in the service's dtype. */
+export function toVector(vec: unknown, dim: number, dtype: VectorDType): VectorArray {
+  if (vec === null || typeof vec !== 'object' || typeof (vec as ArrayLike<number>).length !== 'number') {
+    throw new TypeError(`push needs a vector (an array or typed array of ${dim} numbers), got ${vec === null ? 'null' : typeof vec}`);
+  }
+  const values = vec as ArrayLike<unknown>;
+  if (values.length !== dim) throw new DimensionMismatchError(dim, values.length, 'vector');
+  const out = dtype === 'Float64' ? new Float64Array(dim) : new Float32Array(dim);
+  for (let i = 0; i < dim; i++) {
+    const x = values[i];
+    if (typeof x !== 'number' || !Number.isFinite(x)) {
+      throw new TypeError(`vector element ${i} must be a finite number, got ${typeof x === 'number' ? x : typeof x}`);
+    }
+    out[i] = x;
+  }
+  return out;
+}
+
+/** A uid as the uint64 the records carry. */
+export function toUid(uid: unknown): bigint {
+  if (typeof uid === 'bigint') {
+    if (uid >= 0n && uid < 1n << 64n) return uid;
+  } else if (typeof uid === 'number' && Number.isSafeInteger(uid) && uid >= 0) {
+    return BigInt(uid);
+  }
+  throw new TypeError(`uid must be a non-negative integer below 2^64 (a bigint, or a safe integer number), got ${String(uid)}`);
+}
+
+export function checkDim(dim: unknown): number {
+  if (!Number.isInteger(dim) || (dim as number) < 1) throw new InvalidArgumentError(`dim must be a positive integer, got ${String(dim)}`);
+  return dim as number;
+}
+
+export function checkDType(dtype: unknown): VectorDType {
+  if (dtype !== 'Float32' && dtype !== 'Float64') throw new InvalidArgumentError(`dtype must be 'Float32' or 'Float64', got ${String(dtype)}`);
+  return dtype;
+}

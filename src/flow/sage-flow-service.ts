@@ -1,9 +1,9 @@
 import { VectorReader, vectorRecordSize, writeVectorRecord, type VectorArray, type VectorDType } from '../codec/index.js';
 import { RingflowError } from '../errors.js';
 import { SharedRing } from '../ring/index.js';
-import { FeedBarrier, StreamEnvironment, type DataStream, type RunningJob, type VectorRecord } from '../stream/index.js';
+import { batchRows, FeedBarrier, StreamEnvironment, VectorBatch, type DataStream, type RunningJob, type VectorRecord } from '../stream/index.js';
 import { FeedQueue } from './feed-queue.js';
-import { checkDim, checkDType, toUid, toVector } from './vector-input.js';
+import { checkDim, checkDType, copyVector, toUid, toVector } from './vector-input.js';
 
 export interface SageFlowServiceOptions {
   /** Vector dimension. Default 4. */
@@ -12,11 +12,16 @@ export interface SageFlowServiceOptions {
   dtype?: VectorDType;
   /** Worker threads (parallelism of each operator). Default: available parallelism. */
   workers?: number;
+  /** Operators get vectors as views over the ring, valid during the call (see StreamEnvironment). Default false. */
+  zeroCopyVectors?: boolean;
   /** Bytes of the ring other threads push into (a power of two). Default 4 MiB. */
   inboxCapacity?: number;
 }
 
-/** `(uid, ts, vector, record)`: ts is the processing time (ms) at which the vector was pushed. */
+/**
+ * `(uid, ts, vector, record)`: ts is the processing time (ms) at which the vector was pushed. The
+ * vector is a view over shared memory, valid until the callback returns: copy it to keep it.
+ */
 export type VectorSink = (uid: bigint, ts: number, vector: VectorArray, record: unknown) => unknown;
 
 /** What a worker thread needs to push into a service: pass `svc.handle` to it (structured-cloneable). */
@@ -54,7 +59,10 @@ export class SageFlowService {
   /** The StreamEnvironment the pipeline runs in, for custom operators (see `transform`). */
   readonly env: StreamEnvironment;
 
-  private queue: VectorRecord[] = [];
+  /** Pushes from this thread, in columnar batches (sent a frame per batch). */
+  private queue: VectorBatch[] = [];
+  private queuedCount = 0;
+  private readonly rowsPerBatch: number;
   private readonly inbox: SharedRing;
   private sink: { fn: VectorSink; name: string } | undefined;
   private transformFn: ((stream: DataStream<VectorRecord>) => DataStream<unknown>) | undefined;
@@ -67,8 +75,9 @@ export class SageFlowService {
   constructor(options: SageFlowServiceOptions = {}) {
     this.dim = checkDim(options.dim ?? 4);
     this.dtype = checkDType(options.dtype ?? 'Float32');
-    this.env = new StreamEnvironment({ workers: options.workers });
+    this.env = new StreamEnvironment({ workers: options.workers, zeroCopyVectors: options.zeroCopyVectors });
     this.inbox = SharedRing.create({ capacity: options.inboxCapacity ?? 1 << 22 });
+    this.rowsPerBatch = batchRows(this.dim, this.dtype, this.env.ringCapacity >>> 1);
   }
 
   /** Gives another thread a producer: `SageFlowService.connect(svc.handle).push(uid, vec)`. */
@@ -93,9 +102,9 @@ export class SageFlowService {
    * Records are `{ uid, ts, vector }`; what reaches the sink with those fields is passed as
    * (uid, ts, vector), and the whole record as the 4th argument. Before the first run() only.
    */
-  transform(fn: (stream: DataStream<VectorRecord>) => DataStream<unknown>): this {
+  transform<R>(fn: (stream: DataStream<VectorRecord>) => DataStream<R>): this {
     this.assertNotStarted('transform');
-    this.transformFn = fn;
+    this.transformFn = fn as unknown as (stream: DataStream<VectorRecord>) => DataStream<unknown>;
     return this;
   }
 
@@ -105,13 +114,19 @@ export class SageFlowService {
    */
   push(uid: bigint | number, vec: ArrayLike<number>): void {
     if (this.closed) throw new SageFlowStateError('push after close()');
-    const vector = toVector(vec, this.dim, this.dtype);
-    this.queue.push({ uid: toUid(uid), ts: Date.now(), vector });
+    const id = toUid(uid);
+    let batch = this.queue[this.queue.length - 1];
+    if (batch === undefined || batch.full) this.queue.push((batch = new VectorBatch(this.dim, this.dtype, this.rowsPerBatch)));
+    copyVector(vec, this.dim, batch.data, batch.count * this.dim);
+    batch.uids[batch.count] = id;
+    batch.ts[batch.count] = Date.now();
+    batch.count++;
+    this.queuedCount++;
   }
 
   /** Vectors waiting for the next run() (pushes from this thread; other threads' are in the inbox). */
   get queued(): number {
-    return this.queue.length;
+    return this.queuedCount;
   }
 
   /**
@@ -138,26 +153,33 @@ export class SageFlowService {
 
   private async runOnce(): Promise<number> {
     if (this.closed) throw new SageFlowStateError('run after close()');
-    const batch = this.queue;
+    const batches: unknown[] = this.queue;
+    let count = this.queuedCount;
     this.queue = [];
-    this.takeInbox(batch);
-    if (batch.length === 0) return 0;
+    this.queuedCount = 0;
+    count += this.takeInbox(batches);
+    if (count === 0) return 0;
     const job = this.ensureStarted();
     const epoch = ++this.epoch;
     const reached = job.barrier(epoch);
-    this.feed!.push(batch);
-    this.feed!.push([new FeedBarrier(epoch)]);
+    batches.push(new FeedBarrier(epoch));
+    this.feed!.push(batches);
     await Promise.race([reached, job.done.then(() => Promise.reject(new SageFlowStateError('the pipeline ended during run()')))]);
-    return batch.length;
+    return count;
   }
 
-  /** Moves what other threads pushed into `batch` (copies: the inbox space is reused). */
-  private takeInbox(batch: VectorRecord[]): void {
+  /** Moves what other threads pushed into `batches` (copies: the inbox space is reused); returns how many. */
+  private takeInbox(batches: unknown[]): number {
     const reader = new VectorReader(this.inbox.data);
+    let batch: VectorBatch | undefined;
+    let count = 0;
     this.inbox.drain((_type, _data, offset) => {
       reader.read(offset);
-      batch.push({ uid: reader.uid, ts: reader.ts, vector: reader.copyVector() });
+      if (batch === undefined || batch.full) batches.push((batch = new VectorBatch(this.dim, this.dtype, this.rowsPerBatch)));
+      batch.add(reader.uid, reader.ts, reader.vector());
+      count++;
     });
+    return count;
   }
 
   private ensureStarted(): RunningJob {
@@ -170,7 +192,7 @@ export class SageFlowService {
     stream.sink((record) => {
       const r = (record as { record?: VectorRecord }).record ?? (record as VectorRecord);
       return fn(r.uid, r.ts, r.vector, record);
-    }, { name: this.sink.name });
+    }, { name: this.sink.name, vectorViews: true });
     this.job = this.env.start();
     this.job.done.catch(() => undefined); // surfaced by run() and close()
     return this.job;

@@ -32,8 +32,8 @@
  *
  * `length` counts header and payload. It is 0 while the space is free, negative while a producer
  * holds the claim, and set positive last (Atomics.store), which publishes the frame: a reader
- * never sees half a frame. The consumer zeroes what it has read before moving head, so a stale
- * length can never be mistaken for a new one. A frame that would cross the end is preceded by a
+ * never sees half a frame. Before moving head, the consumer zeroes the length word of every 8-byte
+ * slot it has read past, so a stale length can never be mistaken for a new one. A frame that would cross the end is preceded by a
  * padding frame (type PADDING_TYPE) that fills the rest of the region.
  */
 export const RING_MAGIC = 0x52464c57; // "RFLW"

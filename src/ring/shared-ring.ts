@@ -383,11 +383,22 @@ export class SharedRing {
     const words = this.words;
     const index = head & this.mask;
     const beforeEnd = Math.min(consumed, this.capacity - index);
-    this.data.fill(0, index, index + beforeEnd);
-    if (consumed > beforeEnd) this.data.fill(0, 0, consumed - beforeEnd);
+    this.clearFrameStarts(index, index + beforeEnd);
+    if (consumed > beforeEnd) this.clearFrameStarts(0, consumed - beforeEnd);
     Atomics.store(words, FRAMES_READ, (words[FRAMES_READ]! + frames) | 0);
     Atomics.store(words, HEAD, (head + consumed) | 0);
     wake(this.spaceSpot);
+  }
+
+  /**
+   * Zeroes the length word of every 8-byte slot in [from, to): a future frame may start at any of
+   * them, and its length must read 0 until its producer claims it. Only those words matter, and
+   * plain stores beat TypedArray.fill, which V8 runs element by element on shared memory.
+   */
+  private clearFrameStarts(from: number, to: number): void {
+    const words = this.words;
+    const end = (D.HEADER_LENGTH + to) >> 2;
+    for (let i = (D.HEADER_LENGTH + from) >> 2; i < end; i += 2) words[i] = 0;
   }
 
   private readyToRead = (): boolean => this.hasFrame() || this.drained;

@@ -22,6 +22,16 @@ export interface OperatorOptions {
   name?: string;
 }
 
+export interface SinkOptions {
+  name?: string;
+  /**
+   * Hand vector records to the callback with their vector as a view over the ring (no copy),
+   * valid only until the callback returns: copy it (`vector.slice()`) to keep it. Faster for
+   * callbacks that read the vector and keep nothing.
+   */
+  vectorViews?: boolean;
+}
+
 export interface KeyByOptions {
   /** 'hash' (default): a key always reaches the same instance. 'broadcast': every instance gets every record. */
   strategy?: 'hash' | 'broadcast' | 'roundRobin';
@@ -155,8 +165,11 @@ export class DataStream<T> {
    * Where records end: a callback on the main thread (awaited if it returns a promise), or a
    * SharedRing another pipeline can read with `env.fromRing(ring)` (closed at end of stream).
    */
-  sink(target: ((value: T) => unknown) | SharedRing, options: { name?: string } = {}): void {
-    const sink = typeof target === 'function' ? { kind: 'callback' as const, fn: target as (value: unknown) => unknown } : { kind: 'ring' as const, ring: target };
+  sink(target: ((value: T) => unknown) | SharedRing, options: SinkOptions = {}): void {
+    const sink =
+      typeof target === 'function'
+        ? { kind: 'callback' as const, fn: target as (value: unknown) => unknown, vectorViews: options.vectorViews === true }
+        : { kind: 'ring' as const, ring: target };
     this.owner.graph.add({ kind: 'sink', sink }, options.name ?? this.owner.nextName('sink'), [this.edge()], 1);
   }
 

@@ -1,8 +1,10 @@
+import { writeRecordBatch, type VectorDType } from '../codec/index.js';
 import { SharedRing } from '../ring/index.js';
 import { loadFn } from './chain.js';
-import { FrameKind, frameType, PreparedRecord, writeControl, writeControlAsync } from './frames.js';
+import { FrameKind, frameType, isVectorRecord, PreparedRecord, writeControl, writeControlAsync, type VectorRecord } from './frames.js';
 import type { Partition } from './graph.js';
 import { Router } from './routing.js';
+import { batchRows, VectorBatch } from './vector-batch.js';
 
 /** One outgoing edge of a producer (a stage instance or a main-thread source), as data. */
 export interface EdgeTask {
@@ -13,17 +15,29 @@ export interface EdgeTask {
   producer: number;
 }
 
+/** An edge's ring as this producer writes it: with the vector batch it is filling for it. */
+interface Target {
+  readonly ring: SharedRing;
+  readonly port: number;
+  pending: VectorBatch | undefined;
+}
+
 interface OpenEdge {
-  rings: SharedRing[];
-  router: Router;
-  port: number;
-  producer: number;
+  readonly targets: Target[];
+  readonly router: Router;
+  readonly port: number;
+  readonly producer: number;
+  /** Whole batches may go to one target (no per-record routing needed). */
+  readonly batchable: boolean;
 }
 
 /**
- * Writes a producer's records and control marks to its outgoing edges: each record is encoded
- * once, routed per edge, and copied into the chosen ring(s). Workers use the blocking forms;
- * the main thread uses the async ones, which return a promise only when a ring was full.
+ * Writes a producer's records and control marks to its outgoing edges: each record is routed per
+ * edge and copied into the chosen ring(s). Workers use the blocking forms, and batch vector
+ * records per target ring until `flush` (the stage flushes after every pass over its input, so a
+ * batch is as large as the load makes it); anything else written to a ring flushes its batch
+ * first, so order per ring is kept. The main thread uses the async forms, which return a promise
+ * only when a ring was full.
  */
 export class EdgeWriter {
   private readonly prepared = new PreparedRecord();
@@ -35,25 +49,39 @@ export class EdgeWriter {
       tasks.map(async (t): Promise<OpenEdge> => {
         const key = t.partition.kind === 'hash' ? ((await loadFn(t.partition.key)) as (value: unknown) => unknown) : undefined;
         return {
-          rings: t.rings.map((buffer) => SharedRing.attach(buffer)),
+          targets: t.rings.map((buffer) => ({ ring: SharedRing.attach(buffer), port: t.port, pending: undefined })),
           router: new Router(t.partition.kind, t.rings.length, instance, key),
           port: t.port,
           producer: t.producer,
+          batchable: t.partition.kind !== 'hash',
         };
       }),
     );
     return new EdgeWriter(edges);
   }
 
-  /** Blocking write (worker threads). */
+  /** Blocking write (worker threads); vector records are batched until `flush`. */
   write(value: unknown, ts: number): void {
+    if (isVectorRecord(value)) {
+      for (const edge of this.edges) {
+        const t = edge.router.route(value);
+        if (t >= 0) this.append(edge.targets[t]!, value);
+        else for (const target of edge.targets) this.append(target, value);
+      }
+      return;
+    }
     const record = this.prepared.prepare(value, ts);
     for (const edge of this.edges) {
       const type = frameType(record.kind, edge.port);
-      const target = edge.router.route(value);
-      if (target >= 0) this.put(edge.rings[target]!, type);
-      else for (const ring of edge.rings) this.put(ring, type);
+      const t = edge.router.route(value);
+      if (t >= 0) this.put(edge.targets[t]!, type);
+      else for (const target of edge.targets) this.put(target, type);
     }
+  }
+
+  /** Sends every pending vector batch (blocking). */
+  flush(): void {
+    for (const edge of this.edges) for (const target of edge.targets) this.flushTarget(target);
   }
 
   /** Never blocks; the returned promise (only when a ring was full) must settle before the next write. */
@@ -62,22 +90,45 @@ export class EdgeWriter {
     for (let e = 0; e < this.edges.length; e++) {
       const edge = this.edges[e]!;
       const type = frameType(record.kind, edge.port);
-      const target = edge.router.route(value);
-      const rings = target >= 0 ? [edge.rings[target]!] : edge.rings;
-      for (let r = 0; r < rings.length; r++) {
-        if (!this.tryPut(rings[r]!, type)) return this.finishAsync(e, rings, r, type, value);
+      const t = edge.router.route(value);
+      const targets = t >= 0 ? [edge.targets[t]!] : edge.targets;
+      for (let i = 0; i < targets.length; i++) {
+        if (!this.tryPut(targets[i]!, type)) return this.finishAsync(e, targets, i, type, value);
       }
     }
     return undefined;
   }
 
-  /** Sends a control mark to every ring of every edge. */
+  /**
+   * Writes a whole batch of vector records without blocking: as one frame where the partition
+   * allows (round-robin, forward, broadcast), else row by row through their routes.
+   */
+  async writeBatchAsync(batch: VectorBatch): Promise<void> {
+    for (const edge of this.edges) {
+      if (edge.batchable) {
+        const t = edge.router.route(undefined);
+        for (const target of t >= 0 ? [edge.targets[t]!] : edge.targets) await this.putBatchAsync(target, batch);
+        continue;
+      }
+      for (let row = 0; row < batch.count; row++) {
+        const record: VectorRecord = { uid: batch.uids[row]!, ts: batch.ts[row]!, vector: batch.data.subarray(row * batch.dim, (row + 1) * batch.dim) };
+        const target = edge.targets[edge.router.route(record)]!;
+        const pending = this.pendingFor(target, batch.dim, batch.dtype);
+        if (pending.full) await this.putBatchAsync(target, pending);
+        pending.add(record.uid, record.ts, record.vector);
+      }
+      for (const target of edge.targets) if (target.pending?.count) await this.putBatchAsync(target, target.pending);
+    }
+  }
+
+  /** Sends a control mark to every ring of every edge (after the batches before it). */
   control(kind: number, value: number): void {
-    for (const edge of this.edges) for (const ring of edge.rings) writeControl(ring, kind, edge.producer, value, edge.port);
+    this.flush();
+    for (const edge of this.edges) for (const t of edge.targets) writeControl(t.ring, kind, edge.producer, value, edge.port);
   }
 
   async controlAsync(kind: number, value: number): Promise<void> {
-    for (const edge of this.edges) for (const ring of edge.rings) await writeControlAsync(ring, kind, edge.producer, value, edge.port);
+    for (const edge of this.edges) for (const t of edge.targets) await writeControlAsync(t.ring, kind, edge.producer, value, edge.port);
   }
 
   end(): void {
@@ -88,34 +139,73 @@ export class EdgeWriter {
     return this.controlAsync(FrameKind.End, 0);
   }
 
-  private put(ring: SharedRing, type: number): void {
-    const offset = ring.claim(type, this.prepared.size);
-    this.prepared.writeInto(ring.data, offset);
-    ring.commit(offset);
+  // ---------------------------------------------------------------- blocking internals
+
+  private append(target: Target, record: VectorRecord): void {
+    const dtype: VectorDType = record.vector instanceof Float64Array ? 'Float64' : 'Float32';
+    const pending = this.pendingFor(target, record.vector.length, dtype);
+    if (pending.full) this.flushTarget(target);
+    pending.add(record.uid, record.ts, record.vector);
   }
 
-  private tryPut(ring: SharedRing, type: number): boolean {
-    const offset = ring.tryClaim(type, this.prepared.size);
+  /** The target's batch for vectors of this shape; a batch of another shape is sent first. */
+  private pendingFor(target: Target, dim: number, dtype: VectorDType): VectorBatch {
+    const pending = target.pending;
+    if (pending !== undefined && pending.dim === dim && pending.dtype === dtype) return pending;
+    if (pending?.count) this.flushTarget(target);
+    return (target.pending = new VectorBatch(dim, dtype, batchRows(dim, dtype, target.ring.maxPayloadLength)));
+  }
+
+  private flushTarget(target: Target): void {
+    const batch = target.pending;
+    if (batch === undefined || batch.count === 0) return;
+    const offset = target.ring.claim(frameType(FrameKind.VectorBatch, target.port), batch.frameSize());
+    writeRecordBatch(target.ring.data, offset, batch.input());
+    target.ring.commit(offset);
+    batch.clear();
+  }
+
+  private put(target: Target, type: number): void {
+    this.flushTarget(target);
+    const offset = target.ring.claim(type, this.prepared.size);
+    this.prepared.writeInto(target.ring.data, offset);
+    target.ring.commit(offset);
+  }
+
+  // ---------------------------------------------------------------- async internals
+
+  private tryPut(target: Target, type: number): boolean {
+    const offset = target.ring.tryClaim(type, this.prepared.size);
     if (offset < 0) return false;
-    this.prepared.writeInto(ring.data, offset);
-    ring.commit(offset);
+    this.prepared.writeInto(target.ring.data, offset);
+    target.ring.commit(offset);
     return true;
   }
 
   /** The slow path of writeAsync: wait for room in the full ring, then do the rest of the targets. */
-  private async finishAsync(edgeIndex: number, rings: SharedRing[], ringIndex: number, type: number, value: unknown): Promise<void> {
-    for (let r = ringIndex; r < rings.length; r++) await this.putAsync(rings[r]!, type);
+  private async finishAsync(edgeIndex: number, targets: Target[], targetIndex: number, type: number, value: unknown): Promise<void> {
+    for (let i = targetIndex; i < targets.length; i++) await this.putAsync(targets[i]!, type);
     for (let e = edgeIndex + 1; e < this.edges.length; e++) {
       const edge = this.edges[e]!;
       const edgeType = frameType(this.prepared.kind, edge.port);
-      const target = edge.router.route(value);
-      for (const ring of target >= 0 ? [edge.rings[target]!] : edge.rings) await this.putAsync(ring, edgeType);
+      const t = edge.router.route(value);
+      for (const target of t >= 0 ? [edge.targets[t]!] : edge.targets) await this.putAsync(target, edgeType);
     }
   }
 
-  private async putAsync(ring: SharedRing, type: number): Promise<void> {
-    const offset = await ring.claimAsync(type, this.prepared.size);
-    this.prepared.writeInto(ring.data, offset);
-    ring.commit(offset);
+  private async putAsync(target: Target, type: number): Promise<void> {
+    const offset = await target.ring.claimAsync(type, this.prepared.size);
+    this.prepared.writeInto(target.ring.data, offset);
+    target.ring.commit(offset);
+  }
+
+  private async putBatchAsync(target: Target, batch: VectorBatch): Promise<void> {
+    const type = frameType(FrameKind.VectorBatch, target.port);
+    const size = batch.frameSize();
+    let offset = target.ring.tryClaim(type, size);
+    if (offset < 0) offset = await target.ring.claimAsync(type, size);
+    writeRecordBatch(target.ring.data, offset, batch.input());
+    target.ring.commit(offset);
+    if (batch === target.pending) batch.clear();
   }
 }

@@ -12,6 +12,12 @@ export interface StreamEnvironmentOptions {
   workers?: number;
   /** Bytes of each ring between stages (a power of two). Default 4 MiB. */
   ringCapacity?: number;
+  /**
+   * Operators in workers get vector records whose vector is a view over the ring (no copy),
+   * valid only during the call: for operators that keep no record (map, filter, topK …; the
+   * built-in windows and joins copy what they keep). Default false: every record owns its memory.
+   */
+  zeroCopyVectors?: boolean;
 }
 
 export interface RunningJob {
@@ -36,6 +42,7 @@ export class StreamEnvironment implements GraphOwner {
   readonly graph = new StreamGraph();
   readonly parallelism: number;
   readonly ringCapacity: number;
+  readonly zeroCopyVectors: boolean;
   private readonly timing = new Map<GraphNode, SourceTiming>();
   private readonly names = new Map<string, number>();
   private failureHandler?: (failure: OperatorFailure) => void;
@@ -48,6 +55,7 @@ export class StreamEnvironment implements GraphOwner {
       throw new InvalidArgumentError(`workers must be a positive integer, got ${String(options.workers)}`);
     }
     this.ringCapacity = options.ringCapacity ?? 1 << 22;
+    this.zeroCopyVectors = options.zeroCopyVectors === true;
   }
 
   fromIterable<T>(iterable: Iterable<T>, options: SourceOptions = {}): DataStream<T> {
@@ -105,6 +113,7 @@ export class StreamEnvironment implements GraphOwner {
     if (this.running) throw new InvalidArgumentError('this environment is already executing');
     const job = new Job(plan(this.graph, this.parallelism), this.timing, {
       ringCapacity: this.ringCapacity,
+      zeroCopyVectors: this.zeroCopyVectors,
       onFailure: this.failureHandler,
       onSideOutput: this.sideOutputHandler,
     });

@@ -1,4 +1,4 @@
-import { encodeEnvelope, EnvelopeReader, VectorReader, vectorRecordSize, writeVectorRecord, type VectorArray } from '../codec/index.js';
+import { encodeEnvelope, EnvelopeReader, RecordBatchReader, VectorReader, vectorRecordSize, writeVectorRecord, type VectorArray } from '../codec/index.js';
 import type { SharedRing } from '../ring/index.js';
 
 /**
@@ -11,6 +11,8 @@ export const FrameKind = {
   Value: 1,
   /** A VectorRecord: `{ uid, ts, vector }` without serialization. */
   Vector: 2,
+  /** A RecordBatch: many VectorRecords in columns. */
+  VectorBatch: 3,
   /** Payload: producer int32, pad, watermark float64. */
   Watermark: 8,
   /** Payload: producer int32, epoch int32. */
@@ -75,27 +77,53 @@ export class PreparedRecord {
   }
 }
 
-/** Decodes records out of one ring's data region; copies, so values outlive the frame. */
+/** True for the frame kinds that carry records (as opposed to control marks). */
+export const isRecordKind = (kind: number): boolean => kind >= FrameKind.Value && kind <= FrameKind.VectorBatch;
+
+/**
+ * Decodes records out of one ring's data region. With `copyVectors` (the default) every value owns
+ * its memory and outlives the frame: a batch's vectors are copied once into one fresh buffer and
+ * handed out as views of it (a fresh buffer per vector would cost far more). Without it, vectors
+ * are views over the ring itself, valid only until the frame is released: for code that reads them
+ * during the call and keeps nothing.
+ */
 export class RecordDecoder {
   private readonly vectors: VectorReader;
   private readonly envelopes: EnvelopeReader;
-  /** Event time of the record last decoded. */
-  ts = 0;
+  private readonly batches: RecordBatchReader;
 
-  constructor(data: Uint8Array) {
+  constructor(
+    data: Uint8Array,
+    private readonly copyVectors = true,
+  ) {
     this.vectors = new VectorReader(data);
     this.envelopes = new EnvelopeReader(data);
+    this.batches = new RecordBatchReader(data);
   }
 
-  decode(kind: number, offset: number): unknown {
+  /** Calls `emit(value, ts)` for the record(s) of the frame at `offset`: one, or a batch's rows. Returns how many. */
+  decode(kind: number, offset: number, emit: (value: unknown, ts: number) => void): number {
     if (kind === FrameKind.Vector) {
       const r = this.vectors.read(offset);
-      this.ts = r.ts;
-      return { uid: r.uid, ts: this.ts, vector: r.copyVector() } satisfies VectorRecord;
+      const ts = r.ts;
+      emit({ uid: r.uid, ts, vector: this.copyVectors ? r.copyVector() : r.vector() } satisfies VectorRecord, ts);
+      return 1;
+    }
+    if (kind === FrameKind.VectorBatch) {
+      const b = this.batches.read(offset);
+      const uids = b.uids();
+      const times = b.timestamps();
+      const data = this.copyVectors ? b.data().slice() : b.data();
+      const dim = b.dim;
+      for (let row = 0; row < b.count; row++) {
+        const ts = Number(times[row]);
+        emit({ uid: uids[row]!, ts, vector: data.subarray(row * dim, row * dim + dim) } satisfies VectorRecord, ts);
+      }
+      return b.count;
     }
     const e = this.envelopes.read(offset);
-    this.ts = e.ts;
-    return e.value();
+    emit(e.value(), e.ts);
+    return 1;
   }
 }
 

@@ -37,7 +37,7 @@ export type SourceSpec =
   | { kind: 'feed'; batches: AsyncIterable<unknown[]> };
 
 export type SinkSpec =
-  | { kind: 'callback'; fn: (value: unknown) => unknown }
+  | { kind: 'callback'; fn: (value: unknown) => unknown; vectorViews?: boolean }
   | { kind: 'ring'; ring: SharedRing };
 
 export type VectorMetric = 'l2' | 'cosine' | 'dot';

@@ -1,7 +1,7 @@
 export { StreamEnvironment } from './environment.js';
 export type { StreamEnvironmentOptions, SourceOptions, RunningJob } from './environment.js';
 export { DataStream, KeyedStream, WindowedStream } from './data-stream.js';
-export type { OperatorContext, OperatorOptions, KeyByOptions, Aggregator, WindowResult, Fn } from './data-stream.js';
+export type { OperatorContext, OperatorOptions, SinkOptions, KeyByOptions, Aggregator, WindowResult, Fn } from './data-stream.js';
 export type { WindowSpec, Partition } from './graph.js';
 export { STOP, FeedBarrier } from './source-driver.js';
 export { JobFailedError } from './job.js';
@@ -9,5 +9,6 @@ export type { JobResult, OperatorFailure, SideOutput } from './job.js';
 export { OperatorFunctionError } from './functions.js';
 export { OperatorError } from './chain.js';
 export type { VectorRecord } from './frames.js';
+export { VectorBatch, batchRows } from './vector-batch.js';
 export { op } from '../pool/index.js';
 export type { OpRef } from '../pool/index.js';

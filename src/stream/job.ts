@@ -16,6 +16,7 @@ const STAGE_MODULE = new URL(`./stage${import.meta.url.endsWith('.ts') ? '.ts' :
 
 export interface JobOptions {
   ringCapacity: number;
+  zeroCopyVectors: boolean;
   /** Where failures go; without a handler, execute() rejects after the run with the first one. */
   onFailure?: (failure: OperatorFailure) => void;
   onSideOutput?: (output: SideOutput) => void;
@@ -157,6 +158,7 @@ export class Job {
       processingTime: vertex.nodes.some((n) => n.spec.kind === 'window' && n.spec.window.on === 'processingTime'),
       inputKeys: vertex.inputs.reduce<(FnRef | undefined)[]>((keys, e) => ((keys[e.port] = e.partition.kind === 'hash' ? e.partition.key : undefined), keys), []),
       services: this.options.services,
+      zeroCopyVectors: this.options.zeroCopyVectors,
     };
   }
 

@@ -1,7 +1,7 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 import { SharedRing } from '../ring/index.js';
-import { FrameKind, kindOf, readControl, RecordDecoder } from './frames.js';
+import { FrameKind, isRecordKind, kindOf, readControl, RecordDecoder } from './frames.js';
 import type { SinkSpec } from './graph.js';
 
 /** Longest stretch a main-thread driver works before yielding to the event loop. */
@@ -19,6 +19,8 @@ export class SinkDriver {
   private readonly barrierCounts = new Map<number, number>();
   private readonly barrierWaiters = new Map<number, () => void>();
   private readonly decoder: RecordDecoder;
+  /** Records go to the callback while their frame is still held (zero-copy vector views). */
+  private readonly direct: boolean;
   private stopped = false;
 
   constructor(
@@ -28,7 +30,8 @@ export class SinkDriver {
     private readonly producers: number,
   ) {
     this.ring = SharedRing.create({ capacity });
-    this.decoder = new RecordDecoder(this.ring.data);
+    this.direct = sink.kind === 'callback' && sink.vectorViews === true;
+    this.decoder = new RecordDecoder(this.ring.data, !this.direct);
   }
 
   /** Resolves when the barrier of `epoch` has arrived from every producer. */
@@ -44,11 +47,18 @@ export class SinkDriver {
 
   async run(): Promise<void> {
     const pending: unknown[] = [];
+    const push = (value: unknown) => void pending.push(value);
+    const callback = this.sink.kind === 'callback' ? this.sink.fn : undefined;
+    const deliverNow = (value: unknown) => {
+      this.records++;
+      const result = callback!(value);
+      if (result instanceof Promise) pending.push(AWAIT, result);
+    };
     const collect = (type: number, data: Uint8Array, offset: number, length: number) => {
       const kind = kindOf(type);
-      if (kind === FrameKind.Value || kind === FrameKind.Vector) {
+      if (isRecordKind(kind)) {
         if (this.sink.kind === 'ring') pending.push(data.slice(offset, offset + length), type);
-        else pending.push(this.decoder.decode(kind, offset));
+        else this.decoder.decode(kind, offset, this.direct ? deliverNow : push);
       } else if (kind === FrameKind.End) {
         this.ended++;
       } else if (kind === FrameKind.Barrier) {
@@ -79,6 +89,8 @@ export class SinkDriver {
       const item = items[i];
       if (item === BARRIER) {
         this.onBarrier(items[++i] as number);
+      } else if (item === AWAIT) {
+        await items[++i];
       } else if (sink.kind === 'ring') {
         await sink.ring.writeAsync(item as Uint8Array, items[++i] as number);
         this.records++;
@@ -103,3 +115,4 @@ export class SinkDriver {
 }
 
 const BARRIER = Symbol('barrier');
+const AWAIT = Symbol('await');

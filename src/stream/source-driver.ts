@@ -1,15 +1,17 @@
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { EdgeWriter } from './edge-writer.js';
-import { FrameKind, kindOf, RecordDecoder } from './frames.js';
+import { FrameKind, isRecordKind, kindOf, RecordDecoder } from './frames.js';
 import type { SourceSpec } from './graph.js';
 import { SLICE_MS } from './sink-driver.js';
+import { VectorBatch } from './vector-batch.js';
 
 /** Returned by a `fromSource` function to end the stream. */
 export const STOP: unique symbol = Symbol.for('ringflow.stop');
 
 /**
- * An item of a feed source's batches that is no record: a barrier of `epoch` travels behind
+ * Feed sources take batches of items: records, VectorBatches (columnar vector records, sent a
+ * frame per batch), and FeedBarriers. A FeedBarrier is an item that is no record: a barrier of `epoch` travels behind
  * everything fed before it, and reaches the sinks once all of that has passed every operator.
  */
 export class FeedBarrier {
@@ -60,6 +62,7 @@ export class SourceDriver {
       for await (const batch of source.batches) {
         for (const item of batch) {
           if (item instanceof FeedBarrier) await this.writer.controlAsync(FrameKind.Barrier, item.epoch);
+          else if (item instanceof VectorBatch) await this.emitBatch(item);
           else if (!(await this.emit(item))) return;
         }
       }
@@ -85,12 +88,26 @@ export class SourceDriver {
     return true;
   }
 
+  /** Writes a batch of vector records (their ts are already set), as one frame where the routing allows. */
+  async emitBatch(batch: VectorBatch): Promise<void> {
+    if (this.signal.aborted || batch.count === 0) return;
+    await this.writer.writeBatchAsync(batch);
+    this.records += batch.count;
+    for (let i = 0; i < batch.count; i++) if (batch.ts[i]! > this.maxTs) this.maxTs = batch.ts[i]!;
+    await this.writer.controlAsync(FrameKind.Watermark, this.maxTs - this.timing.outOfOrdernessMs);
+    if (performance.now() - this.sliceStart > SLICE_MS) {
+      await yieldToEventLoop();
+      this.sliceStart = performance.now();
+    }
+  }
+
   private async pumpRing(ring: import('../ring/index.js').SharedRing): Promise<void> {
     const decoder = new RecordDecoder(ring.data);
     const batch: { value: unknown; ts: number }[] = [];
+    const push = (value: unknown, ts: number) => void batch.push({ value, ts });
     const take = (type: number, _data: Uint8Array, offset: number) => {
       const kind = kindOf(type);
-      if (kind === FrameKind.Value || kind === FrameKind.Vector) batch.push({ value: decoder.decode(kind, offset), ts: decoder.ts });
+      if (isRecordKind(kind)) decoder.decode(kind, offset, push);
     };
     while (await ring.readable()) {
       ring.drain(take, 1024);

@@ -5,7 +5,7 @@ import { buildChain, loadFn, OperatorError, type ChainNode, type Link } from './
 import type { FnRef } from './functions.js';
 import { EdgeWriter, type EdgeTask } from './edge-writer.js';
 import type { OperatorContext } from './data-stream.js';
-import { FrameKind, kindOf, portOf, readControl, RecordDecoder } from './frames.js';
+import { FrameKind, isRecordKind, kindOf, portOf, readControl, RecordDecoder } from './frames.js';
 import { MinWatermark } from './operators/index.js';
 
 /** Everything one worker needs to run one instance of a vertex (structured-cloneable). */
@@ -23,6 +23,8 @@ export interface StageTask {
   processingTime: boolean;
   /** Per input port, the key function the records were routed by (to name the key of a failed record). */
   inputKeys: (FnRef | undefined)[];
+  /** Records' vectors are views over the input ring, valid during the call only. */
+  zeroCopyVectors: boolean;
   services?: unknown;
 }
 
@@ -63,22 +65,25 @@ export async function runStage(task: StageTask): Promise<StageReport> {
       return undefined;
     }
   };
-  const decoder = new RecordDecoder(input.data);
+  const decoder = new RecordDecoder(input.data, !task.zeroCopyVectors);
   const watermarks = new MinWatermark(task.producers);
   const barriers = new Map<number, number>();
   let ended = 0;
 
+  let port = 0;
+  const processRecord = (value: unknown, ts: number): void => {
+    try {
+      head.process(value, ts, port);
+    } catch (error) {
+      report.failures++;
+      send(failureMessage(error, task.chain[0]?.name ?? task.name, value, keyOf(value, port)));
+    }
+  };
   const onFrame = (type: number, data: Uint8Array, offset: number): void => {
     const kind = kindOf(type);
-    if (kind === FrameKind.Value || kind === FrameKind.Vector) {
-      const value = decoder.decode(kind, offset);
-      report.records++;
-      try {
-        head.process(value, decoder.ts, portOf(type));
-      } catch (error) {
-        report.failures++;
-        send(failureMessage(error, task.chain[0]?.name ?? task.name, value, keyOf(value, portOf(type))));
-      }
+    if (isRecordKind(kind)) {
+      port = portOf(type);
+      report.records += decoder.decode(kind, offset, processRecord);
       return;
     }
     const mark = readControl(data, offset);
@@ -98,7 +103,10 @@ export async function runStage(task: StageTask): Promise<StageReport> {
   };
 
   while (ended < task.producers) {
-    if (input.drain(onFrame, 4096) > 0) continue;
+    const frames = input.drain(onFrame, 4096);
+    // What this pass produced goes out now: batches are as large as the load makes them.
+    output.flush();
+    if (frames > 0) continue;
     if (task.processingTime) {
       head.onWatermark(performance.timeOrigin + performance.now());
       try {
@@ -136,7 +144,10 @@ class StageOutput implements Link {
     this.writer.control(FrameKind.Barrier, epoch);
   }
 
-  flush(): void {}
+  /** Sends the records batched so far. (Link.flush, the end-of-input flush, is onEnd's job here.) */
+  flush(): void {
+    this.writer.flush();
+  }
 
   end(): void {
     this.writer.end();

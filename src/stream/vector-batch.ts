@@ -1,0 +1,56 @@
+import { recordBatchSize, type RecordBatchInput, type VectorArray, type VectorDType } from '../codec/index.js';
+
+/**
+ * Vector records in columns, the in-memory twin of a RecordBatch frame: where vectors are many
+ * (SageFlowService's queue, a stage's output between drains) they travel a batch per frame, one
+ * claim and one copy for hundreds of records.
+ */
+export class VectorBatch {
+  readonly uids: BigUint64Array;
+  readonly ts: Float64Array;
+  readonly data: VectorArray;
+  count = 0;
+
+  constructor(
+    readonly dim: number,
+    readonly dtype: VectorDType,
+    readonly capacity: number,
+  ) {
+    this.uids = new BigUint64Array(capacity);
+    this.ts = new Float64Array(capacity);
+    this.data = dtype === 'Float64' ? new Float64Array(capacity * dim) : new Float32Array(capacity * dim);
+  }
+
+  get full(): boolean {
+    return this.count === this.capacity;
+  }
+
+  /** Appends a copy of one record. The caller checks `full` first and that the shape matches. */
+  add(uid: bigint, ts: number, vector: ArrayLike<number>): void {
+    const row = this.count++;
+    this.uids[row] = uid;
+    this.ts[row] = ts;
+    this.data.set(vector, row * this.dim);
+  }
+
+  /** The filled rows, as writeRecordBatch takes them (views, no copy). */
+  input(): RecordBatchInput {
+    const n = this.count;
+    return { dim: this.dim, dtype: this.dtype, uids: this.uids.subarray(0, n), ts: this.ts.subarray(0, n), data: this.data.subarray(0, n * this.dim) };
+  }
+
+  /** Bytes of the RecordBatch frame the filled rows make. */
+  frameSize(): number {
+    return recordBatchSize(this.count, this.dim, this.dtype);
+  }
+
+  clear(): void {
+    this.count = 0;
+  }
+}
+
+/** Rows per batch: up to 256, fewer when vectors are so large that the frame would not fit the ring. */
+export function batchRows(dim: number, dtype: VectorDType, maxPayload: number): number {
+  const rowBytes = dim * (dtype === 'Float64' ? 8 : 4) + 16;
+  return Math.max(1, Math.min(256, Math.floor((maxPayload - 256) / rowBytes)));
+}

@@ -18,10 +18,7 @@ export interface SageFlowServiceOptions {
   inboxCapacity?: number;
 }
 
-/**
- * `(uid, ts, vector, record)`: ts is the processing time (ms) at which the vector was pushed. The
- * vector is a view over shared memory, valid until the callback returns: copy it to keep it.
- */
+/** `(uid, ts, vector, record)`: ts is the processing time (ms) at which the vector was pushed. */
 export type VectorSink = (uid: bigint, ts: number, vector: VectorArray, record: unknown) => unknown;
 
 /** What a worker thread needs to push into a service: pass `svc.handle` to it (structured-cloneable). */
@@ -64,7 +61,7 @@ export class SageFlowService {
   private queuedCount = 0;
   private readonly rowsPerBatch: number;
   private readonly inbox: SharedRing;
-  private sink: { fn: VectorSink; name: string } | undefined;
+  private sink: { fn: VectorSink; name: string; vectorViews: boolean } | undefined;
   private transformFn: ((stream: DataStream<VectorRecord>) => DataStream<unknown>) | undefined;
   private feed: FeedQueue<unknown> | undefined;
   private job: RunningJob | undefined;
@@ -89,11 +86,15 @@ export class SageFlowService {
     return new SageFlowProducer(handle);
   }
 
-  /** Where results go; the last call wins. Must be set before the first run(). */
-  setSink(callback: VectorSink, name = 'sink'): this {
+  /**
+   * Where results go; the last call wins. Must be set before the first run(). With
+   * `vectorViews: true` the vector is a view over shared memory, valid only until the callback
+   * returns (faster; copy it to keep it); by default it is the callback's own copy.
+   */
+  setSink(callback: VectorSink, name = 'sink', options: { vectorViews?: boolean } = {}): this {
     if (typeof callback !== 'function') throw new TypeError('setSink needs a callback (uid, ts, vector) => void');
     this.assertNotStarted('setSink');
-    this.sink = { fn: callback, name };
+    this.sink = { fn: callback, name, vectorViews: options.vectorViews === true };
     return this;
   }
 
@@ -192,7 +193,7 @@ export class SageFlowService {
     stream.sink((record) => {
       const r = (record as { record?: VectorRecord }).record ?? (record as VectorRecord);
       return fn(r.uid, r.ts, r.vector, record);
-    }, { name: this.sink.name, vectorViews: true });
+    }, { name: this.sink.name, vectorViews: this.sink.vectorViews });
     this.job = this.env.start();
     this.job.done.catch(() => undefined); // surfaced by run() and close()
     return this.job;

@@ -101,7 +101,7 @@ export class StreamEnvironment implements GraphOwner {
   }
 
   /** Runs the pipeline; resolves when every source is exhausted and every record has reached its sink. */
-  execute(): Promise<JobResult> {
+  async execute(): Promise<JobResult> {
     return this.start().done;
   }
 

@@ -1,0 +1,234 @@
+import { InvalidValueError, ValueOutOfRangeError } from './errors.js';
+import { fieldPosition, readVector, rootTable, uint32Field } from './flat-table.js';
+import { ServiceRequest } from './generated/ringflow/wire.js';
+import { checkUint32 } from './int64.js';
+import { PAYLOAD_ALIGNMENT, RECORD_ALIGNMENT, ServiceRequestSlot } from './layout.js';
+import { claimRegion, encodeToNewArray, regionOf, zeroBytes } from './memory.js';
+import { checkPayloadBytes, deserialize, payloadLength, serialize, stringBytes, writePayload, type PayloadSource } from './payload.js';
+import { RecordReader } from './record-reader.js';
+import { alignUp, assertInternal, lengthPrefixAt, placeString, placeVector, stringEnd, TableHead } from './table-head.js';
+import { readUtf8 } from './utf8.js';
+
+/** Everything in a ServiceRequest but its arguments. */
+export interface ServiceRequestHeader {
+  /** Correlation id (uint32); the response carries the same one. */
+  id: number;
+  service: string;
+  method: string;
+  /** Absolute deadline in performance.timeOrigin-based ms (`performance.timeOrigin + performance.now()`); 0 = none. */
+  deadline?: number;
+  /** Which response ring the caller reads (uint32). Default 0. */
+  replyRing?: number;
+}
+
+export interface ServiceRequestInit extends ServiceRequestHeader {
+  /** The method's arguments; `v8.serialize`d. Default none. */
+  args?: readonly unknown[];
+}
+
+interface RequestHead {
+  readonly head: TableHead;
+  readonly idAt: number;
+  readonly serviceFieldAt: number;
+  readonly methodFieldAt: number;
+  readonly argsFieldAt: number;
+  readonly deadlineAt: number;
+  readonly replyRingAt: number;
+}
+
+let requestHead: RequestHead | undefined;
+
+function buildRequestHead(): RequestHead {
+  const head = new TableHead('ServiceRequest', (builder) => {
+    const args = ServiceRequest.createArgsVector(builder, []);
+    const method = builder.createString('');
+    const service = builder.createString('');
+    ServiceRequest.startServiceRequest(builder);
+    ServiceRequest.addId(builder, 0);
+    ServiceRequest.addService(builder, service);
+    ServiceRequest.addMethod(builder, method);
+    ServiceRequest.addArgs(builder, args);
+    ServiceRequest.addDeadline(builder, 0);
+    ServiceRequest.addReplyRing(builder, 0);
+    return ServiceRequest.endServiceRequest(builder);
+  });
+  const deadlineAt = head.fieldAt(ServiceRequestSlot.deadline);
+  assertInternal(deadlineAt % 8 === 0, 'ServiceRequest head has a misaligned deadline');
+  return {
+    head,
+    idAt: head.fieldAt(ServiceRequestSlot.id),
+    serviceFieldAt: head.fieldAt(ServiceRequestSlot.service),
+    methodFieldAt: head.fieldAt(ServiceRequestSlot.method),
+    argsFieldAt: head.fieldAt(ServiceRequestSlot.args),
+    deadlineAt,
+    replyRingAt: head.fieldAt(ServiceRequestSlot.replyRing),
+  };
+}
+
+/** After the head: the service name, the method name, then the arguments, their bytes 8-aligned. */
+function argsLengthAt(head: RequestHead, serviceBytes: number, methodBytes: number): number {
+  return lengthPrefixAt(stringEnd(stringEnd(head.head.size, serviceBytes), methodBytes), PAYLOAD_ALIGNMENT);
+}
+
+/** Bytes a ServiceRequest takes whose arguments encode to `argsLength` bytes (a multiple of 8). */
+export function serviceRequestSize(service: string, method: string, argsLength: number): number {
+  const head = (requestHead ??= buildRequestHead());
+  const serviceBytes = stringBytes(checkName(service, 'service'), 'the service name');
+  const methodBytes = stringBytes(checkName(method, 'method'), 'the method name');
+  return alignUp(argsLengthAt(head, serviceBytes, methodBytes) + 4 + checkPayloadBytes(argsLength, 'the arguments'), RECORD_ALIGNMENT);
+}
+
+/**
+ * Writes a ServiceRequest (a complete FlatBuffer whose root offset is at `offset`) directly into
+ * `bytes`, typically a frame claimed in a service's request ring. `args` are the already encoded
+ * arguments (`v8.serialize` format): bytes, or a PayloadWriter that writes them in place. Allocates
+ * nothing.
+ *
+ * @param offset where the record starts; `bytes.byteOffset + offset` must be a multiple of 8
+ * @returns the bytes written, `serviceRequestSize(service, method, args length)`
+ */
+export function writeServiceRequest(bytes: Uint8Array, offset: number, header: ServiceRequestHeader, args: PayloadSource): number {
+  const head = (requestHead ??= buildRequestHead());
+  const { id, service, method, deadline = 0, replyRing = 0 } = header;
+  checkUint32(id, 'id');
+  checkUint32(replyRing, 'replyRing');
+  if (typeof deadline !== 'number' || !(deadline >= 0) || deadline === Infinity) {
+    throw new ValueOutOfRangeError(`deadline must be a finite number of ms >= 0 (0 = none), got ${String(deadline)}`);
+  }
+  const serviceBytes = stringBytes(checkName(service, 'service'), 'the service name');
+  const methodBytes = stringBytes(checkName(method, 'method'), 'the method name');
+  const argsBytes = payloadLength(args);
+  const argsAt = argsLengthAt(head, serviceBytes, methodBytes);
+  const end = argsAt + 4 + argsBytes;
+  const size = alignUp(end, RECORD_ALIGNMENT);
+  const start = claimRegion(bytes, offset, size);
+  const region = regionOf(bytes);
+  head.head.stamp(region, start);
+  region.u32[(start + head.idAt) >>> 2] = id;
+  region.f64[(start + head.deadlineAt) >>> 3] = deadline;
+  region.u32[(start + head.replyRingAt) >>> 2] = replyRing;
+  let cursor = placeString(region, start, head.serviceFieldAt, head.head.size, service, serviceBytes);
+  cursor = placeString(region, start, head.methodFieldAt, cursor, method, methodBytes);
+  const dataAt = placeVector(region, start, head.argsFieldAt, cursor, argsAt, argsBytes);
+  writePayload(region.u8, start + dataAt, args);
+  zeroBytes(region, start + end, start + size);
+  return size;
+}
+
+/** Encodes a request into a new Uint8Array, `v8.serialize`-ing its arguments. */
+export function encodeServiceRequest(request: ServiceRequestInit): Uint8Array {
+  const args = encodeArgs(request.args);
+  const size = serviceRequestSize(request.service, request.method, args.length);
+  return encodeToNewArray(size, (target) => writeServiceRequest(target, 0, request, args));
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/** No arguments travel as no bytes (decoded as []), which saves a serialize and a deserialize. */
+function encodeArgs(args: readonly unknown[] | undefined): Uint8Array {
+  if (args === undefined) return NO_BYTES;
+  if (!Array.isArray(args)) throw new InvalidValueError('args must be an array');
+  return args.length === 0 ? NO_BYTES : serialize(args, 'the call arguments');
+}
+
+function checkName(name: unknown, what: string): string {
+  if (typeof name !== 'string') throw new InvalidValueError(`${what} must be a string, got ${typeof name}`);
+  return name;
+}
+
+/** Reads ServiceRequests in place; one reader serves a whole ring. */
+export class ServiceRequestReader extends RecordReader {
+  private correlation = 0;
+  private serviceAt = 0;
+  private serviceBytes = 0;
+  private methodAt = 0;
+  private methodBytes = 0;
+  private argsAt = 0;
+  private argsBytes = 0;
+  private deadlineAt = -1;
+  private ring = 0;
+
+  /** Points the reader at the ServiceRequest whose root offset is at `offset` of `bytes`. */
+  read(offset: number): this {
+    const view = this.view;
+    const table = rootTable(view, offset, 'ServiceRequest');
+    const service = readVector(view, table, ServiceRequestSlot.service, 1, this.span);
+    this.serviceAt = service.at;
+    this.serviceBytes = service.length;
+    const method = readVector(view, table, ServiceRequestSlot.method, 1, this.span);
+    this.methodAt = method.at;
+    this.methodBytes = method.length;
+    const args = readVector(view, table, ServiceRequestSlot.args, 1, this.span);
+    this.argsAt = args.at;
+    this.argsBytes = args.length;
+    this.correlation = uint32Field(view, table, ServiceRequestSlot.id);
+    this.deadlineAt = fieldPosition(view, table, ServiceRequestSlot.deadline);
+    this.ring = uint32Field(view, table, ServiceRequestSlot.replyRing);
+    return this;
+  }
+
+  get id(): number {
+    return this.correlation;
+  }
+
+  get service(): string {
+    return readUtf8(this.bytes, this.serviceAt, this.serviceBytes);
+  }
+
+  get method(): string {
+    return readUtf8(this.bytes, this.methodAt, this.methodBytes);
+  }
+
+  /** Absolute deadline in performance.timeOrigin-based ms; 0 = none. */
+  get deadline(): number {
+    return this.deadlineAt < 0 ? 0 : this.view.getFloat64(this.deadlineAt, true);
+  }
+
+  get replyRing(): number {
+    return this.ring;
+  }
+
+  /** Where the encoded arguments lie in `bytes`: [argsOffset, argsOffset + argsLength); length 0 = none. */
+  get argsOffset(): number {
+    return this.argsAt;
+  }
+
+  get argsLength(): number {
+    return this.argsBytes;
+  }
+
+  /** The encoded arguments as a view over `bytes` (no copy). */
+  argsPayload(): Uint8Array {
+    return this.bytes.subarray(this.argsAt, this.argsAt + this.argsBytes);
+  }
+
+  /** The arguments, deserialized into fresh objects ([] when none were sent). */
+  args(): unknown[] {
+    return this.argsBytes === 0 ? [] : (deserialize(this.argsPayload()) as unknown[]);
+  }
+}
+
+export interface DecodedServiceRequest {
+  id: number;
+  service: string;
+  method: string;
+  args: unknown[];
+  deadline: number;
+  replyRing: number;
+}
+
+let sharedReader: ServiceRequestReader | undefined;
+
+/** Decodes the ServiceRequest at `offset` into fresh objects. */
+export function decodeServiceRequest(bytes: Uint8Array, offset = 0): DecodedServiceRequest {
+  if (sharedReader?.bytes !== bytes) sharedReader = new ServiceRequestReader(bytes);
+  const reader = sharedReader.read(offset);
+  return {
+    id: reader.id,
+    service: reader.service,
+    method: reader.method,
+    args: reader.args(),
+    deadline: reader.deadline,
+    replyRing: reader.replyRing,
+  };
+}

@@ -85,7 +85,9 @@ interface BatchPositions {
 function batchPositions(batch: BatchHead, count: number, dim: number): BatchPositions {
   const uidsLengthAt = lengthPrefixAt(batch.head.size, 8);
   const tsLengthAt = lengthPrefixAt(uidsLengthAt + 4 + count * 8, 8);
-  const dataLengthAt = lengthPrefixAt(tsLengthAt + 4 + count * 8, batch.elementBytes);
+  // The data starts 8-aligned even for Float32: V8 copies into shared memory far faster (memcpy
+  // rather than element by element) when the destination is 8-aligned.
+  const dataLengthAt = lengthPrefixAt(tsLengthAt + 4 + count * 8, 8);
   const end = dataLengthAt + 4 + count * dim * batch.elementBytes;
   return { uidsLengthAt, tsLengthAt, dataLengthAt, end, size: alignUp(end, RECORD_ALIGNMENT) };
 }

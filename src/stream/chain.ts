@@ -5,6 +5,7 @@ import type { NodeSpec } from './graph.js';
 import {
   IntervalJoinOperator,
   reducer,
+  SimilarityDedup,
   SimilarityJoin,
   TopKOperator,
   windowOperator,
@@ -117,6 +118,20 @@ async function buildLink(node: ChainNode, ctx: OperatorContext, next: Link, side
         core ??= new SimilarityJoin({ dim: vector.length, metric: spec.metric, threshold: spec.threshold, withinMs: spec.withinMs });
         core.process(port === 0 ? 'left' : 'right', { id: value, vector }, ts, pairs.bind(out));
       }, { onWatermark: (w, o) => (core ?? noop).onWatermark(w, o), flush: (o) => (core ?? noop).flush(o) }, undefined);
+    }
+    case 'dedupe': {
+      let core: SimilarityDedup<unknown> | undefined;
+      const sideIds = mapCollector((item: { id: unknown }) => item.id);
+      const shortId = (record: unknown) => (record as { uid?: unknown }).uid ?? (record as { id?: unknown }).id ?? record;
+      const flushNothing = { onWatermark() {}, flush() {} };
+      return keyedLink(name, next, (operator, tag, value) => {
+        const d = value as { id: unknown; duplicateOf: unknown; score: number };
+        side(operator, tag, { record: d.id, duplicateOf: shortId(d.duplicateOf), score: d.score });
+      }, (value, ts, out) => {
+        const vector = vectorOf(value, name);
+        core ??= new SimilarityDedup({ dim: vector.length, metric: spec.metric, threshold: spec.threshold, capacity: spec.capacity, withinMs: Number.isFinite(spec.withinMs) ? spec.withinMs : undefined });
+        core.process({ id: value, vector }, ts, sideIds.bind(out));
+      }, { onWatermark: () => {}, flush: (o) => (core ?? flushNothing).flush(o) }, undefined);
     }
     case 'topK': {
       const vectors = Array.from({ length: spec.vectors.length / spec.dim }, (_, i) => spec.vectors.subarray(i * spec.dim, (i + 1) * spec.dim));

@@ -147,6 +147,25 @@ export class DataStream<T> {
     return this.derive(this.owner.graph.add(spec, name, inputs, 1));
   }
 
+  /**
+   * Drops near-duplicates: a record whose `vector` reaches `threshold` similarity with one of the
+   * last `capacity` records let through (within `withinMs`, when set) goes to the 'duplicate'
+   * side output instead (`env.onSideOutput`). Runs as one instance, so every pair can meet.
+   */
+  dedupe(options: OperatorOptions & { threshold: number; metric?: 'l2' | 'cosine'; capacity?: number; withinMs?: number }): DataStream<T> {
+    const capacity = options.capacity ?? 1024;
+    if (!Number.isInteger(capacity) || capacity < 1) invalid(`dedupe capacity must be a positive integer, got ${String(capacity)}`);
+    const spec: NodeSpec = {
+      kind: 'dedupe',
+      threshold: finite(options.threshold, 'threshold'),
+      metric: options.metric ?? 'cosine',
+      capacity,
+      withinMs: options.withinMs === undefined ? Infinity : nonNegative(options.withinMs, 'withinMs'),
+    };
+    if (options.parallelism !== undefined && options.parallelism !== 1) invalid('dedupe runs as one instance (parallelism 1)');
+    return this.derive(this.owner.graph.add(spec, options.name ?? this.owner.nextName('dedupe'), [this.edge()], 1));
+  }
+
   /** For each record's `vector`, the k most similar vectors of a fixed set: `{ record, hits: [{ id, score }] }`. */
   topK(
     k: number,

@@ -50,6 +50,7 @@ export type NodeSpec =
   | { kind: 'window'; window: WindowSpec; key: FnRef | null; reduce?: FnRef; aggregate?: AggregateFns }
   | { kind: 'join'; leftKey: FnRef; rightKey: FnRef; withinMs: number; select?: FnRef }
   | { kind: 'similarityJoin'; threshold: number; metric: 'l2' | 'cosine'; withinMs: number; select?: FnRef }
+  | { kind: 'dedupe'; threshold: number; metric: 'l2' | 'cosine'; capacity: number; withinMs: number }
   | { kind: 'topK'; k: number; metric: VectorMetric; ids: unknown[]; vectors: Float32Array | Float64Array; dim: number }
   | { kind: 'sink'; sink: SinkSpec };
 

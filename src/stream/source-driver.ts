@@ -46,46 +46,65 @@ export class SourceDriver {
 
   async run(): Promise<void> {
     const source = this.source;
+    const aborted = this.signal;
     if (source.kind === 'iterable') {
-      for (const value of source.iterable) if (!(await this.emit(value))) break;
+      for (const value of source.iterable) {
+        if (aborted.aborted) break;
+        const waiting = this.emit(value);
+        if (waiting) await waiting;
+      }
     } else if (source.kind === 'asyncIterable') {
-      for await (const value of source.iterable) if (!(await this.emit(value))) break;
+      for await (const value of source.iterable) {
+        if (aborted.aborted) break;
+        const waiting = this.emit(value);
+        if (waiting) await waiting;
+      }
     } else if (source.kind === 'function') {
-      for (;;) {
+      while (!aborted.aborted) {
         let value = source.fn();
         if (value instanceof Promise) value = await value;
-        if (value === STOP || !(await this.emit(value))) break;
+        if (value === STOP) break;
+        const waiting = this.emit(value);
+        if (waiting) await waiting;
       }
     } else if (source.kind === 'ring') {
       await this.pumpRing(source.ring);
     } else if (source.kind === 'feed') {
       for await (const batch of source.batches) {
         for (const item of batch) {
+          if (aborted.aborted) return;
           if (item instanceof FeedBarrier) await this.writer.controlAsync(FrameKind.Barrier, item.epoch);
           else if (item instanceof VectorBatch) await this.emitBatch(item);
-          else if (!(await this.emit(item))) return;
+          else {
+            const waiting = this.emit(item);
+            if (waiting) await waiting;
+          }
         }
       }
     }
     await this.writer.endAsync();
   }
 
-  /** Writes one record; false once the job is aborted. */
-  async emit(value: unknown, ts?: number): Promise<boolean> {
-    if (this.signal.aborted) return false;
+  /**
+   * Writes one record. Returns a promise only when it has to wait (a full ring, or the periodic
+   * watermark and event-loop yield), so a fast source pays no promise per record.
+   */
+  emit(value: unknown, ts?: number): Promise<void> | undefined {
     const time = ts ?? (this.timing.timestamp ? this.timing.timestamp(value) : Date.now());
-    const waiting = this.writer.writeAsync(value, time);
-    if (waiting) await waiting;
-    this.records++;
     if (time > this.maxTs) this.maxTs = time;
-    if (this.records % WATERMARK_EVERY === 0) {
-      await this.writer.controlAsync(FrameKind.Watermark, this.maxTs - this.timing.outOfOrdernessMs);
-      if (performance.now() - this.sliceStart > SLICE_MS) {
-        await yieldToEventLoop();
-        this.sliceStart = performance.now();
-      }
+    const waiting = this.writer.writeAsync(value, time);
+    if (++this.records % WATERMARK_EVERY !== 0) return waiting;
+    return this.checkpoint(waiting);
+  }
+
+  /** Every WATERMARK_EVERY records: the watermark goes out, and the event loop gets a turn if due. */
+  private async checkpoint(waiting: Promise<void> | undefined): Promise<void> {
+    if (waiting) await waiting;
+    await this.writer.controlAsync(FrameKind.Watermark, this.maxTs - this.timing.outOfOrdernessMs);
+    if (performance.now() - this.sliceStart > SLICE_MS) {
+      await yieldToEventLoop();
+      this.sliceStart = performance.now();
     }
-    return true;
   }
 
   /** Writes a batch of vector records (their ts are already set), as one frame where the routing allows. */
@@ -111,7 +130,11 @@ export class SourceDriver {
     };
     while (await ring.readable()) {
       ring.drain(take, 1024);
-      for (const { value, ts } of batch) if (!(await this.emit(value, ts))) return;
+      for (const { value, ts } of batch) {
+        if (this.signal.aborted) return;
+        const waiting = this.emit(value, ts);
+        if (waiting) await waiting;
+      }
       batch.length = 0;
     }
   }

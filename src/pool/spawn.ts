@@ -1,7 +1,10 @@
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 
-/** The file every ringflow worker starts from; it imports the real entry (see workers/bootstrap.mjs). */
-export const BOOTSTRAP_URL = new URL('../../workers/bootstrap.mjs', import.meta.url);
+/**
+ * The file every ringflow worker starts from; it imports the real entry (see workers/bootstrap.mjs).
+ * It is plain JS and never compiled, so from a build (dist/src/pool/) it is one level further up.
+ */
+export const BOOTSTRAP_URL = new URL(`${import.meta.url.endsWith('.ts') ? '../..' : '../../..'}/workers/bootstrap.mjs`, import.meta.url);
 
 /** workerData for the bootstrap: the caller's data plus the entry module it must import. */
 export function bootstrapData(entry: URL | string, data: Record<string, unknown> = {}): Record<string, unknown> {

@@ -17,3 +17,4 @@ export {
   deadlineAfter,
 } from './wait-strategy.js';
 export type { WaitStrategy, ParkingSpot, SpinThenParkOptions } from './wait-strategy.js';
+export { AdaptiveSpin } from './adaptive-spin.js';

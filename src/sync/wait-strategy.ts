@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 import { BlockingOnMainThreadError, InvalidArgumentError } from '../errors.js';
+import { AdaptiveSpin } from './adaptive-spin.js';
 
 /**
  * Where a waiter parks: a count of parked waiters and a signal word they sleep on. The side that
@@ -12,6 +13,9 @@ export interface ParkingSpot {
   readonly signalIndex: number;
   /** Called each time a waiter is about to park (the ring's consumer beats its heartbeat here). */
   readonly beforePark?: () => void;
+  /** The waiter's adaptive spin state, kept here by the strategy (one per spot and flavour). */
+  spinner?: AdaptiveSpin;
+  asyncSpinner?: AdaptiveSpin;
 }
 
 /**
@@ -43,14 +47,16 @@ export function wakeAll(spot: ParkingSpot): void {
 
 export interface SpinThenParkOptions {
   /**
-   * How long a blocking waiter keeps checking `ready()` before it parks, in µs. Parking and
+   * The longest a blocking waiter keeps checking `ready()` before it parks, in µs. Parking and
    * waking cost tens of µs each, so a waiter that expects work soon should spin for about that
-   * long. Default 50.
+   * long; the spin adapts below this bound (AdaptiveSpin) when spinning stops paying, e.g. when
+   * more threads than cores compete. Default 50.
    */
   spinMicros?: number;
   /**
-   * The same for async waiters (Atomics.waitAsync). Spinning holds the event loop, so the default
-   * is short (10 µs); 0 parks at once.
+   * The same for async waiters (Atomics.waitAsync). Spinning holds the event loop, but 50 µs at a
+   * time is nothing to a UI (a frame is 16 ms), saves a wake-up of tens of µs when the answer is
+   * near, and adapts down when it is not. Default 50; 0 parks at once.
    */
   asyncSpinMicros?: number;
   /** Longest single park; the waiter then re-checks and re-parks (and beats). Default 1000 ms. */
@@ -58,7 +64,7 @@ export interface SpinThenParkOptions {
 }
 
 /**
- * Spin a bounded number of times, then park on the futex (Atomics.wait in workers,
+ * Spin (for an adaptive time, bounded), then park on the futex (Atomics.wait in workers,
  * Atomics.waitAsync on the main thread). Registering as a waiter, re-reading the signal and then
  * re-checking the condition before parking closes the lost-wake-up window: a waker either sees the
  * registration or changes the condition before our re-check.
@@ -70,14 +76,16 @@ export class SpinThenParkStrategy implements WaitStrategy {
 
   constructor(options: SpinThenParkOptions = {}) {
     this.spinMicros = nonNegative(options.spinMicros ?? 50, 'spinMicros');
-    this.asyncSpinMicros = nonNegative(options.asyncSpinMicros ?? 10, 'asyncSpinMicros');
+    this.asyncSpinMicros = nonNegative(options.asyncSpinMicros ?? 50, 'asyncSpinMicros');
     this.maxParkMs = positive(options.maxParkMs ?? 1000, 'maxParkMs');
   }
 
   wait(ready: () => boolean, spot: ParkingSpot, deadline: number): boolean {
-    if (spinFor(ready, this.spinMicros)) return true;
+    const spinner = (spot.spinner ??= new AdaptiveSpin(this.spinMicros));
+    if (spinner.spin(ready)) return true;
     if (isMainThread) throw new BlockingOnMainThreadError('a blocking ring wait');
     const { words, waitersIndex, signalIndex } = spot;
+    const parkedAt = performance.now();
     for (;;) {
       const remaining = deadline - performance.now();
       if (remaining <= 0) return ready();
@@ -90,13 +98,18 @@ export class SpinThenParkStrategy implements WaitStrategy {
       } finally {
         Atomics.sub(words, waitersIndex, 1);
       }
-      if (ready()) return true;
+      if (ready()) {
+        spinner.parked(performance.now() - parkedAt);
+        return true;
+      }
     }
   }
 
   async waitAsync(ready: () => boolean, spot: ParkingSpot, deadline: number): Promise<boolean> {
-    if (spinFor(ready, this.asyncSpinMicros)) return true;
+    const spinner = (spot.asyncSpinner ??= new AdaptiveSpin(this.asyncSpinMicros));
+    if (spinner.spin(ready)) return true;
     const { words, waitersIndex, signalIndex } = spot;
+    const parkedAt = performance.now();
     for (;;) {
       const remaining = deadline - performance.now();
       if (remaining <= 0) return ready();
@@ -110,7 +123,10 @@ export class SpinThenParkStrategy implements WaitStrategy {
       } finally {
         Atomics.sub(words, waitersIndex, 1);
       }
-      if (ready()) return true;
+      if (ready()) {
+        spinner.parked(performance.now() - parkedAt);
+        return true;
+      }
     }
   }
 }
@@ -157,17 +173,6 @@ export function deadlineAfter(timeoutMs: number | undefined): number {
     throw new InvalidArgumentError(`timeoutMs must be a non-negative number of milliseconds, got ${String(timeoutMs)}`);
   }
   return performance.now() + timeoutMs;
-}
-
-/** Checks `ready()` until it is true or `micros` have passed (reading the clock every 32 checks). */
-function spinFor(ready: () => boolean, micros: number): boolean {
-  if (ready()) return true;
-  if (micros <= 0) return false;
-  const end = performance.now() + micros / 1000;
-  for (let i = 1; ; i++) {
-    if (ready()) return true;
-    if ((i & 31) === 0 && performance.now() >= end) return false;
-  }
 }
 
 function nonNegative(value: number, name: string): number {

@@ -1,0 +1,268 @@
+/**
+ * Dataflow (issue 3): SageFlowService and the stream runtime against Piscina, in one run.
+ *
+ * - flow.sage: N dim-128 vectors pushed and run through filter → map → sink on 2 workers
+ *   (4 rounds of push N/4 + run()), vectors/s; the main thread's event-loop delay meanwhile.
+ * - Baselines: the same filter → map with Piscina run() per record (256 in flight), and per
+ *   transferred 1024-record batch (4 in flight).
+ * - flow.scale: a CPU-bound map on 1 and on 2 workers.
+ * - flow.latency: one vector pushed and run at a time: push → sink callback, µs.
+ * - flow.memory: records streamed from a lazy source to a slow sink: RSS growth while streaming.
+ */
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { Piscina } from 'piscina';
+import { SageFlowService } from '../../src/flow/index.js';
+import { StreamEnvironment, STOP } from '../../src/stream/index.js';
+import { quotient, type FigureInput, type Suite, type SuiteContext } from '../lib/suite.js';
+import { benchWorkerUrl } from '../lib/workers.js';
+
+const DIM = 128;
+
+function timed(id: string, label: string, items: number, ms: number[], unit = 'rec/s', detail: Record<string, unknown> = {}): FigureInput {
+  const sorted = [...ms].sort((a, b) => a - b);
+  const p50 = sorted[Math.floor(sorted.length / 2)]!;
+  return {
+    id,
+    label,
+    kind: 'throughput',
+    unit,
+    value: (items * 1000) / p50,
+    p50,
+    min: sorted[0],
+    max: sorted[sorted.length - 1],
+    samples: ms.length,
+    detail: { itemsPerIteration: items, iterationMs: ms, ...detail },
+  };
+}
+
+function testVectors(count: number): Float32Array[] {
+  // A small pool reused by index: generating the input is not what is measured.
+  return Array.from({ length: Math.min(count, 1024) }, (_, i) => Float32Array.from({ length: DIM }, (_, d) => ((i * 31 + d * 7) % 97) / 97 - (i % 10 === 0 ? 1 : 0)));
+}
+
+async function sageFlow(ctx: SuiteContext): Promise<void> {
+  const total = ctx.quick ? 200_000 : 1_000_000;
+  const rounds = 4;
+  const svc = new SageFlowService({ dim: DIM, workers: 2 });
+  let received = 0;
+  svc.transform((s) =>
+    s.filter((r) => r.vector[0]! >= 0).map((r) => {
+      const v = r.vector;
+      for (let i = 0; i < v.length; i++) v[i]! *= 2;
+      return r;
+    }),
+  );
+  svc.setSink(() => void received++, 'count');
+  const pool = testVectors(total);
+  const pushRound = (n: number, base: number) => {
+    for (let i = 0; i < n; i++) svc.push(BigInt(base + i), pool[(base + i) % pool.length]!);
+  };
+  pushRound(4096, 0);
+  await svc.run(); // deploys the pipeline; not timed
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  const iterations = ctx.quick ? 1 : 3;
+  const ms: number[] = [];
+  let pushMs = 0;
+  for (let it = 0; it < iterations; it++) {
+    received = 0;
+    const t0 = performance.now();
+    for (let r = 0; r < rounds; r++) {
+      const p0 = performance.now();
+      pushRound(total / rounds, r * (total / rounds));
+      pushMs += performance.now() - p0;
+      // The event-loop delay is sampled while the pipeline runs (the push loop above is the
+      // caller's own synchronous code).
+      if (it === iterations - 1) loop.enable();
+      await svc.run();
+      loop.disable();
+    }
+    ms.push(performance.now() - t0);
+    if (received === 0) throw new Error('the sink received nothing');
+  }
+  await svc.close();
+  ctx.report(timed('flow.sage', `SageFlowService push + run, filter → map → sink, dim ${DIM}, 2 workers`, total, ms, 'vec/s', { pushShareOfTime: pushMs / ms.reduce((a, b) => a + b, 0) }));
+  ctx.report({
+    id: 'flow.sage.eventLoopP99',
+    label: 'main-thread event-loop delay p99 while SageFlowService runs at full speed',
+    kind: 'latency',
+    unit: 'µs',
+    value: loop.percentile(99) / 1000,
+    p50: loop.percentile(50) / 1000,
+    p99: loop.percentile(99) / 1000,
+    max: loop.max / 1000,
+  });
+}
+
+async function piscinaBaselines(ctx: SuiteContext): Promise<void> {
+  const pool = new Piscina({ filename: benchWorkerUrl('flow-piscina.mjs').href, minThreads: 2, maxThreads: 2, idleTimeout: 60_000 });
+  const vectors = testVectors(4096);
+  try {
+    // One run() per record, 256 in flight.
+    const perRecordCount = ctx.quick ? 20_000 : 100_000;
+    const ms: number[] = [];
+    for (let it = 0; it < (ctx.quick ? 1 : 3); it++) {
+      const t0 = performance.now();
+      let next = 0;
+      let kept = 0;
+      const lane = async () => {
+        while (next < perRecordCount) {
+          const i = next++;
+          const out = await pool.run({ uid: BigInt(i), ts: Date.now(), vector: vectors[i % vectors.length]!.slice() }, { name: 'perRecord' });
+          if (out) kept++;
+        }
+      };
+      await Promise.all(Array.from({ length: 256 }, lane));
+      ms.push(performance.now() - t0);
+      if (kept === 0) throw new Error('piscina per-record kept nothing');
+    }
+    ctx.report(timed('flow.piscina.perRecord', 'Piscina run() per record (cloned), 256 in flight, 2 threads', perRecordCount, ms, 'vec/s'));
+
+    // One run() per transferred 1024-record batch, 4 in flight.
+    const batches = ctx.quick ? 200 : 1000;
+    const batchMs: number[] = [];
+    for (let it = 0; it < (ctx.quick ? 1 : 3); it++) {
+      const t0 = performance.now();
+      let next = 0;
+      const lane = async () => {
+        while (next < batches) {
+          next++;
+          const data = new Float32Array(1024 * DIM);
+          const uids = new BigUint64Array(1024);
+          for (let row = 0; row < 1024; row++) {
+            data.set(vectors[row % vectors.length]!, row * DIM); // what push() does: copy the vector in
+            uids[row] = BigInt(row);
+          }
+          const b = { count: 1024, dim: DIM, uids, data };
+          await pool.run(b, { name: 'batch', transferList: [data.buffer, uids.buffer] });
+        }
+      };
+      await Promise.all(Array.from({ length: 4 }, lane));
+      batchMs.push(performance.now() - t0);
+    }
+    ctx.report(timed('flow.piscina.batch1024', 'Piscina run() per transferred 1024-record batch, 4 in flight, 2 threads', batches * 1024, batchMs, 'vec/s'));
+  } finally {
+    await pool.destroy();
+  }
+}
+
+async function scaling(ctx: SuiteContext): Promise<void> {
+  const count = ctx.quick ? 4_000 : 20_000;
+  const perWorkers = async (workers: number): Promise<FigureInput> => {
+    const svc = new SageFlowService({ dim: 4, workers });
+    svc.transform((s) =>
+      s.map((r) => {
+        let x = r.vector[0]!;
+        for (let i = 0; i < 20_000; i++) x = Math.sqrt(x * x + i) * 0.5;
+        r.vector[1] = x;
+        return r;
+      }),
+    );
+    let received = 0;
+    svc.setSink(() => void received++);
+    for (let i = 0; i < 64; i++) svc.push(BigInt(i), [1, 2, 3, 4]);
+    await svc.run(); // deploy and warm
+    const ms: number[] = [];
+    for (let it = 0; it < (ctx.quick ? 1 : 3); it++) {
+      for (let i = 0; i < count; i++) svc.push(BigInt(i), [i, 2, 3, 4]);
+      const t0 = performance.now();
+      await svc.run();
+      ms.push(performance.now() - t0);
+    }
+    await svc.close();
+    return timed(`flow.scale.${workers}`, `CPU-bound map (~20k flops/record) on ${workers} worker${workers > 1 ? 's' : ''}`, count, ms);
+  };
+  ctx.report(await perWorkers(1));
+  ctx.report(await perWorkers(2));
+}
+
+async function lowLoadLatency(ctx: SuiteContext): Promise<void> {
+  const svc = new SageFlowService({ dim: DIM, workers: 1 });
+  let arrived = 0;
+  svc.setSink(() => void (arrived = performance.now()));
+  const vector = testVectors(1)[0]!;
+  const samples: number[] = [];
+  const n = ctx.quick ? 200 : 1000;
+  for (let i = 0; i < n + 50; i++) {
+    const t0 = performance.now();
+    svc.push(BigInt(i), vector);
+    await svc.run();
+    if (i >= 50) samples.push((arrived - t0) * 1000);
+    await new Promise((r) => setTimeout(r, 1)); // low load: one vector at a time, with gaps
+  }
+  await svc.close();
+  samples.sort((a, b) => a - b);
+  ctx.report({
+    id: 'flow.latency',
+    label: `push → sink callback at low load (one dim-${DIM} vector per run(), 1 worker)`,
+    kind: 'latency',
+    unit: 'µs',
+    value: samples[Math.floor(samples.length / 2)]!,
+    p50: samples[Math.floor(samples.length / 2)],
+    p99: samples[Math.floor(samples.length * 0.99)],
+    min: samples[0],
+    max: samples[samples.length - 1],
+    samples: samples.length,
+  });
+}
+
+async function slowSinkMemory(ctx: SuiteContext): Promise<void> {
+  const total = ctx.quick ? 1_000_000 : 10_000_000;
+  const env = new StreamEnvironment({ workers: 2, ringCapacity: 1 << 20 });
+  let i = 0;
+  const vector = new Float32Array([1, 2, 3, 4]);
+  let received = 0;
+  let baseline = 0;
+  let peak = 0;
+  env
+    .fromSource(() => (i < total ? { uid: BigInt(i++), ts: 0, vector } : STOP))
+    .map((r) => r)
+    .sink((r) => {
+      received++;
+      // a slow sink: ~0.5 µs of work per record on top of delivery
+      let x = Number(r.uid);
+      for (let k = 0; k < 50; k++) x = (x * 31 + k) % 1000003;
+      if (received === 200_000) baseline = process.memoryUsage().rss;
+    });
+  const sampler = setInterval(() => {
+    if (baseline > 0) peak = Math.max(peak, process.memoryUsage().rss);
+  }, 50);
+  const t0 = performance.now();
+  await env.execute();
+  const seconds = (performance.now() - t0) / 1000;
+  clearInterval(sampler);
+  if (received !== total) throw new Error(`slow sink got ${received} of ${total}`);
+  ctx.report({
+    id: 'flow.memory.rssGrowthMB',
+    label: `RSS growth while ${(total / 1e6).toFixed(0)} M records stream to a slow sink (after the first 200 k)`,
+    kind: 'latency',
+    unit: 'MB',
+    value: Math.max(0, peak - baseline) / 2 ** 20,
+    detail: { baselineMB: baseline / 2 ** 20, peakMB: peak / 2 ** 20, recordsPerSecond: total / seconds },
+  });
+}
+
+export const flow: Suite = {
+  name: 'flow',
+  title: 'Dataflow: SageFlowService and the stream runtime vs Piscina',
+  async run(ctx) {
+    await piscinaBaselines(ctx);
+    await sageFlow(ctx);
+    await scaling(ctx);
+    await lowLoadLatency(ctx);
+    await slowSinkMemory(ctx);
+  },
+  ratios: [
+    { id: 'flow.vsPiscinaPerRecord', label: 'SageFlowService vs Piscina run() per record', compute: (f) => quotient(f.get('flow.sage')?.value, f.get('flow.piscina.perRecord')?.value) },
+    { id: 'flow.vsPiscinaBatch', label: 'SageFlowService vs Piscina run() per 1024-batch', compute: (f) => quotient(f.get('flow.sage')?.value, f.get('flow.piscina.batch1024')?.value) },
+    { id: 'flow.scaling', label: 'CPU-bound map: 2 workers vs 1', compute: (f) => quotient(f.get('flow.scale.2')?.value, f.get('flow.scale.1')?.value) },
+  ],
+  goals: [
+    { id: 'flow.goal.throughput', label: 'SageFlowService dim-128 filter → map → sink', value: (f) => f.get('flow.sage')?.value, op: '>=', target: 1.5e6, unit: 'vec/s' },
+    { id: 'flow.goal.perRecord', label: 'vs Piscina run() per record', value: (f) => quotient(f.get('flow.sage')?.value, f.get('flow.piscina.perRecord')?.value), op: '>=', target: 10, unit: '×' },
+    { id: 'flow.goal.batch', label: 'vs Piscina run() per 1024-batch', value: (f) => quotient(f.get('flow.sage')?.value, f.get('flow.piscina.batch1024')?.value), op: '>=', target: 1.5, unit: '×' },
+    { id: 'flow.goal.scaling', label: 'CPU-bound operator, 2 workers vs 1', value: (f) => quotient(f.get('flow.scale.2')?.value, f.get('flow.scale.1')?.value), op: '>=', target: 1.7, unit: '×' },
+    { id: 'flow.goal.eventLoop', label: 'event-loop delay p99 at full speed', value: (f) => (f.get('flow.sage.eventLoopP99')?.value ?? NaN) / 1000, op: '<=', target: 10, unit: 'ms' },
+    { id: 'flow.goal.memory', label: 'RSS growth, slow sink', value: (f) => f.get('flow.memory.rssGrowthMB')?.value, op: '<=', target: 64, unit: 'MB' },
+    { id: 'flow.goal.latency', label: 'push → sink p50 at low load', value: (f) => f.get('flow.latency')?.value, op: '<=', target: 100, unit: 'µs' },
+  ],
+};

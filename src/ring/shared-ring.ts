@@ -137,22 +137,28 @@ export class SharedRing {
     if (!(aligned <= this.maxFrame && payloadLength >= 0)) this.rejectFrame(type, payloadLength);
     if ((type >>> 0) > D.MAX_FRAME_TYPE || type !== Math.trunc(type)) this.rejectFrame(type, payloadLength);
     const words = this.words;
-    if (Atomics.load(words, CLOSED) !== 0) throw new RingClosedError();
+    // Plain reads where a stale value is harmless, atomics where ordering matters: every Atomics
+    // call costs a dozen ns or more here, the hot path's main cost. The closed flag may be seen a
+    // moment late by another thread (close races with write anyway); a stale head cache only
+    // under-counts free space, which the atomic read of head then corrects; in single-producer
+    // mode only this thread writes the tail.
+    if (words[CLOSED] !== 0) throw new RingClosedError();
     const capacity = this.capacity;
+    const multi = this.multiProducer;
     let tail: number;
     let padding: number;
     for (;;) {
-      tail = Atomics.load(words, TAIL);
+      tail = multi ? Atomics.load(words, TAIL) : words[TAIL]!;
       const toEnd = capacity - (tail & this.mask);
       padding = aligned > toEnd ? toEnd : 0;
       const required = aligned + padding;
-      if (required > capacity - ((tail - Atomics.load(words, HEAD_CACHE)) | 0)) {
+      if (required > capacity - ((tail - words[HEAD_CACHE]!) | 0)) {
         const head = Atomics.load(words, HEAD);
         if (required > capacity - ((tail - head) | 0)) return -1;
-        Atomics.store(words, HEAD_CACHE, head);
+        words[HEAD_CACHE] = head;
       }
       const next = (tail + required) | 0;
-      if (!this.multiProducer) {
+      if (!multi) {
         Atomics.store(words, TAIL, next);
         break;
       }

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError } from '../errors.js';
 import type { SharedRing } from '../ring/index.js';
+import { ServiceManager, type RegisterServiceOptions, type ServiceClientHandle } from '../service/index.js';
 import { DataStream, type GraphOwner } from './data-stream.js';
 import { StreamGraph, type GraphNode, type SourceSpec } from './graph.js';
 import { Job, type JobResult, type OperatorFailure, type SideOutput } from './job.js';
@@ -48,6 +49,7 @@ export class StreamEnvironment implements GraphOwner {
   private failureHandler?: (failure: OperatorFailure) => void;
   private sideOutputHandler?: (output: SideOutput) => void;
   private running = false;
+  private serviceManager: ServiceManager | undefined;
 
   constructor(options: StreamEnvironmentOptions = {}) {
     this.parallelism = options.workers ?? availableParallelism();
@@ -95,6 +97,25 @@ export class StreamEnvironment implements GraphOwner {
     return this;
   }
 
+  /**
+   * The services operators call as `ctx.services.<name>.<method>(…)` (synchronously, in their
+   * worker) and the main thread as `env.services.call(…)`. Created on first use.
+   */
+  get services(): ServiceManager {
+    return (this.serviceManager ??= new ServiceManager());
+  }
+
+  /** Registers a service (see ServiceManager.registerService); execute() starts the services. */
+  registerService(name: string, target: unknown, options?: RegisterServiceOptions): this {
+    this.services.registerService(name, target, options);
+    return this;
+  }
+
+  /** Stops the services (draining their queues). Idempotent. */
+  async close(): Promise<void> {
+    await this.serviceManager?.stop();
+  }
+
   /** The physical plan, one line per vertex (chains, parallelism, partitions). */
   explain(): string {
     return describePlan(plan(this.graph, this.parallelism));
@@ -111,7 +132,17 @@ export class StreamEnvironment implements GraphOwner {
    */
   start(): RunningJob {
     if (this.running) throw new InvalidArgumentError('this environment is already executing');
+    const manager = this.serviceManager;
     const job = new Job(plan(this.graph, this.parallelism), this.timing, {
+      services: manager && manager.names().length > 0
+        ? {
+            handle: async () => {
+              await manager.start();
+              return manager.clientHandle();
+            },
+            release: (handle) => manager.releaseClient(handle as ServiceClientHandle),
+          }
+        : undefined,
       ringCapacity: this.ringCapacity,
       zeroCopyVectors: this.zeroCopyVectors,
       onFailure: this.failureHandler,

@@ -20,8 +20,14 @@ export interface JobOptions {
   /** Where failures go; without a handler, execute() rejects after the run with the first one. */
   onFailure?: (failure: OperatorFailure) => void;
   onSideOutput?: (output: SideOutput) => void;
-  /** Services handle passed to every stage (ctx.services). */
-  services?: unknown;
+  /** Gives each stage instance its own service client handle (ctx.services), and takes it back. */
+  services?: ServiceAccess;
+}
+
+/** How a job reaches the services: a client handle per stage instance (each worker thread needs its own reply ring). */
+export interface ServiceAccess {
+  handle(): Promise<unknown>;
+  release(handle: unknown): Promise<void>;
 }
 
 /** A record an operator threw on: the operator, the record's key (if keyed), the record and the error. */
@@ -102,7 +108,26 @@ export class Job {
 
   /** Runs every source to its end and resolves once everything has reached the sinks. */
   async run(): Promise<JobResult> {
-    const stages = this.startStages();
+    const handles = await this.serviceHandles();
+    try {
+      return await this.runWith(handles);
+    } finally {
+      await Promise.all(handles.map((h) => this.options.services!.release(h)));
+    }
+  }
+
+  /** One service client handle per worker instance, in plan order (none without services). */
+  private async serviceHandles(): Promise<unknown[]> {
+    const services = this.options.services;
+    if (!services) return [];
+    const count = this.plan.vertices.filter((v) => v.kind === 'worker').reduce((n, v) => n + v.parallelism, 0);
+    const handles: unknown[] = [];
+    for (let i = 0; i < count; i++) handles.push(await services.handle());
+    return handles;
+  }
+
+  private async runWith(handles: unknown[]): Promise<JobResult> {
+    const stages = this.startStages(handles);
     const sinks = [...this.sinks.values()].map((s) => s.run());
     const channel = this.pumpChannel();
     const sources = this.startSources();
@@ -133,18 +158,19 @@ export class Job {
     return this.result;
   }
 
-  private startStages(): Promise<StageReport[][]> {
+  private startStages(handles: unknown[]): Promise<StageReport[][]> {
     const runs: Promise<StageReport[]>[] = [];
+    let next = 0;
     for (const vertex of this.plan.vertices) {
       if (vertex.kind !== 'worker') continue;
-      const tasks = Array.from({ length: vertex.parallelism }, (_, instance) => this.stageTask(vertex, instance));
+      const tasks = Array.from({ length: vertex.parallelism }, (_, instance) => this.stageTask(vertex, instance, handles[next++]));
       const reports = Promise.all(tasks.map((data) => this.pool.run<StageReport>({ module: STAGE_MODULE, export: 'runStage', data })));
       runs.push(reports.then((r) => ((this.result.stages[chainName(vertex)] = r.reduce((n, x) => n + x.records, 0)), r)));
     }
     return Promise.all(runs);
   }
 
-  private stageTask(vertex: Vertex, instance: number): StageTask {
+  private stageTask(vertex: Vertex, instance: number, services: unknown): StageTask {
     const chain: ChainNode[] = vertex.nodes.map((n) => ({ name: n.name, spec: n.spec }));
     return {
       name: chainName(vertex),
@@ -157,7 +183,7 @@ export class Job {
       channel: this.channel.buffer,
       processingTime: vertex.nodes.some((n) => n.spec.kind === 'window' && n.spec.window.on === 'processingTime'),
       inputKeys: vertex.inputs.reduce<(FnRef | undefined)[]>((keys, e) => ((keys[e.port] = e.partition.kind === 'hash' ? e.partition.key : undefined), keys), []),
-      services: this.options.services,
+      services,
       zeroCopyVectors: this.options.zeroCopyVectors,
     };
   }

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { encodeEnvelope } from '../codec/index.js';
 import { SharedRing, TimeoutError } from '../ring/index.js';
+import { ServiceClient, type ServiceClientHandle } from '../service/index.js';
 import { buildChain, loadFn, OperatorError, type ChainNode, type Link } from './chain.js';
 import type { FnRef } from './functions.js';
 import { EdgeWriter, type EdgeTask } from './edge-writer.js';
@@ -48,11 +49,12 @@ export async function runStage(task: StageTask): Promise<StageReport> {
   const output = new StageOutput(await EdgeWriter.open(task.outputs, task.instance));
   const report: StageReport = { instance: task.instance, records: 0, failures: 0 };
   const send = (message: ChannelMessage) => channel.write(encodeMessage(message), FrameKind.Value);
+  const services = task.services === undefined ? {} : ServiceClient.connect(task.services as ServiceClientHandle).services;
   const context = (name: string): OperatorContext => ({
     instance: task.instance,
     parallelism: task.parallelism,
     name,
-    services: {},
+    services,
   });
   const head = await buildChain(task.chain, context, output, (operator, tag, value) => send({ type: 'side', operator, tag, value }));
 

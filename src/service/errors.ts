@@ -1,0 +1,86 @@
+import type { ErrorInfo } from '../codec/index.js';
+import { RingflowError } from '../errors.js';
+
+export { TimeoutError, BlockingOnMainThreadError, InvalidArgumentError } from '../errors.js';
+
+/** What a remote failure carried across: the original error's code, name, message and stack. */
+export type RemoteErrorInfo = ErrorInfo;
+
+/**
+ * A service method threw (or rejected). `code` is `ERR_SERVICE`; what was thrown is on `remote`
+ * (its `code` — undefined when it had none —, `name`, `message`, `stack`), the message is the
+ * remote message, and the stack shows the remote frames under this one's.
+ */
+export class ServiceError extends RingflowError {
+  readonly service: string;
+  readonly method: string;
+  readonly remote: { readonly code: string | undefined; readonly name: string; readonly message: string; readonly stack: string };
+  constructor(service: string, method: string, info: RemoteErrorInfo, options?: ErrorOptions) {
+    super('ERR_SERVICE', info.message, options);
+    this.service = service;
+    this.method = method;
+    this.remote = Object.freeze({ code: info.code === '' ? undefined : info.code, name: info.name, message: info.message, stack: info.stack });
+    const local = (this.stack ?? '').split('\n').slice(1).join('\n');
+    this.stack = `${this.name}: ${info.message} (from ${service}.${method})\n${local}\n--- remote ${info.name} ---\n${info.stack}`;
+  }
+
+  /** The remote error's code, if it had one. */
+  get remoteCode(): string | undefined {
+    return this.remote.code;
+  }
+
+  get remoteStack(): string {
+    return this.remote.stack;
+  }
+}
+
+/** No service is registered under that name (for this manager or client). */
+export class UnknownServiceError extends RingflowError {
+  readonly service: string;
+  constructor(service: string) {
+    super('ERR_UNKNOWN_SERVICE', `no service is registered as '${String(service)}'`);
+    this.service = String(service);
+  }
+}
+
+/** The service has no such method (own or prototype method; not `constructor`, nothing starting with `_`). */
+export class UnknownMethodError extends RingflowError {
+  readonly service: string;
+  readonly method: string;
+  constructor(service: string, method: string) {
+    super('ERR_UNKNOWN_METHOD', `service '${service}' has no method '${String(method)}'`);
+    this.service = service;
+    this.method = String(method);
+  }
+}
+
+/**
+ * The service cannot answer: its worker crashed while the call was in flight, it failed for good
+ * (past `maxRestarts`), it is stopping or stopped, or it was never started.
+ */
+export class ServiceUnavailableError extends RingflowError {
+  readonly service: string;
+  constructor(service: string, reason: string, options?: ErrorOptions) {
+    super('ERR_SERVICE_UNAVAILABLE', `service '${service}' is unavailable: ${reason}`, options);
+    this.service = service;
+  }
+}
+
+/** The service's request queue is full and the service was registered with `whenFull: 'fail'`. */
+export class ServiceQueueFullError extends RingflowError {
+  readonly service: string;
+  constructor(service: string, limit: number) {
+    super('ERR_SERVICE_QUEUE_FULL', `the request queue of service '${service}' is full (${limit} requests waiting)`);
+    this.service = service;
+  }
+}
+
+/** A call's arguments (or a method's result) cannot be serialized: a function, a symbol, ... */
+export class UnserializableError extends TypeError {
+  readonly code = 'ERR_NOT_SERIALIZABLE';
+  constructor(what: string, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(`${what} cannot be serialized: ${reason}`, { cause });
+    this.name = new.target.name;
+  }
+}

@@ -1,0 +1,196 @@
+import { InvalidArgumentError } from '../errors.js';
+import { isOpRef, type OpRef } from '../pool/op.js';
+
+export type Placement = 'local' | 'worker';
+
+export interface RegisterServiceOptions {
+  /** Where the instance runs: `local` (this thread; calls pass values by reference) or `worker` (a pool thread). Default: `worker` for an `op()` reference, `local` otherwise. */
+  placement?: Placement;
+  /** Worker placement: how many instances (threads), each with its own request ring; calls go round-robin. Default 1. */
+  instances?: number;
+  /** Crashes recovered (the instance restarted) before the service is marked failed. Default 3. */
+  maxRestarts?: number;
+  /**
+   * Requests an instance may hold: queued, or in the batch its host is running (a batch's places are
+   * given back once the batch has been answered; an async method's once it has started). Default 4096.
+   */
+  requestQueueSize?: number;
+  /** A call that finds the queue full waits for room (`wait`, the default) or fails at once with ServiceQueueFullError (`fail`). */
+  whenFull?: 'wait' | 'fail';
+  /** Default deadline of a call, in ms (a call's own `timeoutMs` overrides it). Default 30 000; Infinity for none. */
+  timeoutMs?: number;
+  /** Passed to the class constructor / factory as its first argument (structured-cloned for worker placement). */
+  options?: unknown;
+  /** Bytes of each request ring (a power of two, at least 1024). Default 1 MiB. A request must fit in half. */
+  ringCapacity?: number;
+  /** How long a worker host spins for the next request before it parks (µs). Default 200. */
+  spinMicros?: number;
+}
+
+export interface ResolvedServiceOptions {
+  placement: Placement;
+  instances: number;
+  maxRestarts: number;
+  requestQueueSize: number;
+  whenFull: 'wait' | 'fail';
+  timeoutMs: number;
+  options: unknown;
+  ringCapacity: number;
+  spinMicros: number;
+}
+
+export interface ServiceManagerOptions {
+  /** Bytes of each caller thread's reply ring (a power of two). Default 1 MiB. */
+  replyRingCapacity?: number;
+  /** Let `callSync` block the main thread (it throws BlockingOnMainThreadError otherwise). Default false. */
+  allowBlockingOnMainThread?: boolean;
+  /** How long a caller spins for responses before it parks (µs); on the main thread this holds the event loop that long at most. Default 50. */
+  callerSpinMicros?: number;
+  /** How long `stop()` waits for in-flight calls before it ends them with ServiceUnavailableError (ms). Default 10 000. */
+  stopGraceMs?: number;
+}
+
+export interface ResolvedManagerOptions {
+  replyRingCapacity: number;
+  allowBlockingOnMainThread: boolean;
+  callerSpinMicros: number;
+  stopGraceMs: number;
+}
+
+const SERVICE_OPTION_KEYS = new Set(['placement', 'instances', 'maxRestarts', 'requestQueueSize', 'whenFull', 'timeoutMs', 'options', 'ringCapacity', 'spinMicros']);
+const MANAGER_OPTION_KEYS = new Set(['replyRingCapacity', 'allowBlockingOnMainThread', 'callerSpinMicros', 'stopGraceMs']);
+
+const NAME = /^[A-Za-z_$][\w$.-]*$/;
+
+export function validateServiceName(name: unknown): string {
+  if (typeof name !== 'string' || !NAME.test(name) || name.length > 200) {
+    throw new InvalidArgumentError(
+      `a service name must be a non-empty string of letters, digits, '_', '$', '.', '-' starting with a letter, '_' or '$'; got ${describe(name)}`,
+    );
+  }
+  return name;
+}
+
+/** Checks what registerService was given: a class, a factory function, an object (local only), or an op() reference. */
+export function validateTarget(name: string, target: unknown, placement: Placement): void {
+  if (placement === 'worker') {
+    if (!isOpRef(target)) {
+      throw new InvalidArgumentError(
+        `service '${name}': worker placement needs op(moduleUrl, exportName) — a function or object cannot be sent to another thread`,
+      );
+    }
+    return;
+  }
+  if (!isOpRef(target) && typeof target !== 'function' && (typeof target !== 'object' || target === null)) {
+    throw new InvalidArgumentError(`service '${name}': expected a class, a factory function, an object or op(moduleUrl, exportName); got ${describe(target)}`);
+  }
+}
+
+export function resolveServiceOptions(name: string, target: unknown, options: RegisterServiceOptions | undefined): ResolvedServiceOptions {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new InvalidArgumentError(`service '${name}': options must be an object, got ${describe(options)}`);
+  }
+  const o = options ?? {};
+  for (const key of Object.keys(o)) {
+    if (!SERVICE_OPTION_KEYS.has(key)) throw new InvalidArgumentError(`service '${name}': unknown option '${key}'`);
+  }
+  const placement = o.placement ?? (isOpRef(target) ? 'worker' : 'local');
+  if (placement !== 'local' && placement !== 'worker') {
+    throw new InvalidArgumentError(`service '${name}': placement must be 'local' or 'worker', got ${describe(placement)}`);
+  }
+  const instances = integer(name, 'instances', o.instances ?? 1, 1, 256);
+  if (placement === 'local' && instances !== 1) {
+    throw new InvalidArgumentError(`service '${name}': a local service has exactly one instance, got instances: ${instances}`);
+  }
+  const whenFull = o.whenFull ?? 'wait';
+  if (whenFull !== 'wait' && whenFull !== 'fail') {
+    throw new InvalidArgumentError(`service '${name}': whenFull must be 'wait' or 'fail', got ${describe(whenFull)}`);
+  }
+  const ringCapacity = o.ringCapacity ?? 1 << 20;
+  if (!Number.isInteger(ringCapacity) || ringCapacity < 1024 || ringCapacity > 1 << 30 || (ringCapacity & (ringCapacity - 1)) !== 0) {
+    throw new InvalidArgumentError(`service '${name}': ringCapacity must be a power of two from 1024 to 2^30 bytes, got ${describe(ringCapacity)}`);
+  }
+  validateTarget(name, target, placement);
+  return {
+    placement,
+    instances,
+    maxRestarts: integer(name, 'maxRestarts', o.maxRestarts ?? 3, 0, 1_000_000),
+    requestQueueSize: integer(name, 'requestQueueSize', o.requestQueueSize ?? 4096, 1, 1 << 30),
+    whenFull,
+    timeoutMs: timeout(`service '${name}': timeoutMs`, o.timeoutMs ?? 30_000),
+    options: o.options,
+    ringCapacity,
+    spinMicros: nonNegative(`service '${name}': spinMicros`, o.spinMicros ?? 200),
+  };
+}
+
+export function resolveManagerOptions(options: ServiceManagerOptions | undefined): ResolvedManagerOptions {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new InvalidArgumentError(`ServiceManager options must be an object, got ${describe(options)}`);
+  }
+  const o = options ?? {};
+  for (const key of Object.keys(o)) {
+    if (!MANAGER_OPTION_KEYS.has(key)) throw new InvalidArgumentError(`ServiceManager: unknown option '${key}'`);
+  }
+  const replyRingCapacity = o.replyRingCapacity ?? 1 << 20;
+  if (!Number.isInteger(replyRingCapacity) || replyRingCapacity < 1024 || replyRingCapacity > 1 << 30 || (replyRingCapacity & (replyRingCapacity - 1)) !== 0) {
+    throw new InvalidArgumentError(`ServiceManager: replyRingCapacity must be a power of two from 1024 to 2^30 bytes, got ${describe(replyRingCapacity)}`);
+  }
+  if (o.allowBlockingOnMainThread !== undefined && typeof o.allowBlockingOnMainThread !== 'boolean') {
+    throw new InvalidArgumentError(`ServiceManager: allowBlockingOnMainThread must be a boolean, got ${describe(o.allowBlockingOnMainThread)}`);
+  }
+  return {
+    replyRingCapacity,
+    allowBlockingOnMainThread: o.allowBlockingOnMainThread ?? false,
+    callerSpinMicros: nonNegative('ServiceManager: callerSpinMicros', o.callerSpinMicros ?? 50),
+    stopGraceMs: timeout('ServiceManager: stopGraceMs', o.stopGraceMs ?? 10_000),
+  };
+}
+
+/** Per-call options. */
+export interface CallOptions {
+  /** Deadline of this call in ms (overrides the service's timeoutMs). */
+  timeoutMs?: number;
+  /** Aborting it rejects the call with the signal's reason; a late answer is dropped. */
+  signal?: AbortSignal;
+}
+
+export function validateCallOptions(options: CallOptions | undefined): void {
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`call options must be an object, got ${describe(options)}`);
+  if (options.timeoutMs !== undefined) timeout('timeoutMs', options.timeoutMs);
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new InvalidArgumentError(`signal must be an AbortSignal, got ${describe(options.signal)}`);
+  }
+}
+
+function integer(name: string, key: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidArgumentError(`service '${name}': ${key} must be an integer from ${min} to ${max}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function timeout(what: string, value: unknown): number {
+  if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
+    throw new InvalidArgumentError(`${what} must be a positive number of milliseconds (or Infinity), got ${describe(value)}`);
+  }
+  return value;
+}
+
+function nonNegative(what: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new InvalidArgumentError(`${what} must be a non-negative number, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  if (value === null) return 'null';
+  if (typeof value === 'object') return 'an object';
+  return String(value);
+}
+
+export type { OpRef };

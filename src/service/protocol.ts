@@ -1,0 +1,158 @@
+/**
+ * What the threads of a ServiceManager share: frame types on the rings, the layout of each
+ * service's control block, and the structured-cloneable descriptors handed to worker threads.
+ *
+ * Rings:
+ * - one request ring per service instance (multi-producer: every calling thread writes to it;
+ *   its host is the consumer). A request frame's type is the instance's epoch when the caller
+ *   wrote it: a restarted host (new epoch) drops frames of the old one, whose callers have been
+ *   told the instance went down.
+ * - one reply ring per calling thread (multi-producer: every host answers into it). Frame types:
+ *   RESPONSE_FRAME (a ServiceResponse) and INSTANCE_DOWN_FRAME (written by the manager when an
+ *   instance crashed or the service failed: the reader fails its in-flight calls to it).
+ *
+ * Control block of a service (Int32Array over one SharedArrayBuffer, read and written by every
+ * thread with Atomics). Each group sits on its own 128-byte line, so that what callers read on
+ * every call (state, epoch) does not bounce between cores with what hosts count:
+ * ```
+ *  word   0  state              (ServiceState below)        read by every call
+ *         1  restarts           crashes recovered so far
+ *         2  control            bumped when control messages were posted to the hosts
+ *        32  requests           requests the hosts executed (counted before they answer)
+ *        33  errors             of those, how many threw / were unknown methods
+ *        34  expired            requests dropped unexecuted: their deadline had passed
+ *        35  stale              requests dropped after a restart (their callers were failed)
+ *        36  orphaned           requests dropped: the reply ring was unknown to the host
+ *    32 * (2 + i)               instance i:
+ *         +0  epoch             bumped at each restart; request frame type
+ *         +1  queued            requests in the ring or in the host's current batch
+ *         +2  space signal      callers waiting for queue room park here
+ *         +3  space waiters
+ *         +4  host doorbell     1 while the host sleeps; the first caller to write rings it
+ *         +5  ready epoch       the epoch of the host that is serving (equal to +0 once it is up)
+ *    32 * (2 + instances)       latency histogram (see histogram.ts), written by callers
+ * ```
+ */
+import type { MessagePort } from 'node:worker_threads';
+import { HISTOGRAM_WORDS } from './histogram.js';
+
+export const RESPONSE_FRAME = 0;
+export const INSTANCE_DOWN_FRAME = 1;
+
+export const ServiceState = {
+  stopped: 0,
+  starting: 1,
+  running: 2,
+  restarting: 3,
+  failed: 4,
+  stopping: 5,
+} as const;
+export type ServiceStateName = keyof typeof ServiceState;
+export const STATE_NAMES: readonly ServiceStateName[] = ['stopped', 'starting', 'running', 'restarting', 'failed', 'stopping'];
+
+const LINE_WORDS = 32;
+export const C_STATE = 0;
+export const C_RESTARTS = 1;
+/** Bumped by the manager each time it posts control messages to the hosts (they turn their event loop). */
+export const C_CONTROL = 2;
+export const C_REQUESTS = LINE_WORDS;
+export const C_ERRORS = LINE_WORDS + 1;
+export const C_EXPIRED = LINE_WORDS + 2;
+export const C_STALE = LINE_WORDS + 3;
+export const C_ORPHANED = LINE_WORDS + 4;
+
+export const instanceBase = (instance: number): number => LINE_WORDS * (2 + instance);
+export const I_EPOCH = 0;
+export const I_QUEUED = 1;
+export const I_SPACE_SIGNAL = 2;
+export const I_SPACE_WAITERS = 3;
+/** The host's doorbell (see doorbell.ts): callers ring it after writing a request. */
+export const I_HOST_BELL = 4;
+/** The epoch of the host serving now: it stores its epoch here before it serves its first request. */
+export const I_READY = 5;
+export const histogramBase = (instances: number): number => LINE_WORDS * (2 + instances);
+
+export function createControlBlock(instances: number): SharedArrayBuffer {
+  const buffer = new SharedArrayBuffer(4 * (histogramBase(instances) + HISTOGRAM_WORDS));
+  const words = new Int32Array(buffer);
+  for (let i = 0; i < instances; i++) words[instanceBase(i) + I_EPOCH] = 1;
+  return buffer;
+}
+
+/** Manager-wide counters (one SharedArrayBuffer shared by every caller thread). */
+export const G_DROPPED_RESPONSES = 0;
+export const GLOBAL_WORDS = 8;
+
+/** The part of a service that a caller on any thread needs. Structured-cloneable. */
+export interface ServiceDescriptor {
+  readonly name: string;
+  readonly id: number;
+  readonly placement: 'local' | 'worker';
+  readonly instances: number;
+  readonly control: SharedArrayBuffer;
+  /** The request ring of each instance. */
+  readonly rings: readonly SharedArrayBuffer[];
+  readonly requestQueueSize: number;
+  readonly whenFull: 'wait' | 'fail';
+  readonly timeoutMs: number;
+  /** The service's method names, once known (a worker instance reports them when ready). */
+  readonly methods: readonly string[] | null;
+}
+
+/**
+ * What a worker thread needs to call services: its own reply ring (already registered with every
+ * host) and the descriptors. Made by `ServiceManager.clientHandle()`; pass it to the worker (in
+ * workerData or a message) and open it there with `ServiceClient.connect(handle)`.
+ */
+export interface ServiceClientHandle {
+  readonly kind: 'ringflow.services';
+  readonly replyRingId: number;
+  readonly replyRing: SharedArrayBuffer;
+  /** The doorbell hosts ring after answering into the reply ring (see doorbell.ts). */
+  readonly replyBell: SharedArrayBuffer;
+  readonly global: SharedArrayBuffer;
+  readonly services: readonly ServiceDescriptor[];
+  /** Blocking calls allowed on the main thread (set by the manager's option). */
+  readonly allowBlockingOnMainThread?: boolean;
+  /** How long a call spins for its answer before parking (µs). */
+  readonly callerSpinMicros?: number;
+}
+
+export function isClientHandle(value: unknown): value is ServiceClientHandle {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as ServiceClientHandle).kind === 'ringflow.services' &&
+    (value as ServiceClientHandle).replyRing instanceof SharedArrayBuffer
+  );
+}
+
+/** A reply ring as hosts know it: id, ring buffer, doorbell buffer. */
+export type ReplyRingEntry = readonly [number, SharedArrayBuffer, SharedArrayBuffer];
+
+/** Messages from the manager to a worker host, over the host's control MessagePort. */
+export type HostControlMessage =
+  | { type: 'addReplyRing'; seq: number; id: number; buffer: SharedArrayBuffer; bell: SharedArrayBuffer }
+  | { type: 'removeReplyRing'; seq: number; id: number };
+
+/** Messages from a worker host to the manager. */
+export type HostEventMessage = { type: 'ready'; methods: string[] } | { type: 'ack'; seq: number };
+
+/** What a worker host task is started with (structured-cloned; the port is transferred). */
+export interface HostTaskData {
+  readonly name: string;
+  readonly serviceId: number;
+  readonly instance: number;
+  readonly epoch: number;
+  readonly module: string;
+  readonly export: string;
+  readonly options: unknown;
+  readonly ring: SharedArrayBuffer;
+  readonly control: SharedArrayBuffer;
+  /** [id, ring buffer, doorbell buffer] of every reply ring. */
+  readonly replyRings: readonly ReplyRingEntry[];
+  readonly port: MessagePort;
+  /** For the instance to call services (its own included: those calls run in place). */
+  readonly client: ServiceClientHandle;
+  readonly spinMicros: number;
+}

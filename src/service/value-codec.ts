@@ -1,0 +1,640 @@
+import v8 from 'node:v8';
+import { UnserializableError } from './errors.js';
+
+/**
+ * Payloads of service calls (the argument array, the result) in the `v8.serialize` wire format,
+ * with a fast path for the values calls carry most.
+ *
+ * Node's `v8.serialize` / `v8.deserialize` cost microseconds per call even for `['k', 42]` (a
+ * native Serializer object per call), which alone would exceed a local call's budget. This module
+ * writes and reads the common subset of the same format itself — undefined, null, booleans,
+ * numbers, strings, bigints below 2^64, Dates, dense arrays, plain objects, typed arrays and
+ * Buffers (as Node's DefaultSerializer writes them) — and hands anything else (Map, Set, RegExp,
+ * errors, shared references, cycles, ...) to `v8.serialize` / `v8.deserialize`. Either way the
+ * bytes are what `v8.deserialize` reads, so the wire contract stays "v8.serialize bytes".
+ *
+ * Encoding is two-phase so that bytes can go straight into a claimed ring frame: `prepare(value)`
+ * walks the value once (reading each property once, getters included) into a plan and returns
+ * the exact byte length; `writeInto(target, offset)` then copies, running no user code — a claim
+ * is never held while user code runs. A typed array's bytes are copied once, from the caller's
+ * array into the frame. Decoding copies them once more, out of the frame, into a fresh array:
+ * frames are recycled as soon as they are read, so a view into the ring would not stay valid.
+ */
+
+const VERSION_TAG = 0xff;
+const VERSION = 0x0f;
+
+const T_PADDING = 0x00;
+const T_UNDEFINED = 0x5f; // _
+const T_NULL = 0x30; // 0
+const T_TRUE = 0x54; // T
+const T_FALSE = 0x46; // F
+const T_INT32 = 0x49; // I
+const T_UINT32 = 0x55; // U
+const T_DOUBLE = 0x4e; // N
+const T_BIGINT = 0x5a; // Z
+const T_ONE_BYTE_STRING = 0x22; // "
+const T_TWO_BYTE_STRING = 0x63; // c
+const T_UTF8_STRING = 0x53; // S
+const T_DATE = 0x44; // D
+const T_BEGIN_DENSE_ARRAY = 0x41; // A
+const T_END_DENSE_ARRAY = 0x24; // $
+const T_BEGIN_OBJECT = 0x6f; // o
+const T_END_OBJECT = 0x7b; // {
+const T_HOST_OBJECT = 0x5c; // \
+
+// Plan opcodes.
+const OP_BYTE = 0; // one tag byte: num = the tag
+const OP_INT = 1; // num = the int32
+const OP_DOUBLE = 2; // T_DOUBLE + num
+const OP_LATIN1 = 3; // ref = the string, num = its length
+const OP_TWO_BYTE = 4; // ref = the string, num = its length
+const OP_BIGINT = 5; // ref = the bigint
+const OP_DATE = 6; // num = the time value
+const OP_BEGIN_ARRAY = 7; // num = length
+const OP_END_ARRAY = 8; // num = length
+const OP_END_OBJECT = 9; // num = property count
+const OP_VIEW = 10; // ref = the view, num = its type index
+const OP_RAW = 11; // ref = the bytes of a whole v8.serialize result (the fallback)
+
+/** Node's DefaultSerializer type indexes for array buffer views (lib/v8.js). */
+const VIEW_TYPES: readonly (new (buffer: ArrayBuffer, byteOffset: number, length: number) => ArrayBufferView)[] = [
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  DataView as never,
+  Buffer as never,
+  BigInt64Array,
+  BigUint64Array,
+];
+const BUFFER_INDEX = 10;
+const DATAVIEW_INDEX = 9;
+const viewIndex = new Map<unknown, number>(VIEW_TYPES.map((ctor, i) => [ctor, i]));
+
+const MAX_CONTAINERS = 256;
+const MAX_DEPTH = 64;
+const U64 = (1n << 64n) - 1n;
+
+const scratch = new Float64Array(1);
+const scratchBytes = new Uint8Array(scratch.buffer);
+const scratchU64 = new BigUint64Array(scratch.buffer);
+
+/**
+ * Plan-based encoder; one per thread is enough (not re-entrant: prepare, then write, then reuse).
+ * After `prepare` it is a codec PayloadWriter (`byteLength`, `writeInto`): pass it to
+ * writeServiceRequest / writeServiceResponse, which write it straight into the claimed frame.
+ */
+export class PayloadEncoder {
+  private ops: number[] = [];
+  private nums: number[] = [];
+  private refs: unknown[] = [];
+  private count = 0;
+  private size = 0;
+  private containers: unknown[] = [];
+  private containerCount = 0;
+  private depth = 0;
+  private planning = false;
+
+  /** This encoder, or a fresh one when this one is busy (a getter in a value made a call of its own). */
+  static forUse(shared: PayloadEncoder): PayloadEncoder {
+    return shared.planning ? new PayloadEncoder() : shared;
+  }
+
+  /**
+   * Plans the encoding of `value` and returns its exact byte length. Throws UnserializableError
+   * (a TypeError) for what v8.serialize refuses: functions, symbols, native objects.
+   */
+  prepare(value: unknown, what = 'the value'): number {
+    // (`what` only names the value in the error; pass a constant: a template string would be made per call.)
+    this.count = 0;
+    this.size = 2;
+    this.containerCount = 0;
+    this.depth = 0;
+    let fast: boolean;
+    this.planning = true;
+    try {
+      fast = this.plan(value);
+    } finally {
+      this.planning = false;
+      // Drop references to the caller's containers (only those used this time).
+      for (let i = 0; i < this.containerCount; i++) this.containers[i] = undefined;
+      this.containerCount = 0;
+    }
+    if (!fast) {
+      let bytes: Buffer;
+      try {
+        bytes = v8.serialize(value);
+      } catch (cause) {
+        this.clearRefs();
+        throw new UnserializableError(what, cause);
+      }
+      this.count = 0;
+      this.push(OP_RAW, bytes.length, bytes);
+      this.size = bytes.length;
+    }
+    return this.size;
+  }
+
+  /** Bytes the prepared value takes. */
+  get byteLength(): number {
+    return this.size;
+  }
+
+  /** Writes the prepared bytes at `target[offset]`; returns the offset after them. */
+  writeInto(target: Uint8Array, offset: number): number {
+    const ops = this.ops;
+    const nums = this.nums;
+    const refs = this.refs;
+    const n = this.count;
+    let p = offset;
+    if (n === 1 && ops[0] === OP_RAW) {
+      const raw = refs[0] as Uint8Array;
+      target.set(raw, p);
+      this.clearRefs();
+      return p + raw.length;
+    }
+    target[p++] = VERSION_TAG;
+    target[p++] = VERSION;
+    for (let i = 0; i < n; i++) {
+      const num = nums[i]!;
+      switch (ops[i]) {
+        case OP_BYTE:
+          target[p++] = num;
+          break;
+        case OP_INT:
+          target[p++] = T_INT32;
+          p = writeVarint(target, p, ((num << 1) ^ (num >> 31)) >>> 0);
+          break;
+        case OP_DOUBLE:
+          target[p++] = T_DOUBLE;
+          p = writeDouble(target, p, num);
+          break;
+        case OP_LATIN1: {
+          const s = refs[i] as string;
+          target[p++] = T_ONE_BYTE_STRING;
+          p = writeVarint(target, p, num);
+          if (num <= 32) {
+            for (let c = 0; c < num; c++) target[p + c] = s.charCodeAt(c);
+          } else {
+            bufferOver(target).write(s, target.byteOffset + p, num, 'latin1');
+          }
+          p += num;
+          break;
+        }
+        case OP_TWO_BYTE: {
+          const s = refs[i] as string;
+          target[p++] = T_TWO_BYTE_STRING;
+          p = writeVarint(target, p, num * 2);
+          if (num <= 32) {
+            for (let c = 0; c < num; c++) {
+              const code = s.charCodeAt(c);
+              target[p + 2 * c] = code & 0xff;
+              target[p + 2 * c + 1] = code >>> 8;
+            }
+          } else {
+            bufferOver(target).write(s, target.byteOffset + p, num * 2, 'utf16le');
+          }
+          p += num * 2;
+          break;
+        }
+        case OP_BIGINT: {
+          const b = refs[i] as bigint;
+          target[p++] = T_BIGINT;
+          if (b === 0n) {
+            target[p++] = 0;
+          } else {
+            target[p++] = (8 << 1) | (b < 0n ? 1 : 0);
+            scratchU64[0] = b < 0n ? -b : b;
+            for (let c = 0; c < 8; c++) target[p + c] = scratchBytes[c]!;
+            p += 8;
+          }
+          break;
+        }
+        case OP_DATE:
+          target[p++] = T_DATE;
+          p = writeDouble(target, p, num);
+          break;
+        case OP_BEGIN_ARRAY:
+          target[p++] = T_BEGIN_DENSE_ARRAY;
+          p = writeVarint(target, p, num);
+          break;
+        case OP_END_ARRAY:
+          target[p++] = T_END_DENSE_ARRAY;
+          target[p++] = 0;
+          p = writeVarint(target, p, num);
+          break;
+        case OP_END_OBJECT:
+          target[p++] = T_END_OBJECT;
+          p = writeVarint(target, p, num);
+          break;
+        case OP_VIEW: {
+          const view = refs[i] as ArrayBufferView;
+          target[p++] = T_HOST_OBJECT;
+          target[p++] = num;
+          p = writeVarint(target, p, view.byteLength);
+          target.set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength), p);
+          p += view.byteLength;
+          break;
+        }
+      }
+    }
+    this.clearRefs();
+    return p;
+  }
+
+  /** `prepare` + `writeInto` a fresh Uint8Array (for callers that need the bytes on their own). */
+  encode(value: unknown, what?: string): Uint8Array {
+    const out = new Uint8Array(this.prepare(value, what));
+    this.writeInto(out, 0);
+    return out;
+  }
+
+  private clearRefs(): void {
+    // Drop references so the encoder does not keep the caller's values alive.
+    const refs = this.refs;
+    for (let i = 0; i < this.count; i++) refs[i] = undefined;
+    this.count = 0;
+  }
+
+  private push(op: number, num: number, ref?: unknown): void {
+    const i = this.count++;
+    this.ops[i] = op;
+    this.nums[i] = num;
+    this.refs[i] = ref;
+  }
+
+  /** False when the value needs the general serializer. */
+  private plan(value: unknown): boolean {
+    switch (typeof value) {
+      case 'undefined':
+        this.push(OP_BYTE, T_UNDEFINED);
+        this.size += 1;
+        return true;
+      case 'boolean':
+        this.push(OP_BYTE, value ? T_TRUE : T_FALSE);
+        this.size += 1;
+        return true;
+      case 'number':
+        if ((value | 0) === value && !Object.is(value, -0)) {
+          this.push(OP_INT, value);
+          this.size += 1 + varintLength(((value << 1) ^ (value >> 31)) >>> 0);
+        } else {
+          this.push(OP_DOUBLE, value);
+          this.size += 9;
+        }
+        return true;
+      case 'string':
+        return this.planString(value);
+      case 'bigint':
+        if (value > U64 || value < -U64) return false;
+        this.push(OP_BIGINT, 0, value);
+        this.size += value === 0n ? 2 : 10;
+        return true;
+      case 'object':
+        if (value === null) {
+          this.push(OP_BYTE, T_NULL);
+          this.size += 1;
+          return true;
+        }
+        return this.planObject(value);
+      default:
+        return false; // function, symbol: v8.serialize throws the right error
+    }
+  }
+
+  private planString(s: string): boolean {
+    const n = s.length;
+    let oneByte = true;
+    if (n <= 32) {
+      for (let i = 0; i < n; i++) {
+        if (s.charCodeAt(i) > 0xff) {
+          oneByte = false;
+          break;
+        }
+      }
+    } else {
+      oneByte = !NOT_LATIN1.test(s);
+    }
+    if (oneByte) {
+      this.push(OP_LATIN1, n, s);
+      this.size += 1 + varintLength(n) + n;
+    } else {
+      this.push(OP_TWO_BYTE, n, s);
+      this.size += 1 + varintLength(n * 2) + n * 2;
+    }
+    return true;
+  }
+
+  private planObject(value: object): boolean {
+    const containers = this.containers;
+    const n = this.containerCount;
+    if (n >= MAX_CONTAINERS || this.depth >= MAX_DEPTH) return false;
+    // A value seen twice must keep its identity (or is a cycle): the general serializer does that.
+    for (let i = 0; i < n; i++) if (containers[i] === value) return false;
+    containers[n] = value;
+    this.containerCount = n + 1;
+    if (Array.isArray(value)) return this.planArray(value);
+    if (ArrayBuffer.isView(value)) return this.planView(value);
+    const proto = Object.getPrototypeOf(value);
+    if (proto === Object.prototype || proto === null) return this.planPlainObject(value as Record<string, unknown>);
+    if (proto === Date.prototype) {
+      this.push(OP_DATE, (value as Date).getTime());
+      this.size += 9;
+      return true;
+    }
+    return false;
+  }
+
+  private planArray(array: unknown[]): boolean {
+    if (Object.getPrototypeOf(array) !== Array.prototype) return false;
+    const n = array.length;
+    this.push(OP_BEGIN_ARRAY, n);
+    this.size += 1 + varintLength(n);
+    this.depth++;
+    for (let i = 0; i < n; i++) {
+      const element = array[i];
+      if (element === undefined && !(i in array)) return false; // a hole
+      if (!this.plan(element)) return false;
+    }
+    this.depth--;
+    this.push(OP_END_ARRAY, n);
+    this.size += 2 + varintLength(n);
+    return true;
+  }
+
+  private planPlainObject(object: Record<string, unknown>): boolean {
+    const keys = Object.keys(object);
+    this.push(OP_BYTE, T_BEGIN_OBJECT);
+    this.size += 1;
+    this.depth++;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      this.planString(key);
+      if (!this.plan(object[key])) return false;
+    }
+    this.depth--;
+    this.push(OP_END_OBJECT, keys.length);
+    this.size += 1 + varintLength(keys.length);
+    return true;
+  }
+
+  private planView(view: ArrayBufferView): boolean {
+    let index = viewIndex.get(view.constructor);
+    if (index === undefined) {
+      if (!Buffer.isBuffer(view)) return false;
+      index = BUFFER_INDEX;
+    }
+    if (index === DATAVIEW_INDEX) return false;
+    this.push(OP_VIEW, index, view);
+    this.size += 2 + varintLength(view.byteLength) + view.byteLength;
+    return true;
+  }
+}
+
+const NOT_LATIN1 = /[^\u0000-\u00ff]/;
+
+/**
+ * Reads a payload written by PayloadEncoder or v8.serialize from `source[start, end)`. The result
+ * never aliases `source`: everything is copied out.
+ */
+export class PayloadDecoder {
+  private src: Uint8Array = EMPTY;
+  private pos = 0;
+  private end = 0;
+  private failed = false;
+
+  decode(source: Uint8Array, start: number, end: number): unknown {
+    if (end - start < 2 || source[start] !== VERSION_TAG || source[start + 1] !== VERSION) return this.fallback(source, start, end);
+    this.src = source;
+    this.pos = start + 2;
+    this.end = end;
+    this.failed = false;
+    const value = this.readValue(0);
+    const ok = !this.failed && this.pos === end;
+    this.src = EMPTY;
+    return ok ? value : this.fallback(source, start, end);
+  }
+
+  private fallback(source: Uint8Array, start: number, end: number): unknown {
+    // v8.deserialize may return typed arrays that view its input: give it a private copy.
+    return v8.deserialize(Buffer.from(source.slice(start, end).buffer));
+  }
+
+  private fail(): undefined {
+    this.failed = true;
+    this.pos = this.end;
+    return undefined;
+  }
+
+  private readValue(depth: number): unknown {
+    if (depth > MAX_DEPTH) return this.fail();
+    const src = this.src;
+    let tag: number;
+    do {
+      if (this.pos >= this.end) return this.fail();
+      tag = src[this.pos++]!;
+    } while (tag === T_PADDING);
+    switch (tag) {
+      case T_UNDEFINED:
+        return undefined;
+      case T_NULL:
+        return null;
+      case T_TRUE:
+        return true;
+      case T_FALSE:
+        return false;
+      case T_INT32: {
+        const z = this.readVarint();
+        return (z >>> 1) ^ -(z & 1);
+      }
+      case T_UINT32:
+        return this.readVarint();
+      case T_DOUBLE:
+        return this.readDouble();
+      case T_ONE_BYTE_STRING:
+        return this.readLatin1(this.readVarint());
+      case T_TWO_BYTE_STRING:
+        return this.readTwoByte(this.readVarint());
+      case T_UTF8_STRING: {
+        const n = this.readVarint();
+        if (this.pos + n > this.end) return this.fail();
+        const s = bufferOver(src).toString('utf8', src.byteOffset + this.pos, src.byteOffset + this.pos + n);
+        this.pos += n;
+        return s;
+      }
+      case T_BIGINT:
+        return this.readBigInt();
+      case T_DATE:
+        return new Date(this.readDouble());
+      case T_BEGIN_DENSE_ARRAY:
+        return this.readArray(depth);
+      case T_BEGIN_OBJECT:
+        return this.readObject(depth);
+      case T_HOST_OBJECT:
+        return this.readView();
+      default:
+        return this.fail(); // sparse arrays, maps, sets, references, ...: the general path
+    }
+  }
+
+  private readVarint(): number {
+    const src = this.src;
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      if (this.pos >= this.end || shift > 28) {
+        this.fail();
+        return 0;
+      }
+      const b = src[this.pos++]!;
+      result |= (b & 0x7f) << shift;
+      if (b < 0x80) return result >>> 0;
+      shift += 7;
+    }
+  }
+
+  private readDouble(): number {
+    if (this.pos + 8 > this.end) return this.fail() ?? NaN;
+    const src = this.src;
+    for (let i = 0; i < 8; i++) scratchBytes[i] = src[this.pos + i]!;
+    this.pos += 8;
+    return scratch[0]!;
+  }
+
+  private readLatin1(n: number): string | undefined {
+    if (this.pos + n > this.end) return this.fail();
+    const src = this.src;
+    const p = this.pos;
+    this.pos += n;
+    if (n <= 24) {
+      let s = '';
+      for (let i = 0; i < n; i++) s += String.fromCharCode(src[p + i]!);
+      return s;
+    }
+    return bufferOver(src).toString('latin1', src.byteOffset + p, src.byteOffset + p + n);
+  }
+
+  private readTwoByte(bytes: number): string | undefined {
+    if (this.pos + bytes > this.end || (bytes & 1) !== 0) return this.fail();
+    const src = this.src;
+    const p = this.pos;
+    this.pos += bytes;
+    if (bytes <= 48) {
+      let s = '';
+      for (let i = 0; i < bytes; i += 2) s += String.fromCharCode(src[p + i]! | (src[p + i + 1]! << 8));
+      return s;
+    }
+    return bufferOver(src).toString('utf16le', src.byteOffset + p, src.byteOffset + p + bytes);
+  }
+
+  private readBigInt(): bigint | undefined {
+    const bitfield = this.readVarint();
+    const bytes = bitfield >>> 1;
+    if (bytes === 0) return 0n;
+    if (bytes % 8 !== 0 || this.pos + bytes > this.end) return this.fail();
+    const src = this.src;
+    let value = 0n;
+    for (let word = bytes / 8 - 1; word >= 0; word--) {
+      for (let i = 0; i < 8; i++) scratchBytes[i] = src[this.pos + word * 8 + i]!;
+      value = (value << 64n) | scratchU64[0]!;
+    }
+    this.pos += bytes;
+    return bitfield & 1 ? -value : value;
+  }
+
+  private readArray(depth: number): unknown[] | undefined {
+    const n = this.readVarint();
+    if (n > this.end - this.pos) return this.fail(); // each element takes at least one byte
+    const array = new Array<unknown>(n);
+    for (let i = 0; i < n && !this.failed; i++) array[i] = this.readValue(depth + 1);
+    // Named properties may follow the elements, then `$ props length`.
+    while (!this.failed) {
+      if (this.pos >= this.end) return this.fail();
+      if (this.src[this.pos] === T_END_DENSE_ARRAY) {
+        this.pos++;
+        this.readVarint();
+        this.readVarint();
+        return array;
+      }
+      const key = this.readValue(depth + 1);
+      (array as unknown as Record<string, unknown>)[key as string] = this.readValue(depth + 1);
+    }
+    return undefined;
+  }
+
+  private readObject(depth: number): Record<string, unknown> | undefined {
+    const object: Record<string, unknown> = {};
+    while (!this.failed) {
+      if (this.pos >= this.end) return this.fail();
+      if (this.src[this.pos] === T_END_OBJECT) {
+        this.pos++;
+        this.readVarint();
+        return object;
+      }
+      const key = this.readValue(depth + 1);
+      if (typeof key !== 'string' && typeof key !== 'number') return this.fail();
+      const value = this.readValue(depth + 1);
+      if (key === '__proto__') Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
+      else object[key] = value;
+    }
+    return undefined;
+  }
+
+  private readView(): ArrayBufferView | undefined {
+    const index = this.readVarint();
+    const byteLength = this.readVarint();
+    const ctor = VIEW_TYPES[index];
+    if (ctor === undefined || index === DATAVIEW_INDEX || this.pos + byteLength > this.end) return this.fail();
+    const bytesPerElement = (ctor as unknown as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
+    if (byteLength % bytesPerElement !== 0) return this.fail();
+    const src = this.src;
+    const copy = new ArrayBuffer(byteLength);
+    new Uint8Array(copy).set(src.subarray(this.pos, this.pos + byteLength));
+    this.pos += byteLength;
+    if (index === BUFFER_INDEX) return Buffer.from(copy);
+    return new ctor(copy, 0, byteLength / bytesPerElement);
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function varintLength(value: number): number {
+  return value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x200000 ? 3 : value < 0x10000000 ? 4 : 5;
+}
+
+function writeVarint(target: Uint8Array, p: number, value: number): number {
+  while (value >= 0x80) {
+    target[p++] = (value & 0x7f) | 0x80;
+    value >>>= 7;
+  }
+  target[p++] = value;
+  return p;
+}
+
+function writeDouble(target: Uint8Array, p: number, value: number): number {
+  scratch[0] = value;
+  for (let i = 0; i < 8; i++) target[p + i] = scratchBytes[i]!;
+  return p + 8;
+}
+
+// A Buffer over the whole underlying (Shared)ArrayBuffer of the last target, for Buffer's native
+// latin1/utf16 string copies (long strings). Offsets into it are absolute in the underlying buffer.
+let lastBacking: ArrayBufferLike | undefined;
+let lastBuffer: Buffer = Buffer.alloc(0);
+function bufferOver(bytes: Uint8Array): Buffer {
+  if (bytes.buffer !== lastBacking) {
+    lastBacking = bytes.buffer;
+    lastBuffer = Buffer.from(bytes.buffer, 0, bytes.buffer.byteLength);
+  }
+  return lastBuffer;
+}
+
+/** A shared encoder/decoder pair per thread (they are not re-entrant, but nothing here awaits between prepare and write). */
+export const payloadEncoder = new PayloadEncoder();
+export const payloadDecoder = new PayloadDecoder();

@@ -1,0 +1,108 @@
+import v8 from 'node:v8';
+import * as flatbuffers from 'flatbuffers';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { encodeServiceResponse, ServiceRequestReader, ServiceResponseReader, serviceRequestSize, serviceResponseSize, writeServiceRequest, writeServiceResponse } from '../src/codec/index.js';
+import { ServiceRequest } from '../src/codec/generated/ringflow/wire/service-request.js';
+import { ServiceResponse } from '../src/codec/generated/ringflow/wire/service-response.js';
+import { PayloadDecoder, PayloadEncoder, UnserializableError } from '../src/service/index.js';
+
+const encoder = new PayloadEncoder();
+const decoder = new PayloadDecoder();
+
+function roundTrip(value: unknown): unknown {
+  const bytes = encoder.encode(value);
+  return decoder.decode(bytes, 0, bytes.length);
+}
+
+describe('service payloads (v8.serialize format, fast path)', () => {
+  const samples: unknown[] = [
+    undefined, null, true, false, 0, -0, 1, -1, 2 ** 31 - 1, -(2 ** 31), 2 ** 31, 1.5, NaN, Infinity, -Infinity,
+    '', 'k', 'héllo', '€uro', 'x'.repeat(300), 'é€'.repeat(100), 0n, 10n, -10n, 2n ** 64n - 1n, 2n ** 64n, -(2n ** 100n),
+    new Date(123), [1, 'a', [2, [3]]], { a: 1, b: { c: 'd' }, 1: 2 }, { ['__proto__']: 1 },
+    new Float32Array([1, 2, 3]), new Float64Array([1.5]), Buffer.from('hi'), new Uint8Array([1, 2]), new BigInt64Array([5n]),
+    new Float32Array(new ArrayBuffer(16), 4, 2), new Map([[1, { a: 2 }]]), new Set(['a']), [1, , 3], /re/g, Object.create(null),
+  ];
+
+  it('writes what v8.deserialize reads, and reads what v8.serialize writes', () => {
+    for (const value of samples) {
+      const mine = encoder.encode(value);
+      expect(v8.deserialize(Buffer.from(mine))).toEqual(value);
+      const theirs = v8.serialize(value);
+      expect(decoder.decode(new Uint8Array(theirs), 0, theirs.length)).toEqual(value);
+      expect(roundTrip(value)).toEqual(value);
+    }
+  });
+
+  it('keeps shared references and cycles (through the general serializer)', () => {
+    const shared = { s: 1 };
+    const [a, b] = roundTrip([shared, shared]) as [object, object];
+    expect(a).toBe(b);
+    const cycle: { self?: unknown } = {};
+    cycle.self = cycle;
+    const back = roundTrip(cycle) as { self: unknown };
+    expect(back.self).toBe(back);
+  });
+
+  it('copies typed arrays out of the source (no view into a ring that will be recycled)', () => {
+    const ring = new Uint8Array(new SharedArrayBuffer(256));
+    const n = encoder.prepare(new Float64Array([1, 2, 3]));
+    encoder.writeInto(ring, 8);
+    const back = decoder.decode(ring, 8, 8 + n) as Float64Array;
+    ring.fill(0);
+    expect(Array.from(back)).toEqual([1, 2, 3]);
+    expect(back.buffer).not.toBeInstanceOf(SharedArrayBuffer);
+  });
+
+  it('refuses functions and symbols with a TypeError', () => {
+    for (const bad of [() => 1, Symbol('s'), [1, () => 1], { f() {} }]) {
+      expect(() => encoder.prepare(bad)).toThrow(UnserializableError);
+      expect(() => encoder.prepare(bad)).toThrow(TypeError);
+    }
+  });
+
+  it('round-trips arbitrary JSON-like values and matches v8', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.bigInt(), fc.double(), (json, big, d) => {
+        const value = [json, big, d];
+        const mine = encoder.encode(value);
+        expect(v8.deserialize(Buffer.from(mine))).toEqual(value);
+        expect(roundTrip(value)).toEqual(value);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('payloads written straight into codec records (PayloadEncoder as a PayloadWriter)', () => {
+  const data = new Uint8Array(new SharedArrayBuffer(1152 + 8192), 1152, 8192);
+
+  it('writes request arguments in place; the generated classes and the codec reader read them', () => {
+    const args = ['k', 42, new Float64Array([1.5, 2.5]), { when: new Date(7) }];
+    const argsLength = encoder.prepare(args);
+    const size = serviceRequestSize('kv', 'gét', argsLength);
+    expect(writeServiceRequest(data, 64, { id: 77, service: 'kv', method: 'gét', deadline: 1234.5, replyRing: 3 }, encoder)).toBe(size);
+    const request = ServiceRequest.getRootAsServiceRequest(new flatbuffers.ByteBuffer(data.slice(64, 64 + size)));
+    expect([request.id(), request.service(), request.method(), request.deadline(), request.replyRing()]).toEqual([77, 'kv', 'gét', 1234.5, 3]);
+    expect(v8.deserialize(Buffer.from(request.argsArray()!))).toEqual(args);
+    const reader = new ServiceRequestReader(data).read(64);
+    expect(decoder.decode(data, reader.argsOffset, reader.argsOffset + reader.argsLength)).toEqual(args);
+    expect(reader.args()).toEqual(args);
+  });
+
+  it('writes results in place, and reads error records', () => {
+    const length = encoder.prepare({ r: 1 });
+    const size = writeServiceResponse(data, 2048, 99, encoder);
+    expect(size).toBe(serviceResponseSize(length));
+    const ok = ServiceResponse.getRootAsServiceResponse(new flatbuffers.ByteBuffer(data.slice(2048, 2048 + size)));
+    expect([ok.id(), ok.ok(), ok.error()]).toEqual([99, true, null]);
+    expect(v8.deserialize(Buffer.from(ok.resultArray()!))).toEqual({ r: 1 });
+    const reader = new ServiceResponseReader(data).read(2048);
+    expect(decoder.decode(data, reader.resultOffset, reader.resultOffset + reader.resultLength)).toEqual({ r: 1 });
+    const failure = encodeServiceResponse({ id: 7, ok: false, error: Object.assign(new TypeError('bad'), { code: 'E' }) });
+    data.set(failure, 4096);
+    const error = new ServiceResponseReader(data).read(4096);
+    expect(error.ok).toBe(false);
+    expect(error.error()).toMatchObject({ code: 'E', name: 'TypeError', message: 'bad' });
+  });
+});

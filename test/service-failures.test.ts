@@ -1,0 +1,201 @@
+import { performance } from 'node:perf_hooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  op,
+  ServiceManager,
+  ServiceQueueFullError,
+  ServiceUnavailableError,
+  TimeoutError,
+} from '../src/service/index.js';
+
+const KV = op(new URL('./fixtures/service-kv.ts', import.meta.url), 'KvService');
+const GATE = op(new URL('./fixtures/service-gate.ts', import.meta.url), 'GateService');
+
+/** Resolves once the gate service reports that it is holding its thread. */
+async function holding(words: Int32Array): Promise<void> {
+  while (Atomics.load(words, 0) === 0) await Atomics.waitAsync(words, 0, 0, 1000).value;
+}
+
+function release(words: Int32Array): void {
+  Atomics.store(words, 1, 1);
+  Atomics.notify(words, 1);
+}
+
+describe('service failures', () => {
+  it('times out a call at its deadline (within 20 ms), then drops and counts the late answer without leaking', async () => {
+    const manager = new ServiceManager();
+    manager.registerService('kv', KV, { placement: 'worker' });
+    await manager.start();
+    try {
+      const dropped = manager.droppedResponses;
+      const started = performance.now();
+      // A plain timer for the same deadline: how late this overloaded box fires timers right now.
+      const probe = new Promise<number>((resolve) => setTimeout(() => resolve(performance.now() - started), 25));
+      const late = manager.call('kv', 'busy', [80, 'late'], { timeoutMs: 25 });
+      await expect(late).rejects.toBeInstanceOf(TimeoutError);
+      const elapsed = performance.now() - started;
+      const timerFiredAfter = await probe;
+      expect(elapsed).toBeGreaterThanOrEqual(24);
+      expect(elapsed).toBeLessThan(Math.max(25, timerFiredAfter) + 20);
+      expect(manager.status('kv').inFlight).toBe(0);
+      // The host answers in order: once this is answered, the late answer has been read and
+      // dropped. (On an overloaded box the host may have got to the request only after its
+      // deadline: then it answered with an expiry, which is what rejected the call.)
+      expect(await manager.call('kv', 'add', [1, 2])).toBe(3);
+      const expiredAtHost = manager.status('kv').expired === 1;
+      expect(manager.droppedResponses === dropped + 1 || expiredAtHost).toBe(true);
+      expect(manager.status('kv').inFlight).toBe(0);
+      // A request whose deadline passed while it waited in the queue is dropped unexecuted.
+      // (On a very busy box the first request above may have expired in the queue too.)
+      const expired = manager.status('kv').expired;
+      const blocker = manager.call('kv', 'busy', [60]);
+      await expect(manager.call('kv', 'add', [1, 1], { timeoutMs: 10 })).rejects.toBeInstanceOf(TimeoutError);
+      await blocker;
+      expect(await manager.call('kv', 'add', [2, 2])).toBe(4);
+      expect(manager.status('kv').expired).toBe(expired + 1);
+    } finally {
+      await manager.stop();
+    }
+  }, 20_000);
+
+  it('cancels a call with an aborted signal (before it is sent, and in flight)', async () => {
+    const m2 = new ServiceManager();
+    m2.registerService('kv', KV, { placement: 'worker' });
+    await m2.start();
+    try {
+      const requests = m2.status('kv').requests;
+      const early = new AbortController();
+      early.abort(new Error('not wanted'));
+      await expect(m2.call('kv', 'add', [1, 2], { signal: early.signal })).rejects.toThrow('not wanted');
+      const controller = new AbortController();
+      const pending = m2.call('kv', 'slow', [50, 'x'], { signal: controller.signal });
+      controller.abort();
+      await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+      expect(m2.status('kv').inFlight).toBe(0);
+      await m2.call('kv', 'busy', [60]); // the aborted call's answer arrives before this one's
+      expect(m2.status('kv').requests).toBe(requests + 2); // the early-aborted call was never sent
+    } finally {
+      await m2.stop();
+    }
+  }, 20_000);
+
+  it('fails in-flight calls when the worker crashes, restarts up to maxRestarts, then fails fast', async () => {
+    const manager = new ServiceManager();
+    manager.registerService('kv', KV, { placement: 'worker', maxRestarts: 1 });
+    await manager.start();
+    try {
+      const answered = manager.call('kv', 'busy', [30, 'before']);
+      const crashing = manager.call('kv', 'crash');
+      const queued = manager.call('kv', 'add', [1, 2]);
+      expect(await answered).toBe('before');
+      await expect(crashing).rejects.toBeInstanceOf(ServiceUnavailableError);
+      await expect(queued).rejects.toBeInstanceOf(ServiceUnavailableError);
+      // Calls made while it restarts wait in its queue and are served by the new instance.
+      expect(await manager.call('kv', 'add', [2, 3])).toBe(5);
+      expect(manager.status('kv')).toMatchObject({ state: 'running', restarts: 1 });
+
+      await expect(manager.call('kv', 'crash')).rejects.toBeInstanceOf(ServiceUnavailableError);
+      expect(manager.status('kv').state).toBe('failed');
+      const started = performance.now();
+      await expect(manager.call('kv', 'add', [1, 1])).rejects.toThrow(/failed/);
+      expect(performance.now() - started).toBeLessThan(20);
+    } finally {
+      await manager.stop();
+    }
+    expect(manager.status('kv').state).toBe('failed');
+  }, 30_000);
+
+  it('waits for room in a full request queue (whenFull: wait) and answers every call', async () => {
+    const gate = new Int32Array(new SharedArrayBuffer(8));
+    const manager = new ServiceManager();
+    manager.registerService('gate', GATE, { placement: 'worker', requestQueueSize: 3, whenFull: 'wait', options: { gate: gate.buffer } });
+    await manager.start();
+    try {
+      const held = manager.call('gate', 'hold');
+      await holding(gate);
+      const calls = Array.from({ length: 6 }, (_, i) => manager.call('gate', 'ping', [i]));
+      expect(manager.status('gate').queued).toBe(3);
+      release(gate);
+      expect(await held).toBe('released');
+      expect(await Promise.all(calls)).toEqual([0, 1, 2, 3, 4, 5]);
+    } finally {
+      release(gate);
+      await manager.stop();
+    }
+  }, 20_000);
+
+  it('fails calls to a full request queue with ServiceQueueFullError (whenFull: fail), dropping none silently', async () => {
+    const gate = new Int32Array(new SharedArrayBuffer(8));
+    const manager = new ServiceManager();
+    // The queue holds 3: the running `hold` (its batch is not done) and two more.
+    manager.registerService('gate', GATE, { placement: 'worker', requestQueueSize: 3, whenFull: 'fail', options: { gate: gate.buffer } });
+    await manager.start();
+    try {
+      const held = manager.call('gate', 'hold');
+      await holding(gate);
+      const outcomes = Array.from({ length: 5 }, (_, i) => manager.call('gate', 'ping', [i]).then((v) => v, (e: unknown) => e));
+      release(gate);
+      await held;
+      const results = await Promise.all(outcomes);
+      expect(results.slice(0, 2)).toEqual([0, 1]);
+      for (const r of results.slice(2)) expect(r).toBeInstanceOf(ServiceQueueFullError);
+      expect(await manager.call('gate', 'ping', ['again'])).toBe('again');
+    } finally {
+      release(gate);
+      await manager.stop();
+    }
+  }, 20_000);
+
+  it('fails start() clearly when a service cannot be set up (no restarts)', async () => {
+    const manager = new ServiceManager();
+    manager.registerService('broken', op(new URL('./fixtures/service-kv.ts', import.meta.url), 'BrokenService'), { placement: 'worker' });
+    await expect(manager.start()).rejects.toThrow(/failed to start: cannot set up/);
+    expect(manager.status('broken').state).toBe('failed');
+    await manager.stop();
+    const missing = new ServiceManager();
+    missing.registerService('missing', op(new URL('./fixtures/service-kv.ts', import.meta.url), 'Nope'), { placement: 'worker' });
+    await expect(missing.start()).rejects.toThrow(/no exported function 'Nope'/);
+  }, 20_000);
+});
+
+describe('service lifecycle', () => {
+  const manager = new ServiceManager();
+  manager.registerService('kv', KV, { placement: 'worker' });
+  beforeAll(() => undefined);
+  afterAll(() => manager.stop());
+
+  it('treats start and stop twice as harmless, and stop drains calls in flight', async () => {
+    await manager.stop(); // before start: nothing to do
+    await Promise.all([manager.start(), manager.start()]);
+    await manager.start();
+    expect(manager.state).toBe('started');
+    const inFlight = [manager.call('kv', 'slow', [30, 'a']), manager.call('kv', 'busy', [20, 'b'])];
+    const stopping = manager.stop();
+    await expect(manager.call('kv', 'add', [1, 2])).rejects.toBeInstanceOf(ServiceUnavailableError);
+    expect(await Promise.all(inFlight)).toEqual(['a', 'b']);
+    await Promise.all([stopping, manager.stop()]);
+    await manager.stop();
+    expect(manager.state).toBe('stopped');
+    expect(manager.status('kv').state).toBe('stopped');
+    await expect(manager.start()).rejects.toThrow(/cannot be started again/);
+    await expect(manager.call('kv', 'add', [1, 2])).rejects.toThrow(/stopped/);
+  }, 20_000);
+});
+
+describe('services registered after start', () => {
+  it('start at once, and are called like the others', async () => {
+    const manager = new ServiceManager();
+    manager.registerService('kv', KV, { placement: 'worker' });
+    await manager.start();
+    try {
+      manager.registerService('late', KV, { placement: 'worker' });
+      manager.registerService('lateLocal', op(new URL('./fixtures/service-kv.ts', import.meta.url), 'makeCounter'), { placement: 'local' });
+      expect(await manager.call('late', 'add', [1, 2])).toBe(3);
+      expect(await manager.call('lateLocal', 'inc', [4])).toBe(4);
+      expect(manager.status('late').state).toBe('running');
+      expect(await manager.call('kv', 'viaOther', ['lateLocal', 'inc', [1]]).catch((e: Error) => e.name)).toBe('ServiceError'); // not in kv's handle
+    } finally {
+      await manager.stop();
+    }
+  }, 20_000);
+});

@@ -13,8 +13,8 @@
  *   384 | head cache: producers' last look at head                           |   and the consumer
  *   512 | correlation counter: request ids handed out                        |   never share a
  *   640 | heartbeat: float64 ms timestamp of the consumer's last beat        |   cache line
- *   768 | consumer waiters | data signal  (consumer parks on the signal)     |
- *   896 | producer waiters | space signal (producers park on the signal)    |
+ *   768 | consumer waiters | data signal | data wake pending                  |
+ *   896 | producer waiters | space signal | space wake pending               |
  *  1024 | closed flag | frames read by the consumer                          |
  *  1152 +--------------------------------------------------------------------+
  *       | data region: `capacity` bytes of frames                            |
@@ -53,8 +53,11 @@ export const CORRELATION_OFFSET = 4 * CACHE_LINE_PAIR;
 export const HEARTBEAT_OFFSET = 5 * CACHE_LINE_PAIR;
 export const CONSUMER_WAITERS_OFFSET = 6 * CACHE_LINE_PAIR;
 export const DATA_SIGNAL_OFFSET = 6 * CACHE_LINE_PAIR + 4;
+/** Set by the first producer that wakes the parked consumer; cleared by the consumer when it runs. */
+export const DATA_WAKE_PENDING_OFFSET = 6 * CACHE_LINE_PAIR + 8;
 export const PRODUCER_WAITERS_OFFSET = 7 * CACHE_LINE_PAIR;
 export const SPACE_SIGNAL_OFFSET = 7 * CACHE_LINE_PAIR + 4;
+export const SPACE_WAKE_PENDING_OFFSET = 7 * CACHE_LINE_PAIR + 8;
 export const CLOSED_OFFSET = 8 * CACHE_LINE_PAIR;
 export const FRAMES_READ_OFFSET = 8 * CACHE_LINE_PAIR + 4;
 export const HEADER_LENGTH = 9 * CACHE_LINE_PAIR;

@@ -119,9 +119,15 @@ export class SharedRing {
       words: this.words,
       waitersIndex: I(D.CONSUMER_WAITERS_OFFSET),
       signalIndex: I(D.DATA_SIGNAL_OFFSET),
+      pendingIndex: I(D.DATA_WAKE_PENDING_OFFSET),
       beforePark: () => this.beat(),
     };
-    this.spaceSpot = { words: this.words, waitersIndex: I(D.PRODUCER_WAITERS_OFFSET), signalIndex: I(D.SPACE_SIGNAL_OFFSET) };
+    this.spaceSpot = {
+      words: this.words,
+      waitersIndex: I(D.PRODUCER_WAITERS_OFFSET),
+      signalIndex: I(D.SPACE_SIGNAL_OFFSET),
+      pendingIndex: I(D.SPACE_WAKE_PENDING_OFFSET),
+    };
   }
 
   // ---------------------------------------------------------------- producers

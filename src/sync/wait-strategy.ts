@@ -11,6 +11,13 @@ export interface ParkingSpot {
   readonly words: Int32Array;
   readonly waitersIndex: number;
   readonly signalIndex: number;
+  /**
+   * Optional "a wake is already on its way" flag word: the first waker sets it and notifies,
+   * later wakers see it set and skip the notify (a syscall) until a woken waiter clears it. This
+   * matters when a waiter is slow to run after its wake-up (a main thread in Atomics.waitAsync
+   * waits for its event loop) while producers keep committing.
+   */
+  readonly pendingIndex?: number;
   /** Called each time a waiter is about to park (the ring's consumer beats its heartbeat here). */
   readonly beforePark?: () => void;
   /** The waiter's adaptive spin state, kept here by the strategy (one per spot and flavour). */
@@ -30,13 +37,23 @@ export interface WaitStrategy {
   waitAsync(ready: () => boolean, spot: ParkingSpot, deadline: number): Promise<boolean>;
 }
 
-/** Wakes whoever is parked on `spot`; free when nobody is. */
+/** Wakes whoever is parked on `spot`; free when nobody is, and once per park with a pending flag. */
 export function wake(spot: ParkingSpot): void {
-  const { words, waitersIndex, signalIndex } = spot;
+  const { words, waitersIndex, signalIndex, pendingIndex } = spot;
   if (Atomics.load(words, waitersIndex) > 0) {
+    if (pendingIndex !== undefined && Atomics.exchange(words, pendingIndex, 1) !== 0) return;
     Atomics.add(words, signalIndex, 1);
     Atomics.notify(words, signalIndex);
   }
+}
+
+/**
+ * A waiter about to park takes any pending wake back (before it reads the signal), so the next
+ * commit notifies again. A waker that set the flag after this has published before its notify,
+ * so the waiter either sees that in its re-check or is parked when the notify comes.
+ */
+function clearPending(spot: ParkingSpot): void {
+  if (spot.pendingIndex !== undefined) Atomics.store(spot.words, spot.pendingIndex, 0);
 }
 
 /** Wakes every waiter unconditionally (used by close()). */
@@ -91,6 +108,7 @@ export class SpinThenParkStrategy implements WaitStrategy {
       if (remaining <= 0) return ready();
       spot.beforePark?.();
       Atomics.add(words, waitersIndex, 1);
+      clearPending(spot);
       try {
         const signal = Atomics.load(words, signalIndex);
         if (ready()) return true;
@@ -115,6 +133,7 @@ export class SpinThenParkStrategy implements WaitStrategy {
       if (remaining <= 0) return ready();
       spot.beforePark?.();
       Atomics.add(words, waitersIndex, 1);
+      clearPending(spot);
       try {
         const signal = Atomics.load(words, signalIndex);
         if (ready()) return true;

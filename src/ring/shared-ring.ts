@@ -265,24 +265,39 @@ export class SharedRing {
   drain(handler: FrameHandler, maxFrames = Infinity): number {
     const words = this.words;
     const data = this.data;
-    const head = Atomics.load(words, HEAD);
+    // Space goes back to the producers in slices of an eighth of the ring, not only at the end:
+    // a consumer working through a full ring of large frames would otherwise keep producers
+    // waiting for all of it, and then itself wait while they refill.
+    const slice = this.capacity >>> 3;
+    let head = Atomics.load(words, HEAD);
     let consumed = 0;
+    let unreleased = 0;
+    let unreleasedFrames = 0;
     let frames = 0;
     try {
       while (frames < maxFrames && consumed < this.capacity) {
-        const index = (head + consumed) & this.mask;
+        const index = (head + unreleased) & this.mask;
         const base = (D.HEADER_LENGTH + index) >> 2;
         const length = Atomics.load(words, base);
         if (length <= 0) break;
         const type = words[base + 1]!;
-        consumed += D.alignFrame(length);
+        const aligned = D.alignFrame(length);
+        consumed += aligned;
+        unreleased += aligned;
         if (type !== D.PADDING_TYPE) {
           frames++;
+          unreleasedFrames++;
           handler(type, data, index + D.FRAME_HEADER_LENGTH, length - D.FRAME_HEADER_LENGTH);
+        }
+        if (unreleased >= slice) {
+          this.release(head, unreleased, unreleasedFrames);
+          head = (head + unreleased) | 0;
+          unreleased = 0;
+          unreleasedFrames = 0;
         }
       }
     } finally {
-      if (consumed > 0) this.release(head, consumed, frames);
+      if (unreleased > 0) this.release(head, unreleased, unreleasedFrames);
     }
     return frames;
   }

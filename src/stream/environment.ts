@@ -26,10 +26,10 @@ export interface RunningJob {
   barrier(epoch: number): Promise<void>;
 }
 
-export interface SourceOptions {
+export interface SourceOptions<T = unknown> {
   name?: string;
   /** Event time of each record (ms); default: the time it enters the pipeline. */
-  timestamp?: (value: unknown) => number;
+  timestamp?: (value: T) => number;
   /** How far the watermark trails the largest timestamp seen (ms). Default 0. */
   outOfOrdernessMs?: number;
 }
@@ -60,14 +60,14 @@ export class StreamEnvironment implements GraphOwner {
     this.zeroCopyVectors = options.zeroCopyVectors === true;
   }
 
-  fromIterable<T>(iterable: Iterable<T>, options: SourceOptions = {}): DataStream<T> {
+  fromIterable<T>(iterable: Iterable<T>, options: SourceOptions<T> = {}): DataStream<T> {
     if (iterable == null || typeof (iterable as Iterable<T>)[Symbol.iterator] !== 'function') {
       throw new InvalidArgumentError('fromIterable needs an iterable');
     }
     return this.source({ kind: 'iterable', iterable }, options);
   }
 
-  fromAsyncIterable<T>(iterable: AsyncIterable<T>, options: SourceOptions = {}): DataStream<T> {
+  fromAsyncIterable<T>(iterable: AsyncIterable<T>, options: SourceOptions<T> = {}): DataStream<T> {
     if (iterable == null || typeof (iterable as AsyncIterable<T>)[Symbol.asyncIterator] !== 'function') {
       throw new InvalidArgumentError('fromAsyncIterable needs an async iterable');
     }
@@ -75,13 +75,13 @@ export class StreamEnvironment implements GraphOwner {
   }
 
   /** Calls `fn` on the main thread for each next record (it may return a promise); returning STOP ends the stream. */
-  fromSource<T>(fn: () => T | typeof STOP | Promise<T | typeof STOP>, options: SourceOptions = {}): DataStream<Exclude<T, typeof STOP>> {
+  fromSource<T>(fn: () => T | typeof STOP | Promise<T | typeof STOP>, options: SourceOptions<Exclude<T, typeof STOP>> = {}): DataStream<Exclude<T, typeof STOP>> {
     if (typeof fn !== 'function') throw new InvalidArgumentError('fromSource needs a function that returns the next record or STOP');
     return this.source({ kind: 'function', fn }, options);
   }
 
   /** Reads records from a SharedRing (e.g. another pipeline's ring sink) until it is closed and drained. */
-  fromRing<T>(ring: SharedRing, options: SourceOptions = {}): DataStream<T> {
+  fromRing<T>(ring: SharedRing, options: SourceOptions<T> = {}): DataStream<T> {
     return this.source({ kind: 'ring', ring }, options);
   }
 
@@ -154,7 +154,7 @@ export class StreamEnvironment implements GraphOwner {
   }
 
   /** A source the caller feeds with batches of records and FeedBarriers (SageFlowService's queue). */
-  fromFeed<T>(batches: AsyncIterable<unknown[]>, options: SourceOptions = {}): DataStream<T> {
+  fromFeed<T>(batches: AsyncIterable<unknown[]>, options: SourceOptions<T> = {}): DataStream<T> {
     return this.source({ kind: 'feed', batches }, options);
   }
 
@@ -164,14 +164,14 @@ export class StreamEnvironment implements GraphOwner {
     return n === 1 ? kind : `${kind}#${n}`;
   }
 
-  private source<T>(spec: SourceSpec, options: SourceOptions): DataStream<T> {
+  private source<T>(spec: SourceSpec, options: SourceOptions<T>): DataStream<T> {
     const outOfOrdernessMs = options.outOfOrdernessMs ?? 0;
     if (!(outOfOrdernessMs >= 0)) throw new InvalidArgumentError(`outOfOrdernessMs must be >= 0, got ${outOfOrdernessMs}`);
     if (options.timestamp !== undefined && typeof options.timestamp !== 'function') {
       throw new InvalidArgumentError('timestamp must be a function of the record');
     }
     const node = this.graph.add({ kind: 'source', source: spec, outOfOrdernessMs }, options.name ?? this.nextName('source'), []);
-    this.timing.set(node, { timestamp: options.timestamp, outOfOrdernessMs });
+    this.timing.set(node, { timestamp: options.timestamp as ((value: unknown) => number) | undefined, outOfOrdernessMs });
     return new DataStream<T>(this, node);
   }
 }

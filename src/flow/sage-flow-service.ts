@@ -18,7 +18,11 @@ export interface SageFlowServiceOptions {
   inboxCapacity?: number;
 }
 
-/** `(uid, ts, vector, record)`: ts is the processing time (ms) at which the vector was pushed. */
+/**
+ * `(uid, ts, vector, record)`: ts is the processing time (ms) at which the vector was pushed;
+ * `record` is the whole result when your operators made something richer than a vector record
+ * (e.g. topK's `{ record, hits }`), else undefined.
+ */
 export type VectorSink = (uid: bigint, ts: number, vector: VectorArray, record: unknown) => unknown;
 
 /** What a worker thread needs to push into a service: pass `svc.handle` to it (structured-cloneable). */
@@ -36,6 +40,7 @@ export class SageFlowStateError extends RingflowError {
 }
 
 const VECTOR_FRAME = 2;
+const MAX_SPARE_BATCHES = 256;
 
 /**
  * SAGE-Flow's micro-service facade: push vectors, run the pipeline over everything queued so far,
@@ -60,6 +65,8 @@ export class SageFlowService {
   private queue: VectorBatch[] = [];
   private queuedCount = 0;
   private readonly rowsPerBatch: number;
+  /** Batches a finished run has sent on, reused by push (allocating them is a large part of its cost). */
+  private readonly spare: VectorBatch[] = [];
   private readonly inbox: SharedRing;
   private sink: { fn: VectorSink; name: string; vectorViews: boolean } | undefined;
   private transformFn: ((stream: DataStream<VectorRecord>) => DataStream<unknown>) | undefined;
@@ -117,7 +124,7 @@ export class SageFlowService {
     if (this.closed) throw new SageFlowStateError('push after close()');
     const id = toUid(uid);
     let batch = this.queue[this.queue.length - 1];
-    if (batch === undefined || batch.full) this.queue.push((batch = new VectorBatch(this.dim, this.dtype, this.rowsPerBatch)));
+    if (batch === undefined || batch.full) this.queue.push((batch = this.emptyBatch()));
     copyVector(vec, this.dim, batch.data, batch.count * this.dim);
     batch.uids[batch.count] = id;
     batch.ts[batch.count] = Date.now();
@@ -166,7 +173,18 @@ export class SageFlowService {
     batches.push(new FeedBarrier(epoch));
     this.feed!.push(batches);
     await Promise.race([reached, job.done.then(() => Promise.reject(new SageFlowStateError('the pipeline ended during run()')))]);
+    // Everything before the barrier has been copied into the rings: the batches can be refilled.
+    for (const item of batches) {
+      if (item instanceof VectorBatch && this.spare.length < MAX_SPARE_BATCHES) {
+        item.clear();
+        this.spare.push(item);
+      }
+    }
     return count;
+  }
+
+  private emptyBatch(): VectorBatch {
+    return this.spare.pop() ?? new VectorBatch(this.dim, this.dtype, this.rowsPerBatch);
   }
 
   /** Moves what other threads pushed into `batches` (copies: the inbox space is reused); returns how many. */
@@ -176,7 +194,7 @@ export class SageFlowService {
     let count = 0;
     this.inbox.drain((_type, _data, offset) => {
       reader.read(offset);
-      if (batch === undefined || batch.full) batches.push((batch = new VectorBatch(this.dim, this.dtype, this.rowsPerBatch)));
+      if (batch === undefined || batch.full) batches.push((batch = this.emptyBatch()));
       batch.add(reader.uid, reader.ts, reader.vector());
       count++;
     });
@@ -190,10 +208,7 @@ export class SageFlowService {
     this.feed = new FeedQueue<unknown>();
     let stream = this.env.fromFeed<unknown>(this.feed, { name: 'queue', timestamp: (r) => (r as VectorRecord).ts });
     if (this.transformFn) stream = this.transformFn(stream as DataStream<VectorRecord>);
-    stream.sink((record) => {
-      const r = (record as { record?: VectorRecord }).record ?? (record as VectorRecord);
-      return fn(r.uid, r.ts, r.vector, record);
-    }, { name: this.sink.name, vectorViews: this.sink.vectorViews });
+    stream.sinkVectors(fn, { name: this.sink.name, vectorViews: this.sink.vectorViews });
     this.job = this.env.start();
     this.job.done.catch(() => undefined); // surfaced by run() and close()
     return this.job;

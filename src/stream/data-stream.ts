@@ -192,6 +192,18 @@ export class DataStream<T> {
     this.owner.graph.add({ kind: 'sink', sink }, options.name ?? this.owner.nextName('sink'), [this.edge()], 1);
   }
 
+  /**
+   * A sink for vector records, called with their parts — `(uid, ts, vector, record)` — on the main
+   * thread. Vector records that travel in batches reach it without a record object being built
+   * (`record` is then undefined); anything else that holds one (e.g. topK's `{ record, hits }`)
+   * comes with the whole value as `record`. The callback runs while the frame is held: with
+   * `vectorViews` the vector is a view valid until it returns, else its own copy.
+   */
+  sinkVectors(fn: (uid: bigint, ts: number, vector: Float32Array | Float64Array, record: unknown) => unknown, options: SinkOptions = {}): void {
+    if (typeof fn !== 'function') throw new InvalidArgumentError('sinkVectors needs a callback (uid, ts, vector, record) => void');
+    this.owner.graph.add({ kind: 'sink', sink: { kind: 'vectors', fn, vectorViews: options.vectorViews === true } }, options.name ?? this.owner.nextName('sink'), [this.edge()], 1);
+  }
+
   /** Logs every record on the main thread. */
   print(prefix = ''): void {
     this.sink((value) => console.log(prefix, value), { name: this.owner.nextName('print') });

@@ -101,12 +101,18 @@ export class RecordDecoder {
     this.batches = new RecordBatchReader(data);
   }
 
-  /** Calls `emit(value, ts)` for the record(s) of the frame at `offset`: one, or a batch's rows. Returns how many. */
-  decode(kind: number, offset: number, emit: (value: unknown, ts: number) => void): number {
+  /**
+   * Calls `emit(value, ts)` for the record(s) of the frame at `offset`: one, or a batch's rows.
+   * With `emitVector`, vector records go there as (uid, ts, vector) instead, and no record object
+   * is built for them. Returns how many records the frame held.
+   */
+  decode(kind: number, offset: number, emit: (value: unknown, ts: number) => void, emitVector?: VectorEmitter): number {
     if (kind === FrameKind.Vector) {
       const r = this.vectors.read(offset);
       const ts = r.ts;
-      emit({ uid: r.uid, ts, vector: this.copyVectors ? r.copyVector() : r.vector() } satisfies VectorRecord, ts);
+      const vector = this.copyVectors ? r.copyVector() : r.vector();
+      if (emitVector) emitVector(r.uid, ts, vector);
+      else emit({ uid: r.uid, ts, vector } satisfies VectorRecord, ts);
       return 1;
     }
     if (kind === FrameKind.VectorBatch) {
@@ -117,7 +123,9 @@ export class RecordDecoder {
       const dim = b.dim;
       for (let row = 0; row < b.count; row++) {
         const ts = Number(times[row]);
-        emit({ uid: uids[row]!, ts, vector: data.subarray(row * dim, row * dim + dim) } satisfies VectorRecord, ts);
+        const vector = data.subarray(row * dim, row * dim + dim);
+        if (emitVector) emitVector(uids[row]!, ts, vector);
+        else emit({ uid: uids[row]!, ts, vector } satisfies VectorRecord, ts);
       }
       return b.count;
     }
@@ -126,6 +134,9 @@ export class RecordDecoder {
     return 1;
   }
 }
+
+/** Receives vector records as their parts: see RecordDecoder.decode. */
+export type VectorEmitter = (uid: bigint, ts: number, vector: VectorArray) => void;
 
 // ------------------------------------------------------------------ control marks
 

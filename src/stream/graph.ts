@@ -38,6 +38,7 @@ export type SourceSpec =
 
 export type SinkSpec =
   | { kind: 'callback'; fn: (value: unknown) => unknown; vectorViews?: boolean }
+  | { kind: 'vectors'; fn: (uid: bigint, ts: number, vector: Float32Array | Float64Array, record: unknown) => unknown; vectorViews?: boolean }
   | { kind: 'ring'; ring: SharedRing };
 
 export type VectorMetric = 'l2' | 'cosine' | 'dot';

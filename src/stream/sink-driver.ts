@@ -30,8 +30,10 @@ export class SinkDriver {
     private readonly producers: number,
   ) {
     this.ring = SharedRing.create({ capacity });
-    this.direct = sink.kind === 'callback' && sink.vectorViews === true;
-    this.decoder = new RecordDecoder(this.ring.data, !this.direct);
+    // Vector sinks are called while the frame is held (their arguments need no record object);
+    // so are callbacks that take vector views. Others get owned values after the frame is released.
+    this.direct = sink.kind === 'vectors' || (sink.kind === 'callback' && sink.vectorViews === true);
+    this.decoder = new RecordDecoder(this.ring.data, sink.kind === 'ring' || sink.vectorViews !== true);
   }
 
   /** Resolves when the barrier of `epoch` has arrived from every producer. */
@@ -48,17 +50,25 @@ export class SinkDriver {
   async run(): Promise<void> {
     const pending: unknown[] = [];
     const push = (value: unknown) => void pending.push(value);
-    const callback = this.sink.kind === 'callback' ? this.sink.fn : undefined;
+    const sink = this.sink;
     const deliverNow = (value: unknown) => {
       this.records++;
-      const result = callback!(value);
+      const result = sink.kind === 'vectors' ? callVectorSink(sink.fn, value) : sink.kind === 'callback' ? sink.fn(value) : undefined;
       if (result instanceof Promise) pending.push(AWAIT, result);
     };
+    const deliverVector =
+      sink.kind === 'vectors'
+        ? (uid: bigint, ts: number, vector: Float32Array | Float64Array) => {
+            this.records++;
+            const result = sink.fn(uid, ts, vector, undefined);
+            if (result instanceof Promise) pending.push(AWAIT, result);
+          }
+        : undefined;
     const collect = (type: number, data: Uint8Array, offset: number, length: number) => {
       const kind = kindOf(type);
       if (isRecordKind(kind)) {
         if (this.sink.kind === 'ring') pending.push(data.slice(offset, offset + length), type);
-        else this.decoder.decode(kind, offset, this.direct ? deliverNow : push);
+        else this.decoder.decode(kind, offset, this.direct ? deliverNow : push, deliverVector);
       } else if (kind === FrameKind.End) {
         this.ended++;
       } else if (kind === FrameKind.Barrier) {
@@ -94,7 +104,7 @@ export class SinkDriver {
       } else if (sink.kind === 'ring') {
         await sink.ring.writeAsync(item as Uint8Array, items[++i] as number);
         this.records++;
-      } else {
+      } else if (sink.kind === 'callback') {
         this.records++;
         const result = sink.fn(item);
         if (result instanceof Promise) await result;
@@ -112,6 +122,12 @@ export class SinkDriver {
     this.barrierWaiters.get(epoch)?.();
     this.barrierWaiters.delete(epoch);
   }
+}
+
+/** A vector sink given a whole value: a vector record, or something that carries one as `record` (topK's results). */
+function callVectorSink(fn: Extract<SinkSpec, { kind: 'vectors' }>['fn'], value: unknown): unknown {
+  const r = ((value as { record?: unknown }).record ?? value) as { uid?: bigint; ts?: number; vector?: Float32Array | Float64Array };
+  return fn(r.uid as bigint, r.ts as number, r.vector as Float32Array | Float64Array, value);
 }
 
 const BARRIER = Symbol('barrier');

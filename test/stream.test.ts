@@ -145,6 +145,12 @@ describe('StreamEnvironment bad input and failures', () => {
     expect(failures).toEqual([{ operator: 'risky', key: 'k2', record: { id: 42 }, message: 'bad record' }]);
   }, 30_000);
 
+  it('a worker that dies fails execute() instead of hanging', async () => {
+    const env = new StreamEnvironment({ workers: 1 });
+    env.fromIterable(range(10)).map(op(OPS, 'crashOnThree')).sink(() => {});
+    await expect(env.execute()).rejects.toMatchObject({ code: 'ERR_JOB_FAILED' });
+  }, 30_000);
+
   it('without a handler, execute() rejects with the operator, the key and the cause, after delivering the rest', async () => {
     const env = new StreamEnvironment({ workers: 1 });
     const out: number[] = [];

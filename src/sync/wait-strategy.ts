@@ -101,53 +101,65 @@ export class SpinThenParkStrategy implements WaitStrategy {
     const spinner = (spot.spinner ??= new AdaptiveSpin(this.spinMicros));
     if (spinner.spin(ready)) return true;
     if (isMainThread) throw new BlockingOnMainThreadError('a blocking ring wait');
-    const { words, waitersIndex, signalIndex } = spot;
     const parkedAt = performance.now();
-    for (;;) {
-      const remaining = deadline - performance.now();
-      if (remaining <= 0) return ready();
-      spot.beforePark?.();
-      Atomics.add(words, waitersIndex, 1);
-      clearPending(spot);
-      try {
-        const signal = Atomics.load(words, signalIndex);
-        if (ready()) return true;
-        Atomics.wait(words, signalIndex, signal, Math.min(remaining, this.maxParkMs));
-      } finally {
-        Atomics.sub(words, waitersIndex, 1);
-      }
-      if (ready()) {
-        spinner.parked(performance.now() - parkedAt);
-        return true;
-      }
+    const steps = parkSteps(ready, spot, deadline, this.maxParkMs);
+    let step = steps.next();
+    while (!step.done) {
+      Atomics.wait(spot.words, spot.signalIndex, step.value.signal, step.value.ms);
+      step = steps.next();
     }
+    return settle(step.value, spinner, parkedAt);
   }
 
   async waitAsync(ready: () => boolean, spot: ParkingSpot, deadline: number): Promise<boolean> {
     const spinner = (spot.asyncSpinner ??= new AdaptiveSpin(this.asyncSpinMicros));
     if (spinner.spin(ready)) return true;
-    const { words, waitersIndex, signalIndex } = spot;
     const parkedAt = performance.now();
-    for (;;) {
-      const remaining = deadline - performance.now();
-      if (remaining <= 0) return ready();
-      spot.beforePark?.();
-      Atomics.add(words, waitersIndex, 1);
-      clearPending(spot);
-      try {
-        const signal = Atomics.load(words, signalIndex);
-        if (ready()) return true;
-        const result = Atomics.waitAsync(words, signalIndex, signal, Math.min(remaining, this.maxParkMs));
-        if (result.async) await keepingAlive(result.value);
-      } finally {
-        Atomics.sub(words, waitersIndex, 1);
-      }
-      if (ready()) {
-        spinner.parked(performance.now() - parkedAt);
-        return true;
-      }
+    const steps = parkSteps(ready, spot, deadline, this.maxParkMs);
+    let step = steps.next();
+    while (!step.done) {
+      const result = Atomics.waitAsync(spot.words, spot.signalIndex, step.value.signal, step.value.ms);
+      if (result.async) await keepingAlive(result.value);
+      step = steps.next();
     }
+    return settle(step.value, spinner, parkedAt);
   }
+}
+
+/** One request to park: sleep while the signal word still holds `signal`, for at most `ms`. */
+interface Park {
+  readonly signal: number;
+  readonly ms: number;
+}
+
+/**
+ * The waiter's half of the protocol, written once for both drivers (Atomics.wait and
+ * Atomics.waitAsync): register as a waiter, take back any pending wake, read the signal, re-check,
+ * then yield to the driver to park; repeat until ready or past the deadline.
+ */
+function* parkSteps(ready: () => boolean, spot: ParkingSpot, deadline: number, maxParkMs: number): Generator<Park, boolean, void> {
+  const { words, waitersIndex, signalIndex } = spot;
+  for (;;) {
+    const remaining = deadline - performance.now();
+    if (remaining <= 0) return ready();
+    spot.beforePark?.();
+    Atomics.add(words, waitersIndex, 1);
+    clearPending(spot);
+    try {
+      const signal = Atomics.load(words, signalIndex);
+      if (ready()) return true;
+      yield { signal, ms: Math.min(remaining, maxParkMs) };
+    } finally {
+      Atomics.sub(words, waitersIndex, 1);
+    }
+    if (ready()) return true;
+  }
+}
+
+/** Tells the spinner how long the wait lasted, when it ended ready (so spinning can adapt). */
+function settle(ready: boolean, spinner: AdaptiveSpin, parkedAt: number): boolean {
+  if (ready) spinner.parked(performance.now() - parkedAt);
+  return ready;
 }
 
 /**

@@ -212,3 +212,15 @@ describe('SharedRing properties', () => {
     );
   });
 });
+
+describe('SharedRing controlled drain', () => {
+  it('a handler returning false ends the drain after its frame; the rest stays for the next drain', () => {
+    const ring = SharedRing.create({ capacity: 1024 });
+    for (let i = 0; i < 5; i++) ring.tryWrite(new Uint8Array([i]), 1);
+    const seen: number[] = [];
+    expect(ring.drain((_t, data, offset) => (seen.push(data[offset]!), seen.length < 2 ? undefined : false))).toBe(2);
+    expect(seen).toEqual([0, 1]);
+    expect(ring.drain((_t, data, offset) => void seen.push(data[offset]!))).toBe(3);
+    expect(seen).toEqual([0, 1, 2, 3, 4]);
+  });
+});

@@ -18,9 +18,10 @@ export interface AttachOptions {
 
 /**
  * Called once per frame by `drain`, zero-copy: the payload is `data[offset, offset + length)`,
- * valid only until the handler returns (then the space is recycled).
+ * valid only until the handler returns (then the space is recycled). Returning `false` (exactly) ends the
+ * drain after this frame (as Agrona's controlled handlers can), e.g. once enough work is done.
  */
-export type FrameHandler = (type: number, data: Uint8Array, offset: number, length: number) => void;
+export type FrameHandler = (type: number, data: Uint8Array, offset: number, length: number) => unknown;
 
 /** A frame copied out of the ring. */
 export interface Frame {
@@ -284,11 +285,13 @@ export class SharedRing {
         const aligned = D.alignFrame(length);
         consumed += aligned;
         unreleased += aligned;
+        let more = true;
         if (type !== D.PADDING_TYPE) {
           frames++;
           unreleasedFrames++;
-          handler(type, data, index + D.FRAME_HEADER_LENGTH, length - D.FRAME_HEADER_LENGTH);
+          more = handler(type, data, index + D.FRAME_HEADER_LENGTH, length - D.FRAME_HEADER_LENGTH) !== false;
         }
+        if (!more) break;
         if (unreleased >= slice) {
           this.release(head, unreleased, unreleasedFrames);
           head = (head + unreleased) | 0;

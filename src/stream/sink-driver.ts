@@ -6,6 +6,8 @@ import type { SinkSpec } from './graph.js';
 
 /** Longest stretch a main-thread driver works before yielding to the event loop. */
 export const SLICE_MS = 4;
+/** Records a sink hands over in one drain pass at most. */
+const PASS_RECORDS = 2048;
 
 /**
  * Reads a sink's ring on the main thread (waiting with Atomics.waitAsync) and hands every record
@@ -64,20 +66,26 @@ export class SinkDriver {
             if (result instanceof Promise) pending.push(AWAIT, result);
           }
         : undefined;
-    const collect = (type: number, data: Uint8Array, offset: number, length: number) => {
+    let passRecords = 0;
+    const collect = (type: number, data: Uint8Array, offset: number, length: number): boolean => {
       const kind = kindOf(type);
       if (isRecordKind(kind)) {
         if (this.sink.kind === 'ring') pending.push(data.slice(offset, offset + length), type);
-        else this.decoder.decode(kind, offset, this.direct ? deliverNow : push, deliverVector);
+        else passRecords += this.decoder.decode(kind, offset, this.direct ? deliverNow : push, deliverVector);
+        // A pass ends after a few thousand records (a batch frame holds hundreds), so the event
+        // loop gets its turn every few milliseconds whatever the frames hold.
+        return passRecords < PASS_RECORDS;
       } else if (kind === FrameKind.End) {
         this.ended++;
       } else if (kind === FrameKind.Barrier) {
         const epoch = readControl(data, offset).epoch;
         pending.push(BARRIER, epoch);
       }
+      return true;
     };
     let sliceStart = performance.now();
     while (this.ended < this.producers && !this.stopped) {
+      passRecords = 0;
       if (this.ring.drain(collect, 1024) === 0) {
         if (!(await this.ring.readable())) break;
         sliceStart = performance.now();

@@ -2,7 +2,19 @@ import v8 from 'node:v8';
 import * as flatbuffers from 'flatbuffers';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encodeServiceResponse, ServiceRequestReader, ServiceResponseReader, serviceRequestSize, serviceResponseSize, writeServiceRequest, writeServiceResponse } from '../src/codec/index.js';
+import {
+  encodeServiceRequest,
+  encodeServiceResponse,
+  InvalidValueError,
+  ServiceRequestReader,
+  ServiceResponseReader,
+  serviceRequestNames,
+  serviceRequestSize,
+  serviceResponseSize,
+  ValueOutOfRangeError,
+  writeServiceRequest,
+  writeServiceResponse,
+} from '../src/codec/index.js';
 import { ServiceRequest } from '../src/codec/generated/ringflow/wire/service-request.js';
 import { ServiceResponse } from '../src/codec/generated/ringflow/wire/service-response.js';
 import { PayloadDecoder, PayloadEncoder, UnserializableError } from '../src/service/index.js';
@@ -88,6 +100,34 @@ describe('payloads written straight into codec records (PayloadEncoder as a Payl
     const reader = new ServiceRequestReader(data).read(64);
     expect(decoder.decode(data, reader.argsOffset, reader.argsOffset + reader.argsLength)).toEqual(args);
     expect(reader.args()).toEqual(args);
+  });
+
+  it('writes requests whose names were encoded once (serviceRequestNames), byte for byte as with the names as strings', () => {
+    const names = serviceRequestNames('kv', 'gét');
+    expect(serviceRequestNames('kv', 'gét')).toBe(names); // kept: encoded once per thread
+    expect([names.service, names.method]).toEqual(['kv', 'gét']);
+    const text = fc.string({ unit: 'binary', maxLength: 40 });
+    fc.assert(
+      fc.property(text, text, fc.array(fc.jsonValue(), { maxLength: 3 }), fc.nat({ max: 40 }), (service, method, args, slot) => {
+        const named = serviceRequestNames(service, method);
+        const argsBytes = args.length === 0 ? new Uint8Array(0) : v8.serialize(args); // as encodeServiceRequest does
+        const size = named.requestSize(argsBytes.length);
+        expect(size).toBe(serviceRequestSize(service, method, argsBytes.length));
+        const offset = 64 + slot * 8;
+        data.fill(0xff, 0, offset + size + 64); // padding must come out zeroed
+        // The header's strings are not read when names are given.
+        expect(writeServiceRequest(data, offset, { id: 5, service: 'x', method: 'y', deadline: 9.5, replyRing: 2, names: named }, argsBytes)).toBe(size);
+        const expected = encodeServiceRequest({ id: 5, service, method, deadline: 9.5, replyRing: 2, args });
+        expect(data.slice(offset, offset + size)).toEqual(expected);
+        const request = ServiceRequest.getRootAsServiceRequest(new flatbuffers.ByteBuffer(data.slice(offset, offset + size)));
+        const utf8 = (s: string) => new TextDecoder().decode(new TextEncoder().encode(s));
+        expect([request.id(), request.service(), request.method(), request.deadline(), request.replyRing()]).toEqual([5, utf8(service), utf8(method), 9.5, 2]);
+        expect(new ServiceRequestReader(data).read(offset).args()).toEqual(args);
+      }),
+      { numRuns: 200 },
+    );
+    expect(() => serviceRequestNames(7 as unknown as string, 'm')).toThrow(InvalidValueError);
+    expect(() => names.requestSize(-1)).toThrow(ValueOutOfRangeError);
   });
 
   it('writes results in place, and reads error records', () => {

@@ -199,3 +199,54 @@ describe('services registered after start', () => {
     }
   }, 20_000);
 });
+
+describe('callSync on the main thread where blocking is allowed (allowBlockingOnMainThread)', () => {
+  const manager = new ServiceManager({ allowBlockingOnMainThread: true });
+  manager.registerService('queue', KV, { placement: 'worker', requestQueueSize: 2 });
+  manager.registerService('ring', KV, { placement: 'worker', ringCapacity: 4096 });
+  beforeAll(() => manager.start(), 20_000);
+  afterAll(() => manager.stop(), 20_000);
+
+  /** Sends `service` a busy request and waits until its host runs it (it then drains nothing for `ms`). */
+  async function busyHost(service: string, ms: number): Promise<Promise<unknown>[]> {
+    const busy = manager.call(service, 'busy', [ms, 'busy']);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    return [busy];
+  }
+
+  it('waits for room in a full request queue (and times out there at its deadline)', async () => {
+    const calls = await busyHost('queue', 200);
+    calls.push(manager.call('queue', 'add', [1, 1]));
+    expect(manager.status('queue').queued).toBe(2);
+    const started = performance.now();
+    expect(() => manager.callSync('queue', 'add', [2, 2], { timeoutMs: 20 })).toThrow(/no room in the request queue/);
+    expect(manager.callSync('queue', 'add', [3, 3])).toBe(6);
+    expect(performance.now() - started).toBeGreaterThan(50); // it waited for the busy request
+    expect(await Promise.all(calls)).toEqual(['busy', 2]);
+  }, 20_000);
+
+  it('an async call waiting for room in a full queue notices its abort (within a park, 50 ms)', async () => {
+    const calls = await busyHost('queue', 300);
+    calls.push(manager.call('queue', 'add', [1, 1]));
+    const controller = new AbortController();
+    const waiting = manager.call('queue', 'add', [2, 2], { signal: controller.signal });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const aborted = performance.now();
+    controller.abort(new Error('not wanted'));
+    await expect(waiting).rejects.toThrow('not wanted');
+    expect(performance.now() - aborted).toBeLessThan(150);
+    expect(await Promise.all(calls)).toEqual(['busy', 2]);
+  }, 20_000);
+
+  it('waits for room in a full request ring (and times out there at its deadline)', async () => {
+    const big = (n: number) => new Uint8Array(1500).fill(n);
+    const calls = await busyHost('ring', 200);
+    // Two ~1.5 kB requests wait in the 4 kB ring while the host is busy; a third does not fit.
+    calls.push(manager.call('ring', 'echo', [big(1)]), manager.call('ring', 'echo', [big(2)]));
+    const started = performance.now();
+    expect(() => manager.callSync('ring', 'echo', [big(3)], { timeoutMs: 20 })).toThrow(/no room in the request ring/);
+    expect(manager.callSync('ring', 'echo', [big(4)])).toEqual([big(4)]);
+    expect(performance.now() - started).toBeGreaterThan(50);
+    expect(await Promise.all(calls)).toEqual(['busy', [big(1)], [big(2)]]);
+  }, 20_000);
+});

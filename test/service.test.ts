@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnWorker } from '../src/pool/index.js';
+import { RingDescriptor } from '../src/ring/index.js';
+import { I_SPACE_WAITERS, instanceBase } from '../src/service/protocol.js';
 import {
   op,
   ServiceError,
@@ -12,9 +14,10 @@ import type { KvService } from './fixtures/service-kv.js';
 
 const KV_MODULE = new URL('./fixtures/service-kv.ts', import.meta.url);
 const CALLER = new URL('./fixtures/service-caller.ts', import.meta.url);
+const GATE = op(new URL('./fixtures/service-gate.ts', import.meta.url), 'GateService');
 
 /** Runs test/fixtures/service-caller.ts in a fresh worker thread and resolves with what it reports. */
-function runCaller(data: { handle: ServiceClientHandle; mode: string; service?: string; n?: number; base?: number }): Promise<unknown> {
+function runCaller(data: { handle: ServiceClientHandle; mode: string; service?: string; n?: number; base?: number; method?: string; args?: unknown[] }): Promise<unknown> {
   const worker = spawnWorker(CALLER, data);
   return new Promise((resolve, reject) => {
     worker.once('message', (m: { ok: boolean; result?: unknown; error?: { message: string } }) =>
@@ -137,7 +140,7 @@ describe('ServiceManager with worker services (real workers, shared rings)', () 
       'UnknownMethodError:ERR_UNKNOWN_METHOD:',
       'UnknownServiceError:ERR_UNKNOWN_SERVICE:',
       'UnknownServiceError:ERR_UNKNOWN_SERVICE:',
-      'UnserializableError:ERR_NOT_SERIALIZABLE:',
+      'UnserializableValueError:ERR_NOT_SERIALIZABLE:', // (the codec's error; the service layer exports it as UnserializableError too)
     ]);
     await manager.releaseClient(handle);
   }, 20_000);
@@ -167,4 +170,79 @@ describe('ServiceManager with worker services (real workers, shared rings)', () 
     expect(() => manager.callSync('kv', 'add', [1, 2])).toThrow(/blocks the calling thread/);
     expect(manager.callSync('notes', 'add', [1, 2])).toBe(3); // local: runs in place, does not block
   });
+});
+
+/** Resolves once `condition()` holds (checked every millisecond). */
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 1));
+}
+
+describe('sync calls from a worker that must wait for room (they park, and are woken)', () => {
+  // The gate service holds its thread in hold() until the test opens the gate (see service-gate.ts).
+  const gate = new Int32Array(new SharedArrayBuffer(8));
+  const closeGate = () => {
+    Atomics.store(gate, 0, 0);
+    Atomics.store(gate, 1, 0);
+  };
+  const openGate = () => {
+    Atomics.store(gate, 1, 1);
+    Atomics.notify(gate, 1);
+  };
+  const manager = new ServiceManager();
+  manager.registerService('queue', GATE, { placement: 'worker', requestQueueSize: 3, options: { gate: gate.buffer } });
+  manager.registerService('ring', GATE, { placement: 'worker', ringCapacity: 4096, options: { gate: gate.buffer } });
+  let handle: ServiceClientHandle;
+
+  beforeAll(async () => {
+    await manager.start();
+    handle = await manager.clientHandle();
+  }, 20_000);
+  afterAll(async () => {
+    openGate();
+    await manager.releaseClient(handle);
+    await manager.stop();
+  }, 20_000);
+
+  /** Calls hold() on `service`; resolves once the host holds its thread (with the call, still pending). */
+  async function hold(service: string): Promise<{ held: Promise<unknown> }> {
+    closeGate();
+    const held = manager.call(service, 'hold');
+    await until(() => Atomics.load(gate, 0) === 1);
+    return { held };
+  }
+
+  it('waits in a full request queue, parked on the queue spot, until the host frees a place', async () => {
+    const control = new Int32Array(handle.services.find((s) => s.name === 'queue')!.control);
+    const { held } = await hold('queue');
+    const queued = [manager.call('queue', 'ping', [1]), manager.call('queue', 'ping', [2])];
+    expect(manager.status('queue').queued).toBe(3);
+    const blocked = runCaller({ handle, mode: 'one', service: 'queue', method: 'ping', args: ['from a worker'] });
+    await until(() => Atomics.load(control, instanceBase(0) + I_SPACE_WAITERS) > 0);
+    openGate();
+    expect(await blocked).toBe('from a worker');
+    expect(await held).toBe('released');
+    expect(await Promise.all(queued)).toEqual([1, 2]);
+  }, 20_000);
+
+  it('waits in a full request ring, parked in the ring (alone, then again beside an async call)', async () => {
+    const ringWords = new Int32Array(handle.services.find((s) => s.name === 'ring')!.rings[0]!, 0, RingDescriptor.HEADER_LENGTH >> 2);
+    const producersParked = () => Atomics.load(ringWords, RingDescriptor.PRODUCER_WAITERS_OFFSET >> 2);
+    const big = (n: number) => new Uint8Array(1500).fill(n);
+    for (const withAsync of [false, true]) {
+      const { held } = await hold('ring');
+      // Two ~1.5 kB requests fill most of the 4 kB ring while the host is held; a third does not fit.
+      const calls = [manager.call('ring', 'ping', [big(1)]), manager.call('ring', 'ping', [big(2)])];
+      const blocked = runCaller({ handle, mode: 'one', service: 'ring', method: 'ping', args: [big(3)] });
+      await until(() => producersParked() > 0);
+      if (withAsync) {
+        calls.push(manager.call('ring', 'ping', [big(4)]));
+        await until(() => producersParked() > 1);
+      }
+      openGate();
+      expect(await blocked).toEqual(big(3));
+      expect(await held).toBe('released');
+      expect(await Promise.all(calls)).toEqual(withAsync ? [big(1), big(2), big(4)] : [big(1), big(2)]);
+      expect(producersParked()).toBe(0);
+    }
+  }, 20_000);
 });

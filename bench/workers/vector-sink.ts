@@ -9,7 +9,8 @@ import { VectorReader, vectorRecordSize } from '../../src/codec/index.js';
 import { SharedRing } from '../../src/ring/index.js';
 import { AckCounter } from '../lib/ack.js';
 import { PACKED_FRAME_TYPE, sumVectorBatch } from '../lib/vectors.js';
-import { data, port, ready, sendCtl } from '../lib/worker-side.js';
+import { data, port, ready } from '../lib/worker-side.js';
+import { sinkRing } from './ring-sink-loop.js';
 
 interface Config {
   mode: 'ring' | 'postMessage';
@@ -20,8 +21,7 @@ interface Config {
 }
 const cfg = data<Config>();
 const ack = AckCounter.attach(cfg.ack);
-let sum = 0;
-let records = 0;
+const totals = { records: 0, sum: 0 };
 
 if (cfg.mode === 'ring') {
   const ring = SharedRing.attach(cfg.ring!);
@@ -29,41 +29,32 @@ if (cfg.mode === 'ring') {
   const size = vectorRecordSize(cfg.dim, 'Float32');
   const readOne = (at: number) => {
     reader.read(at);
-    sum += Number(reader.uid) + reader.ts;
+    totals.sum += Number(reader.uid) + reader.ts;
     const v = reader.vector();
-    for (let j = 0; j < v.length; j++) sum += v[j]!;
+    for (let j = 0; j < v.length; j++) totals.sum += v[j]!;
   };
   const onFrame = (type: number, _d: Uint8Array, offset: number, length: number) => {
     if (type === PACKED_FRAME_TYPE) {
       for (let at = offset, end = offset + length; at < end; at += size) readOne(at);
-      records += length / size;
+      totals.records += length / size;
     } else {
       readOne(offset);
-      records++;
+      totals.records++;
     }
   };
-  ready();
-  let acked = 0;
-  while (ring.waitReadable()) {
-    ring.drain(onFrame);
-    if (records !== acked) {
-      ack.add(records - acked, sum);
-      acked = records;
-    }
-  }
-  sendCtl('done', { records, sum });
+  sinkRing(ring, ack, totals, onFrame);
 } else {
   port().on('message', (m: unknown) => {
     if (m instanceof ArrayBuffer) {
       const r = sumVectorBatch(m, cfg.dim, cfg.stride);
-      sum += r.sum;
-      ack.add(r.count, sum);
+      totals.sum += r.sum;
+      ack.add(r.count, totals.sum);
     } else if (m !== null && typeof m === 'object' && 'vector' in m) {
       const r = m as { uid: bigint; ts: number; vector: Float32Array };
-      sum += Number(r.uid) + r.ts;
+      totals.sum += Number(r.uid) + r.ts;
       const v = r.vector;
-      for (let j = 0; j < v.length; j++) sum += v[j]!;
-      ack.add(1, sum);
+      for (let j = 0; j < v.length; j++) totals.sum += v[j]!;
+      ack.add(1, totals.sum);
     }
   });
   ready();

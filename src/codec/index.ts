@@ -17,12 +17,13 @@ export { hashKey, keyString } from './hash-key.js';
 export type { RecordKey } from './hash-key.js';
 export {
   serviceRequestSize,
+  serviceRequestNames,
   writeServiceRequest,
   encodeServiceRequest,
   ServiceRequestReader,
   decodeServiceRequest,
 } from './service-request.js';
-export type { ServiceRequestHeader, ServiceRequestInit, DecodedServiceRequest } from './service-request.js';
+export type { ServiceRequestHeader, ServiceRequestInit, ServiceRequestNames, DecodedServiceRequest } from './service-request.js';
 export {
   serviceResponseSize,
   writeServiceResponse,

@@ -6,7 +6,7 @@ import { PAYLOAD_ALIGNMENT, RECORD_ALIGNMENT, ServiceRequestSlot } from './layou
 import { claimRegion, encodeToNewArray, regionOf, zeroBytes } from './memory.js';
 import { checkPayloadBytes, deserialize, payloadLength, serialize, stringBytes, writePayload, type PayloadSource } from './payload.js';
 import { RecordReader } from './record-reader.js';
-import { alignUp, assertInternal, lengthPrefixAt, placeString, placeVector, stringEnd, TableHead } from './table-head.js';
+import { alignUp, assertInternal, lengthPrefixAt, placeString, placeVector, stringEnd, TableHead, WordStamp } from './table-head.js';
 import { readUtf8 } from './utf8.js';
 
 /** Everything in a ServiceRequest but its arguments. */
@@ -19,6 +19,11 @@ export interface ServiceRequestHeader {
   deadline?: number;
   /** Which response ring the caller reads (uint32). Default 0. */
   replyRing?: number;
+  /**
+   * `service` and `method` encoded once (`serviceRequestNames(service, method)`); when set, the
+   * names are taken from it and `service` and `method` are not read.
+   */
+  names?: ServiceRequestNames;
 }
 
 export interface ServiceRequestInit extends ServiceRequestHeader {
@@ -65,52 +70,104 @@ function buildRequestHead(): RequestHead {
   };
 }
 
-/** After the head: the service name, the method name, then the arguments, their bytes 8-aligned. */
-function argsLengthAt(head: RequestHead, serviceBytes: number, methodBytes: number): number {
-  return lengthPrefixAt(stringEnd(stringEnd(head.head.size, serviceBytes), methodBytes), PAYLOAD_ALIGNMENT);
+/**
+ * A service name and a method name, checked, measured and UTF-8 encoded once: every byte of a
+ * ServiceRequest before its arguments but the id, deadline and reply ring (the head, both names,
+ * the padding and the offset to the arguments), stamped as a whole into each request. Get one
+ * with `serviceRequestNames(service, method)`, keep it, and pass it to `requestSize` and to
+ * `writeServiceRequest` (as `header.names`): a caller that names the same method again and again
+ * then neither measures nor encodes the names again.
+ */
+export class ServiceRequestNames {
+  readonly service: string;
+  readonly method: string;
+  /** @internal Where the arguments' length prefix goes; the arguments follow it. */
+  readonly argsAt: number;
+  /** @internal Every byte before it. */
+  readonly prefix: WordStamp;
+
+  /** Use `serviceRequestNames(service, method)`, which keeps the ones it made. */
+  constructor(service: string, method: string) {
+    const head = (requestHead ??= buildRequestHead());
+    const serviceBytes = stringBytes(checkName(service, 'service'), 'the service name');
+    const methodBytes = stringBytes(checkName(method, 'method'), 'the method name');
+    this.service = service;
+    this.method = method;
+    this.argsAt = lengthPrefixAt(stringEnd(stringEnd(head.head.size, serviceBytes), methodBytes), PAYLOAD_ALIGNMENT);
+    // The prefix, laid out by the same code as any record, then kept as a stamp.
+    const image = new Uint8Array(this.argsAt + 8);
+    const region = regionOf(image);
+    head.head.stamp(region, 0);
+    let cursor = placeString(region, 0, head.serviceFieldAt, head.head.size, service, serviceBytes);
+    cursor = placeString(region, 0, head.methodFieldAt, cursor, method, methodBytes);
+    placeVector(region, 0, head.argsFieldAt, cursor, this.argsAt, 0);
+    this.prefix = new WordStamp(image.subarray(0, this.argsAt));
+  }
+
+  /** Bytes a ServiceRequest with these names takes whose arguments encode to `argsLength` bytes (a multiple of 8). */
+  requestSize(argsLength: number): number {
+    return alignUp(this.argsAt + 4 + checkPayloadBytes(argsLength, 'the arguments'), RECORD_ALIGNMENT);
+  }
+}
+
+/** The names each thread has used, by service then method; forgotten all at once past a bound. */
+const namesCache = new Map<string, Map<string, ServiceRequestNames>>();
+let namesCached = 0;
+const NAMES_CACHED_AT_MOST = 1024;
+
+/** The encoded names of `service` and `method`: the same object each time (a thread keeps up to 1024). */
+export function serviceRequestNames(service: string, method: string): ServiceRequestNames {
+  let methods = namesCache.get(service);
+  let names = methods?.get(method);
+  if (names === undefined) {
+    names = new ServiceRequestNames(service, method);
+    if (namesCached >= NAMES_CACHED_AT_MOST) {
+      namesCache.clear();
+      namesCached = 0;
+      methods = undefined;
+    }
+    if (methods === undefined) namesCache.set(service, (methods = new Map()));
+    methods.set(method, names);
+    namesCached++;
+  }
+  return names;
 }
 
 /** Bytes a ServiceRequest takes whose arguments encode to `argsLength` bytes (a multiple of 8). */
 export function serviceRequestSize(service: string, method: string, argsLength: number): number {
-  const head = (requestHead ??= buildRequestHead());
-  const serviceBytes = stringBytes(checkName(service, 'service'), 'the service name');
-  const methodBytes = stringBytes(checkName(method, 'method'), 'the method name');
-  return alignUp(argsLengthAt(head, serviceBytes, methodBytes) + 4 + checkPayloadBytes(argsLength, 'the arguments'), RECORD_ALIGNMENT);
+  return serviceRequestNames(service, method).requestSize(argsLength);
 }
 
 /**
  * Writes a ServiceRequest (a complete FlatBuffer whose root offset is at `offset`) directly into
  * `bytes`, typically a frame claimed in a service's request ring. `args` are the already encoded
  * arguments (`v8.serialize` format): bytes, or a PayloadWriter that writes them in place. Allocates
- * nothing.
+ * nothing (but the first time it meets a pair of names, without `header.names`).
  *
  * @param offset where the record starts; `bytes.byteOffset + offset` must be a multiple of 8
  * @returns the bytes written, `serviceRequestSize(service, method, args length)`
  */
 export function writeServiceRequest(bytes: Uint8Array, offset: number, header: ServiceRequestHeader, args: PayloadSource): number {
-  const head = (requestHead ??= buildRequestHead());
-  const { id, service, method, deadline = 0, replyRing = 0 } = header;
+  const { id, deadline = 0, replyRing = 0 } = header;
   checkUint32(id, 'id');
   checkUint32(replyRing, 'replyRing');
   if (typeof deadline !== 'number' || !(deadline >= 0) || deadline === Infinity) {
     throw new ValueOutOfRangeError(`deadline must be a finite number of ms >= 0 (0 = none), got ${String(deadline)}`);
   }
-  const serviceBytes = stringBytes(checkName(service, 'service'), 'the service name');
-  const methodBytes = stringBytes(checkName(method, 'method'), 'the method name');
+  const names = header.names ?? serviceRequestNames(header.service, header.method);
+  const head = requestHead!;
+  const argsAt = names.argsAt;
   const argsBytes = payloadLength(args);
-  const argsAt = argsLengthAt(head, serviceBytes, methodBytes);
   const end = argsAt + 4 + argsBytes;
   const size = alignUp(end, RECORD_ALIGNMENT);
   const start = claimRegion(bytes, offset, size);
   const region = regionOf(bytes);
-  head.head.stamp(region, start);
+  names.prefix.stamp(region, start);
   region.u32[(start + head.idAt) >>> 2] = id;
   region.f64[(start + head.deadlineAt) >>> 3] = deadline;
   region.u32[(start + head.replyRingAt) >>> 2] = replyRing;
-  let cursor = placeString(region, start, head.serviceFieldAt, head.head.size, service, serviceBytes);
-  cursor = placeString(region, start, head.methodFieldAt, cursor, method, methodBytes);
-  const dataAt = placeVector(region, start, head.argsFieldAt, cursor, argsAt, argsBytes);
-  writePayload(region.u8, start + dataAt, args);
+  region.u32[(start + argsAt) >>> 2] = argsBytes;
+  writePayload(region.u8, start + argsAt + 4, args);
   zeroBytes(region, start + end, start + size);
   return size;
 }

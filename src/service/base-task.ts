@@ -1,4 +1,5 @@
 import { SharedRing } from '../ring/index.js';
+import { wake } from '../sync/index.js';
 import { Doorbell } from './doorbell.js';
 import { LatencyHistogram } from './histogram.js';
 import type { AnyFunction } from './methods.js';
@@ -18,9 +19,8 @@ import {
   I_HOST_BELL,
   I_QUEUED,
   I_READY,
-  I_SPACE_SIGNAL,
-  I_SPACE_WAITERS,
   instanceBase,
+  queueSpot,
   STATE_NAMES,
   ServiceState,
   type ReplyRingEntry,
@@ -199,13 +199,7 @@ export abstract class BaseServiceTask {
 
   /** Wakes callers parked for queue room (they re-check the state: a failed service fails them). */
   wakeQueueWaiters(): void {
-    for (let i = 0; i < this.options.instances; i++) {
-      const base = instanceBase(i);
-      if (Atomics.load(this.words, base + I_SPACE_WAITERS) > 0) {
-        Atomics.add(this.words, base + I_SPACE_SIGNAL, 1);
-        Atomics.notify(this.words, base + I_SPACE_SIGNAL);
-      }
-    }
+    for (let i = 0; i < this.options.instances; i++) wake(queueSpot(this.words, i));
   }
 
   /** Prepare what serving needs (import and make the instance, make host clients). */

@@ -3,10 +3,10 @@ import { setImmediate as immediate } from 'node:timers/promises';
 import { isMainThread } from 'node:worker_threads';
 import {
   ServiceResponseReader,
-  serviceRequestSize,
   writeServiceRequest,
   type ErrorInfo,
   type ServiceRequestHeader,
+  type ServiceRequestNames,
 } from '../codec/index.js';
 import { InvalidArgumentError } from '../errors.js';
 import { RingClosedError, type FrameHandler, type SharedRing } from '../ring/index.js';
@@ -17,10 +17,10 @@ import {
   ServiceUnavailableError,
   TimeoutError,
   UnknownMethodError,
-  UnserializableError,
+  UnserializableValueError,
 } from './errors.js';
 import { validateCallOptions, type CallOptions } from './options.js';
-import { AdaptiveSpin } from './spin.js';
+import { AdaptiveSpin, SpinThenParkStrategy, type WaitStrategy } from '../sync/index.js';
 import { Doorbell } from './doorbell.js';
 import { PendingTable, type PendingCall } from './pending.js';
 import { G_DROPPED_RESPONSES, INSTANCE_DOWN_FRAME, RESPONSE_FRAME, type ServiceDescriptor } from './protocol.js';
@@ -72,9 +72,14 @@ export class ServiceCaller {
   private readonly byId = new Map<number, RemoteService>();
   private readonly pending: PendingTable;
   private readonly responses: ServiceResponseReader;
-  /** Reused for every request written (writeServiceRequest reads it synchronously). */
-  private readonly header: ServiceRequestHeader = { id: 0, service: '', method: '', deadline: 0, replyRing: 0 };
+  /**
+   * Reused for every request written (writeServiceRequest reads it synchronously). The names come
+   * encoded (`names`, kept per method by RemoteService), so `service` and `method` stay unread.
+   */
+  private readonly header: ServiceRequestHeader = { id: 0, service: '', method: '', deadline: 0, replyRing: 0, names: undefined };
   private readonly spinner: AdaptiveSpin;
+  /** How calls wait for room in a full request queue (see RemoteService.admitSync/admitAsync). */
+  private readonly queueWaits: WaitStrategy;
   private readonly hasReply = (): boolean => this.replyRing.hasFrame();
   private readonly hasReplyOrEnd = (): boolean => this.replyRing.hasFrame() || this.replyRing.drained;
   private readonly allowBlocking: boolean;
@@ -92,12 +97,16 @@ export class ServiceCaller {
     // A caller never spins less than a fast service's round trip (about 10 µs): a failed spin of
     // that length costs little, and a caller that stopped spinning would never learn it pays again.
     this.spinner = new AdaptiveSpin(options.spinMicros, 20);
+    // Blocking waits spin as long as a call spins for its answer; async ones do not spin (a
+    // pipelining main thread has better to do). A park lasts 50 ms at most: room and state changes
+    // wake the waiters, an abort does not, so a waiting async call notices it within that time.
+    this.queueWaits = new SpinThenParkStrategy({ spinMicros: options.spinMicros, asyncSpinMicros: 0, maxParkMs: 50 });
     this.allowBlocking = options.allowBlocking;
     this.pending = new PendingTable((call) => this.settle(call, false, timeoutError(call)));
   }
 
   addService(descriptor: ServiceDescriptor): RemoteService {
-    const service = new RemoteService(descriptor);
+    const service = new RemoteService(descriptor, this.queueWaits);
     this.services.set(service.name, service);
     this.byId.set(service.id, service);
     return service;
@@ -132,40 +141,30 @@ export class ServiceCaller {
 
   call(service: RemoteService, method: string, args: readonly unknown[], options?: CallOptions): Promise<unknown> {
     try {
-      const timeoutMs = options === undefined ? service.timeoutMs : this.checkOptions(options, service);
-      const signal = options?.signal;
-      if (signal?.aborted) throw signal.reason;
-      if (this.closed) throw new ServiceUnavailableError(service.name, 'this client is closed');
-      checkArgs(args);
-      service.check(method);
       const encoder = PayloadEncoder.forUse(sharedEncoder);
-      const argsLength = prepareArgs(encoder, args, service, method);
-      const startedAt = performance.now();
-      const deadline = timeoutMs === Infinity ? Infinity : startedAt + timeoutMs;
-      const instance = service.pick();
-      const length = serviceRequestSize(service.name, method, argsLength);
+      const call = this.begin(service, method, args, options, encoder);
+      const names = service.requestNames(method);
+      const length = names.requestSize(encoder.byteLength);
+      const instance = call.instance;
       if (service.tryAdmit(instance)) {
         const epoch = service.epoch(instance);
-        const ring = service.rings[instance]!;
         let offset: number;
         try {
-          offset = ring.tryClaim(epoch, length);
+          offset = service.rings[instance]!.tryClaim(epoch, length);
         } catch (error) {
           service.release(instance);
           throw claimError(service, error);
         }
         if (offset >= 0) {
-          const id = this.writeRequest(ring, offset, service, method, deadline, encoder);
-          ring.commit(offset);
-          service.bells[instance]!.ring();
-          return this.register(id, service, method, instance, epoch, deadline, startedAt, signal);
+          this.send(service, offset, call, epoch, names, encoder);
+          return this.register(call, options?.signal);
         }
         service.release(instance);
       }
       if (service.whenFull === 'fail') throw new ServiceQueueFullError(service.name, service.queueLimit);
-      const payload = new Uint8Array(argsLength);
+      const payload = new Uint8Array(encoder.byteLength);
       encoder.writeInto(payload, 0);
-      return this.callWhenRoom(service, method, instance, payload, length, deadline, startedAt, signal);
+      return this.callWhenRoom(service, call, names, payload, length, options?.signal);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -174,21 +173,18 @@ export class ServiceCaller {
   /** The slow path of `call`: the queue (or the ring) was full; wait for room, then write. */
   private async callWhenRoom(
     service: RemoteService,
-    method: string,
-    instance: number,
+    call: PendingCall,
+    names: ServiceRequestNames,
     payload: Uint8Array,
     length: number,
-    deadline: number,
-    startedAt: number,
     signal: AbortSignal | undefined,
   ): Promise<unknown> {
+    const { instance, deadline } = call;
     await service.admitAsync(instance, deadline, signal);
     const ring = service.rings[instance]!;
-    let id: number;
-    let epoch: number;
     try {
       for (;;) {
-        epoch = service.epoch(instance);
+        const epoch = service.epoch(instance);
         let offset = ring.tryClaim(epoch, length);
         if (offset < 0) {
           const remaining = deadline - performance.now();
@@ -203,53 +199,25 @@ export class ServiceCaller {
             throw signal.reason;
           }
         }
-        id = this.writeRequest(ring, offset, service, method, deadline, payload);
-        ring.commit(offset);
-        service.bells[instance]!.ring();
+        this.send(service, offset, call, epoch, names, payload);
         break;
       }
     } catch (error) {
       service.release(instance);
       throw claimError(service, error);
     }
-    return this.register(id, service, method, instance, epoch, deadline, startedAt, signal);
+    return this.register(call, signal);
   }
 
-  private register(
-    id: number,
-    service: RemoteService,
-    method: string,
-    instance: number,
-    epoch: number,
-    deadline: number,
-    startedAt: number,
-    signal: AbortSignal | undefined,
-  ): Promise<unknown> {
-    let resolve!: (value: unknown) => void;
-    let reject!: (error: unknown) => void;
-    const promise = new Promise<unknown>((res, rej) => {
-      resolve = res;
-      reject = rej;
+  /** Gives an async call its promise (and its abort listener) and has the pump wait for its answer. */
+  private register(call: PendingCall, signal: AbortSignal | undefined): Promise<unknown> {
+    const promise = new Promise<unknown>((resolve, reject) => {
+      call.resolve = resolve;
+      call.reject = reject;
     });
-    const call: PendingCall = {
-      id,
-      serviceId: service.id,
-      service: service.name,
-      method,
-      instance,
-      epoch,
-      deadline,
-      startedAt,
-      resolve,
-      reject,
-      done: false,
-      failed: false,
-      value: undefined,
-      cleanup: null,
-    };
     if (signal !== undefined) {
       const onAbort = () => {
-        if (this.pending.take(id) === call) this.settle(call, false, signal.reason);
+        if (this.pending.take(call.id) === call) this.settle(call, false, signal.reason);
       };
       signal.addEventListener('abort', onAbort, { once: true });
       call.cleanup = () => signal.removeEventListener('abort', onAbort);
@@ -307,21 +275,15 @@ export class ServiceCaller {
 
   callSync(service: RemoteService, method: string, args: readonly unknown[], options?: CallOptions): unknown {
     if (isMainThread && !this.allowBlocking) throw new BlockingOnMainThreadError(`callSync('${service.name}', '${String(method)}')`);
-    const timeoutMs = options === undefined ? service.timeoutMs : this.checkOptions(options, service);
-    if (options?.signal?.aborted) throw options.signal.reason;
-    if (this.closed) throw new ServiceUnavailableError(service.name, 'this client is closed');
-    checkArgs(args);
-    service.check(method);
     const encoder = PayloadEncoder.forUse(sharedEncoder);
-    const argsLength = prepareArgs(encoder, args, service, method);
-    const startedAt = performance.now();
-    const deadline = timeoutMs === Infinity ? Infinity : startedAt + timeoutMs;
-    const instance = service.pick();
-    const length = serviceRequestSize(service.name, method, argsLength);
+    const call = this.begin(service, method, args, options, encoder);
+    const names = service.requestNames(method);
+    const length = names.requestSize(encoder.byteLength);
+    const { instance, deadline } = call;
     const ring = service.rings[instance]!;
     if (!service.tryAdmit(instance)) {
       if (service.whenFull === 'fail') throw new ServiceQueueFullError(service.name, service.queueLimit);
-      service.admitSync(instance, deadline, this.spinner.maxUs);
+      service.admitSync(instance, deadline);
     }
     let epoch: number;
     let offset: number;
@@ -331,7 +293,7 @@ export class ServiceCaller {
         offset = ring.tryClaim(epoch, length);
         if (offset >= 0) break;
         if (service.whenFull === 'fail') throw new ServiceQueueFullError(service.name, service.queueLimit);
-        offset = service.claimSync(instance, epoch, length, deadline, this.spinner.maxUs);
+        offset = service.claimSync(instance, epoch, length, deadline);
         if (service.epoch(instance) === epoch) break;
         ring.abort(offset);
       }
@@ -339,34 +301,16 @@ export class ServiceCaller {
       service.release(instance);
       throw claimError(service, error);
     }
-    const id = this.writeRequest(ring, offset, service, method, deadline, encoder);
-    ring.commit(offset);
-    service.bells[instance]!.ring();
-    const call: PendingCall = {
-      id,
-      serviceId: service.id,
-      service: service.name,
-      method,
-      instance,
-      epoch,
-      deadline,
-      startedAt,
-      resolve: null,
-      reject: null,
-      done: false,
-      failed: false,
-      value: undefined,
-      cleanup: null,
-    };
+    this.send(service, offset, call, epoch, names, encoder);
     this.pending.add(call);
     const replies = this.replyRing;
     for (;;) {
       this.now = performance.now();
       replies.drain(this.onFrame);
       if (call.done) break;
-      if (this.now >= deadline && this.pending.take(id) === call) throw timeoutError(call);
+      if (this.now >= deadline && this.pending.take(call.id) === call) throw timeoutError(call);
       if (replies.drained) {
-        this.pending.take(id);
+        this.pending.take(call.id);
         throw new ServiceUnavailableError(service.name, 'the reply ring was closed');
       }
       if (!this.spinner.spin(this.hasReply)) {
@@ -412,16 +356,22 @@ export class ServiceCaller {
     }
   }
 
-  /** Writes a request into the claimed frame at `offset` of `ring`; returns its correlation id. */
-  private writeRequest(ring: SharedRing, offset: number, service: RemoteService, method: string, deadline: number, args: PayloadEncoder | Uint8Array): number {
+  /**
+   * Writes `call`'s request into the frame claimed at `offset` of its instance's ring (giving the
+   * call its correlation id and the epoch it was sent in), publishes it and rings the host's bell.
+   */
+  private send(service: RemoteService, offset: number, call: PendingCall, epoch: number, names: ServiceRequestNames, args: PayloadEncoder | Uint8Array): void {
     const header = this.header;
     const id = this.replyRing.nextCorrelationId();
+    call.id = id;
+    call.epoch = epoch;
     header.id = id;
-    header.service = service.name;
-    header.method = method;
-    header.deadline = deadline === Infinity ? 0 : TIME_ORIGIN + deadline;
+    header.names = names;
+    header.deadline = call.deadline === Infinity ? 0 : TIME_ORIGIN + call.deadline;
+    const ring = service.rings[call.instance]!;
     writeServiceRequest(ring.data, offset, header, args);
-    return id;
+    ring.commit(offset);
+    service.bells[call.instance]!.ring();
   }
 
   private onInstanceDown(data: Uint8Array, offset: number): void {
@@ -474,6 +424,37 @@ export class ServiceCaller {
     this.pending.dispose();
   }
 
+  /**
+   * What every call does before it claims a frame: checks its options, the client and the method,
+   * encodes its arguments into `encoder`, sets its deadline and picks the instance. Returns the
+   * call's record; its id and epoch are set when its request is sent.
+   */
+  private begin(service: RemoteService, method: string, args: readonly unknown[], options: CallOptions | undefined, encoder: PayloadEncoder): PendingCall {
+    const timeoutMs = options === undefined ? service.timeoutMs : this.checkOptions(options, service);
+    if (options?.signal?.aborted) throw options.signal.reason;
+    if (this.closed) throw new ServiceUnavailableError(service.name, 'this client is closed');
+    checkArgs(args);
+    service.check(method);
+    prepareArgs(encoder, args, service, method);
+    const startedAt = performance.now();
+    return {
+      id: 0,
+      serviceId: service.id,
+      service: service.name,
+      method,
+      instance: service.pick(),
+      epoch: 0,
+      deadline: timeoutMs === Infinity ? Infinity : startedAt + timeoutMs,
+      startedAt,
+      resolve: null,
+      reject: null,
+      done: false,
+      failed: false,
+      value: undefined,
+      cleanup: null,
+    };
+  }
+
   private checkOptions(options: CallOptions, service: RemoteService): number {
     validateCallOptions(options);
     return options.timeoutMs ?? service.timeoutMs;
@@ -481,11 +462,11 @@ export class ServiceCaller {
 }
 
 /** Plans the encoding of a call's arguments; a refusal names the call. */
-function prepareArgs(encoder: PayloadEncoder, args: readonly unknown[], service: RemoteService, method: string): number {
+function prepareArgs(encoder: PayloadEncoder, args: readonly unknown[], service: RemoteService, method: string): void {
   try {
-    return encoder.prepare(args);
+    encoder.prepare(args);
   } catch (error) {
-    if (error instanceof UnserializableError) throw new UnserializableError(`the arguments of ${service.name}.${method}`, error.cause);
+    if (error instanceof UnserializableValueError) throw new UnserializableValueError(`the arguments of ${service.name}.${method}`, error.cause);
     throw error;
   }
 }

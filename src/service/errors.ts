@@ -1,4 +1,4 @@
-import type { ErrorInfo } from '../codec/index.js';
+import { UnserializableValueError, type ErrorInfo } from '../codec/index.js';
 import { RingflowError } from '../errors.js';
 
 export { TimeoutError, BlockingOnMainThreadError, InvalidArgumentError } from '../errors.js';
@@ -75,12 +75,9 @@ export class ServiceQueueFullError extends RingflowError {
   }
 }
 
-/** A call's arguments (or a method's result) cannot be serialized: a function, a symbol, ... */
-export class UnserializableError extends TypeError {
-  readonly code = 'ERR_NOT_SERIALIZABLE';
-  constructor(what: string, cause: unknown) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
-    super(`${what} cannot be serialized: ${reason}`, { cause });
-    this.name = new.target.name;
-  }
-}
+/**
+ * A call's arguments (or a method's result) cannot be serialized: a function, a symbol, ... The
+ * codec's error (a TypeError, code ERR_NOT_SERIALIZABLE, the refusal as its `cause`), also under
+ * the name the service layer has always exported.
+ */
+export { UnserializableValueError, UnserializableValueError as UnserializableError };

@@ -8,11 +8,11 @@ import {
 } from '../codec/index.js';
 import { FrameTooLargeError, RingClosedError, SharedRing, type FrameHandler } from '../ring/index.js';
 import { EXPIRED_MARK, UNKNOWN_METHOD_MARK } from './caller.js';
-import { UnserializableError } from './errors.js';
-import { AdaptiveSpin } from './spin.js';
+import { UnserializableValueError } from './errors.js';
+import { AdaptiveSpin, wake, type ParkingSpot } from '../sync/index.js';
 import { Doorbell } from './doorbell.js';
 import type { MethodTable } from './methods.js';
-import { C_CONTROL, C_ERRORS, C_EXPIRED, C_ORPHANED, C_REQUESTS, C_STALE, I_QUEUED, I_READY, I_SPACE_SIGNAL, I_SPACE_WAITERS, instanceBase, RESPONSE_FRAME } from './protocol.js';
+import { C_CONTROL, C_ERRORS, C_EXPIRED, C_ORPHANED, C_REQUESTS, C_STALE, I_QUEUED, I_READY, instanceBase, queueSpot, RESPONSE_FRAME } from './protocol.js';
 import { PayloadDecoder, PayloadEncoder } from './value-codec.js';
 
 /** The reply rings a host can answer into, by id, each with its reader's doorbell. */
@@ -115,8 +115,8 @@ export class ServiceHost {
   private readonly hasWork = (): boolean => this.ring.hasFrame() || this.ring.drained;
   private readonly queuedIndex: number;
   private readonly readyIndex: number;
-  private readonly spaceSignal: number;
-  private readonly spaceWaiters: number;
+  /** Where callers wait for room in this instance's queue. */
+  private readonly queueSpot: ParkingSpot;
   private readonly requests: ServiceRequestReader;
   // The batch being decoded, column-wise.
   private readonly kinds = new Int32Array(BATCH);
@@ -151,8 +151,7 @@ export class ServiceHost {
     const base = instanceBase(options.instance);
     this.queuedIndex = base + I_QUEUED;
     this.readyIndex = base + I_READY;
-    this.spaceSignal = base + I_SPACE_SIGNAL;
-    this.spaceWaiters = base + I_SPACE_WAITERS;
+    this.queueSpot = queueSpot(options.control, options.instance);
   }
 
   /** Serves until the request ring is closed and drained, and every answer is written. */
@@ -256,10 +255,7 @@ export class ServiceHost {
     const control = this.control;
     Atomics.sub(control, this.queuedIndex, this.taken);
     this.taken = 0;
-    if (Atomics.load(control, this.spaceWaiters) > 0) {
-      Atomics.add(control, this.spaceSignal, 1);
-      Atomics.notify(control, this.spaceSignal);
-    }
+    wake(this.queueSpot);
     if (this.stale > 0) {
       Atomics.add(control, C_STALE, this.stale);
       this.stale = 0;
@@ -350,7 +346,7 @@ export class ServiceHost {
       length = value === undefined ? 0 : encoder.prepare(value); // no bytes: undefined
     } catch (error) {
       Atomics.add(this.control, C_ERRORS, 1);
-      const named = error instanceof UnserializableError ? new UnserializableError(`the result of ${this.name}.${this.methods.name(index)}`, error.cause) : error;
+      const named = error instanceof UnserializableValueError ? new UnserializableValueError(`the result of ${this.name}.${this.methods.name(index)}`, error.cause) : error;
       this.respondError(reply, id, named);
       return;
     }

@@ -11,6 +11,7 @@ export {
   UnknownMethodError,
   ServiceUnavailableError,
   ServiceQueueFullError,
+  UnserializableValueError,
   UnserializableError,
   TimeoutError,
   BlockingOnMainThreadError,

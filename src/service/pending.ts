@@ -2,12 +2,14 @@ import { performance } from 'node:perf_hooks';
 
 /** One call waiting for its response, on the calling thread. */
 export interface PendingCall {
-  readonly id: number;
+  /** Correlation id; set when the request is sent. */
+  id: number;
   readonly serviceId: number;
   readonly service: string;
   readonly method: string;
   readonly instance: number;
-  readonly epoch: number;
+  /** The instance's epoch when the request was sent. */
+  epoch: number;
   /** performance.now() ms; Infinity for none. */
   readonly deadline: number;
   readonly startedAt: number;

@@ -34,6 +34,7 @@
  * ```
  */
 import type { MessagePort } from 'node:worker_threads';
+import type { ParkingSpot } from '../sync/index.js';
 import { HISTOGRAM_WORDS } from './histogram.js';
 
 export const RESPONSE_FRAME = 0;
@@ -70,6 +71,14 @@ export const I_SPACE_WAITERS = 3;
 export const I_HOST_BELL = 4;
 /** The epoch of the host serving now: it stores its epoch here before it serves its first request. */
 export const I_READY = 5;
+/**
+ * Where callers park for room in instance `instance`'s queue (the space signal and waiters words),
+ * for the sync layer's wait strategies; whoever frees places calls `wake()` on it.
+ */
+export function queueSpot(control: Int32Array, instance: number): ParkingSpot {
+  const base = instanceBase(instance);
+  return { words: control, waitersIndex: base + I_SPACE_WAITERS, signalIndex: base + I_SPACE_SIGNAL };
+}
 export const histogramBase = (instances: number): number => LINE_WORDS * (2 + instances);
 
 export function createControlBlock(instances: number): SharedArrayBuffer {

@@ -1,24 +1,24 @@
 import { performance } from 'node:perf_hooks';
-import { RingDescriptor, SharedRing } from '../ring/index.js';
+import { isMainThread } from 'node:worker_threads';
+import { serviceRequestNames, type ServiceRequestNames } from '../codec/index.js';
+import { SharedRing } from '../ring/index.js';
+import { defaultWaitStrategy, wake, type ParkingSpot, type WaitStrategy } from '../sync/index.js';
 import { TimeoutError, ServiceUnavailableError, UnknownMethodError } from './errors.js';
 import { LatencyHistogram } from './histogram.js';
 import { isCallableName } from './methods.js';
 import { Doorbell } from './doorbell.js';
-import { blockUntil } from './park.js';
 import {
   C_STATE,
   histogramBase,
   I_EPOCH,
   I_HOST_BELL,
   I_QUEUED,
-  I_SPACE_SIGNAL,
-  I_SPACE_WAITERS,
   instanceBase,
+  queueSpot,
   STATE_NAMES,
   ServiceState,
   type ServiceDescriptor,
 } from './protocol.js';
-
 
 /**
  * A caller's view of one service: its request rings (one per instance), its shared control block
@@ -38,10 +38,16 @@ export class RemoteService {
   readonly whenFull: 'wait' | 'fail';
   readonly timeoutMs: number;
   readonly histogram: LatencyHistogram;
+  /** Where this thread's calls wait for room in each instance's queue. */
+  private readonly queueSpots: ParkingSpot[];
+  /** How they wait there (the caller's spin budget; see ServiceCaller). */
+  private readonly waits: WaitStrategy;
   private methods: Set<string> | null;
+  /** The names of this service and its methods, encoded for requests (see requestNames). */
+  private readonly names = new Map<string, ServiceRequestNames>();
   private next = 0;
 
-  constructor(descriptor: ServiceDescriptor) {
+  constructor(descriptor: ServiceDescriptor, waits: WaitStrategy = defaultWaitStrategy) {
     this.name = descriptor.name;
     this.id = descriptor.id;
     this.placement = descriptor.placement;
@@ -49,6 +55,8 @@ export class RemoteService {
     this.control = new Int32Array(descriptor.control);
     this.rings = descriptor.rings.map((buffer) => SharedRing.attach(buffer));
     this.bells = this.rings.map((_, i) => new Doorbell(this.control, instanceBase(i) + I_HOST_BELL));
+    this.queueSpots = this.rings.map((_, i) => queueSpot(this.control, i));
+    this.waits = waits;
     this.queueLimit = descriptor.requestQueueSize;
     this.whenFull = descriptor.whenFull;
     this.timeoutMs = descriptor.timeoutMs;
@@ -73,6 +81,19 @@ export class RemoteService {
     if (state !== ServiceState.running && state !== ServiceState.restarting && state !== ServiceState.starting) {
       throw this.unavailable(state);
     }
+  }
+
+  /** This service's and `method`'s names, encoded once for the requests that name them. */
+  requestNames(method: string): ServiceRequestNames {
+    let names = this.names.get(method);
+    if (names === undefined) {
+      // Method names are checked before (and known ones are few); the bound is for a service
+      // whose methods are not known yet, called with ever new names.
+      if (this.names.size >= 1024) this.names.clear();
+      names = serviceRequestNames(this.name, method);
+      this.names.set(method, names);
+    }
+    return names;
   }
 
   unavailable(state = this.stateCode): ServiceUnavailableError {
@@ -107,80 +128,72 @@ export class RemoteService {
 
   /** Gives a place back (the request was not written after all). */
   release(instance: number): void {
-    const base = instanceBase(instance);
-    Atomics.sub(this.control, base + I_QUEUED, 1);
-    if (Atomics.load(this.control, base + I_SPACE_WAITERS) > 0) {
-      Atomics.add(this.control, base + I_SPACE_SIGNAL, 1);
-      Atomics.notify(this.control, base + I_SPACE_SIGNAL);
-    }
+    Atomics.sub(this.control, instanceBase(instance) + I_QUEUED, 1);
+    wake(this.queueSpots[instance]!);
   }
 
   /** Waits (without blocking the thread) for a place in the queue; throws on deadline, abort or when the service goes down. */
   async admitAsync(instance: number, deadline: number, signal: AbortSignal | undefined): Promise<void> {
-    const control = this.control;
-    const base = instanceBase(instance);
-    for (;;) {
-      if (this.tryAdmit(instance)) return;
+    const ready = (): boolean => {
+      if (this.tryAdmit(instance)) return true;
       this.throwIfCannotWait(deadline, signal);
-      Atomics.add(control, base + I_SPACE_WAITERS, 1);
-      try {
-        const seen = Atomics.load(control, base + I_SPACE_SIGNAL);
-        if (Atomics.load(control, base + I_QUEUED) < this.queueLimit) continue;
-        const wait = Atomics.waitAsync(control, base + I_SPACE_SIGNAL, seen, Math.min(deadline - performance.now(), 50));
-        if (wait.async) await wait.value;
-      } finally {
-        Atomics.sub(control, base + I_SPACE_WAITERS, 1);
-      }
-    }
+      return false;
+    };
+    if (!(await this.waits.waitAsync(ready, this.queueSpots[instance]!, deadline))) throw this.queueTimeout();
   }
 
-  /** Blocks for a place in the queue (worker threads). */
-  admitSync(instance: number, deadline: number, spinMicros: number): void {
-    const base = instanceBase(instance);
+  /** Blocks for a place in the queue (worker threads, or the main thread where blocking is allowed). */
+  admitSync(instance: number, deadline: number): void {
     let admitted = false;
-    const ok = blockUntil(
-      () => (admitted = this.tryAdmit(instance)) || this.stateCode >= ServiceState.failed,
-      deadline,
-      spinMicros,
-      this.control,
-      base + I_SPACE_SIGNAL,
-      base + I_SPACE_WAITERS,
-    );
-    if (!ok) throw new TimeoutError(`no room in the request queue of service '${this.name}' before the call's deadline`);
+    const ready = (): boolean => (admitted = this.tryAdmit(instance)) || this.stateCode >= ServiceState.failed;
+    const ok = isMainThread ? pollOnMainThread(ready, deadline) : this.waits.wait(ready, this.queueSpots[instance]!, deadline);
+    if (!ok) throw this.queueTimeout();
     if (!admitted) throw this.unavailable();
   }
 
-  /** Claims a frame in a full ring, blocking until room, the deadline, or the ring closes. */
-  claimSync(instance: number, type: number, length: number, deadline: number, spinMicros: number): number {
+  /** Claims a frame in a full ring, blocking until room, the deadline, or the ring closes (RingClosedError). */
+  claimSync(instance: number, type: number, length: number, deadline: number): number {
     const ring = this.rings[instance]!;
     let offset = -1;
-    const words = ringWords(ring);
-    const ok = blockUntil(
-      () => (offset = ring.tryClaim(type, length)) >= 0,
-      deadline,
-      spinMicros,
-      words,
-      RingDescriptor.SPACE_SIGNAL_OFFSET >> 2,
-      RingDescriptor.PRODUCER_WAITERS_OFFSET >> 2,
-    );
-    if (!ok) throw new TimeoutError(`no room in the request ring of service '${this.name}' before the call's deadline`);
-    return offset;
+    const ready = (): boolean => (offset = ring.tryClaim(type, length)) >= 0;
+    if (isMainThread) {
+      if (pollOnMainThread(ready, deadline)) return offset;
+    } else {
+      try {
+        return ring.claim(type, length, deadline === Infinity ? undefined : Math.max(0, deadline - performance.now()));
+      } catch (error) {
+        if (!(error instanceof TimeoutError)) throw error;
+      }
+    }
+    throw new TimeoutError(`no room in the request ring of service '${this.name}' before the call's deadline`);
+  }
+
+  private queueTimeout(): TimeoutError {
+    return new TimeoutError(`no room in the request queue of service '${this.name}' before the call's deadline`);
   }
 
   private throwIfCannotWait(deadline: number, signal: AbortSignal | undefined): void {
     if (signal?.aborted) throw signal.reason;
-    if (performance.now() >= deadline) throw new TimeoutError(`no room in the request queue of service '${this.name}' before the call's deadline`);
+    if (performance.now() >= deadline) throw this.queueTimeout();
     const state = this.stateCode;
     if (state >= ServiceState.failed || state === ServiceState.stopped) throw this.unavailable(state);
   }
 }
 
-const ringWordsCache = new WeakMap<SharedArrayBuffer, Int32Array>();
-function ringWords(ring: SharedRing): Int32Array {
-  let words = ringWordsCache.get(ring.buffer);
-  if (words === undefined) {
-    words = new Int32Array(ring.buffer, 0, RingDescriptor.HEADER_LENGTH >> 2);
-    ringWordsCache.set(ring.buffer, words);
+/**
+ * A blocking wait on the main thread, which only a ServiceManager with allowBlockingOnMainThread
+ * asks for (a callSync from the main thread into a full queue or ring). The sync layer's blocking
+ * waits (wait strategies, SharedRing.claim) refuse the main thread by design, so this one does not
+ * park on their words: it re-checks `ready()` every millisecond until the deadline. Slower to
+ * notice room than a parked waiter, but the path is rare and leaves the ring's wake protocol alone.
+ */
+function pollOnMainThread(ready: () => boolean, deadline: number): boolean {
+  for (;;) {
+    if (ready()) return true;
+    const remaining = deadline - performance.now();
+    if (remaining <= 0) return false;
+    Atomics.wait(sleeper, 0, 0, Math.min(remaining, 1));
   }
-  return words;
 }
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));

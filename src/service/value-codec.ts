@@ -1,5 +1,5 @@
 import v8 from 'node:v8';
-import { UnserializableError } from './errors.js';
+import { UnserializableValueError } from './errors.js';
 
 /**
  * Payloads of service calls (the argument array, the result) in the `v8.serialize` wire format,
@@ -107,7 +107,7 @@ export class PayloadEncoder {
   }
 
   /**
-   * Plans the encoding of `value` and returns its exact byte length. Throws UnserializableError
+   * Plans the encoding of `value` and returns its exact byte length. Throws UnserializableValueError
    * (a TypeError) for what v8.serialize refuses: functions, symbols, native objects.
    */
   prepare(value: unknown, what = 'the value'): number {
@@ -132,7 +132,7 @@ export class PayloadEncoder {
         bytes = v8.serialize(value);
       } catch (cause) {
         this.clearRefs();
-        throw new UnserializableError(what, cause);
+        throw new UnserializableValueError(what, cause);
       }
       this.count = 0;
       this.push(OP_RAW, bytes.length, bytes);

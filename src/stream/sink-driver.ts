@@ -1,11 +1,8 @@
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { performance } from 'node:perf_hooks';
 import { SharedRing } from '../ring/index.js';
+import { yieldIfDue } from './main-slice.js';
 import { FrameKind, isRecordKind, kindOf, readControl, RecordDecoder } from './frames.js';
 import type { SinkSpec } from './graph.js';
 
-/** Longest stretch a main-thread driver works before yielding to the event loop. */
-export const SLICE_MS = 4;
 /** Records a sink hands over in one drain pass at most. */
 const PASS_RECORDS = 2048;
 
@@ -83,20 +80,18 @@ export class SinkDriver {
       }
       return true;
     };
-    let sliceStart = performance.now();
     while (this.ended < this.producers && !this.stopped) {
       passRecords = 0;
       if (this.ring.drain(collect, 1024) === 0) {
+        const turn = yieldIfDue();
+        if (turn) await turn;
         if (!(await this.ring.readable())) break;
-        sliceStart = performance.now();
         continue;
       }
       await this.deliver(pending);
       pending.length = 0;
-      if (performance.now() - sliceStart > SLICE_MS) {
-        await yieldToEventLoop();
-        sliceStart = performance.now();
-      }
+      const turn = yieldIfDue();
+      if (turn) await turn;
     }
     if (this.sink.kind === 'ring') this.sink.ring.close();
   }

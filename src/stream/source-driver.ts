@@ -1,9 +1,7 @@
-import { performance } from 'node:perf_hooks';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { EdgeWriter } from './edge-writer.js';
 import { FrameKind, isRecordKind, kindOf, RecordDecoder } from './frames.js';
 import type { SourceSpec } from './graph.js';
-import { SLICE_MS } from './sink-driver.js';
+import { yieldIfDue } from './main-slice.js';
 import { VectorBatch } from './vector-batch.js';
 
 /** Returned by a `fromSource` function to end the stream. */
@@ -35,7 +33,6 @@ export interface SourceTiming {
 export class SourceDriver {
   records = 0;
   private maxTs = -Infinity;
-  private sliceStart = performance.now();
 
   constructor(
     private readonly source: SourceSpec,
@@ -101,10 +98,8 @@ export class SourceDriver {
   private async checkpoint(waiting: Promise<void> | undefined): Promise<void> {
     if (waiting) await waiting;
     await this.writer.controlAsync(FrameKind.Watermark, this.maxTs - this.timing.outOfOrdernessMs);
-    if (performance.now() - this.sliceStart > SLICE_MS) {
-      await yieldToEventLoop();
-      this.sliceStart = performance.now();
-    }
+    const turn = yieldIfDue();
+    if (turn) await turn;
   }
 
   /** Writes a batch of vector records (their ts are already set), as one frame where the routing allows. */
@@ -114,10 +109,8 @@ export class SourceDriver {
     this.records += batch.count;
     for (let i = 0; i < batch.count; i++) if (batch.ts[i]! > this.maxTs) this.maxTs = batch.ts[i]!;
     await this.writer.controlAsync(FrameKind.Watermark, this.maxTs - this.timing.outOfOrdernessMs);
-    if (performance.now() - this.sliceStart > SLICE_MS) {
-      await yieldToEventLoop();
-      this.sliceStart = performance.now();
-    }
+    const turn = yieldIfDue();
+    if (turn) await turn;
   }
 
   private async pumpRing(ring: import('../ring/index.js').SharedRing): Promise<void> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { StreamEnvironment, type SideOutput } from '../src/stream/index.js';
+import { STOP, StreamEnvironment, type SideOutput } from '../src/stream/index.js';
 
 /** Deterministic pseudo-random numbers (tests must be reproducible). */
 function rng(seed: number) {
@@ -126,5 +126,39 @@ describe('windows, joins and vector operators in the pipeline', () => {
     const expected: string[] = [];
     for (const a of left) for (const b of right) if (cosine(a.vector, b.vector) >= 0.95 - 1e-6) expected.push(`${a.id},${b.id}`);
     expect(matches.map((m) => m.join(',')).sort()).toEqual(expected.sort());
+  }, 30_000);
+});
+
+describe('processing-time windows', () => {
+  it('fire on the clock while records keep coming, and flush the rest at the end', async () => {
+    const env = new StreamEnvironment({ workers: 1 });
+    const windows: { start: number; value: number }[] = [];
+    let sent = 0;
+    let sourceEnded = Infinity;
+    let firstWindowAt = Infinity;
+    const started = Date.now();
+    // ~250 ms of records, a few every millisecond: several 50 ms windows must close during the run.
+    env
+      .fromSource(async () => {
+        if (Date.now() - started > 250) {
+          sourceEnded = Math.min(sourceEnded, Date.now());
+          return STOP;
+        }
+        await new Promise((r) => setTimeout(r, 1));
+        return sent++;
+      })
+      .keyBy(() => 'all')
+      .window({ tumbling: 50, on: 'processingTime' })
+      .aggregate({ createAccumulator: () => 0, add: (n: number) => n + 1 })
+      .sink((w) => {
+        firstWindowAt = Math.min(firstWindowAt, Date.now());
+        windows.push({ start: w.window.start, value: w.value as number });
+      });
+    await env.execute();
+    expect(firstWindowAt).toBeLessThan(sourceEnded); // a window closed while records were still coming
+    const counted = new Map<number, number>();
+    for (const w of windows) counted.set(w.start, w.value); // upserts: keep the latest
+    expect([...counted.values()].reduce((a, b) => a + b, 0)).toBe(sent);
+    expect(counted.size).toBeGreaterThanOrEqual(3);
   }, 30_000);
 });

@@ -106,11 +106,12 @@ export async function runStage(task: StageTask): Promise<StageReport> {
 
   while (ended < task.producers) {
     const frames = input.drain(onFrame, 4096);
+    // Processing-time windows fire on the clock, busy or idle.
+    if (task.processingTime) head.onWatermark(performance.timeOrigin + performance.now());
     // What this pass produced goes out now: batches are as large as the load makes them.
     output.flush();
     if (frames > 0) continue;
     if (task.processingTime) {
-      head.onWatermark(performance.timeOrigin + performance.now());
       try {
         if (!input.waitReadable(IDLE_TICK_MS)) break;
       } catch (error) {

@@ -14,6 +14,7 @@ export type { RecordBatchInput, DecodedRecordBatch } from './record-batch.js';
 export { envelopeSize, writeEnvelope, encodeEnvelope, EnvelopeReader, decodeEnvelope } from './envelope.js';
 export type { EnvelopeHeader, PayloadCodecName, DecodedEnvelope } from './envelope.js';
 export { hashKey, keyString } from './hash-key.js';
+export { UINT64_MAX } from './int64.js';
 export type { RecordKey } from './hash-key.js';
 export {
   serviceRequestSize,

@@ -2,7 +2,8 @@ import { InvalidValueError, ValueOutOfRangeError } from './errors.js';
 import type { Region } from './memory.js';
 
 const TWO_POW_32 = 2 ** 32;
-const UINT64_MAX = 2n ** 64n - 1n;
+/** The largest uint64, for range checks (a constant: computing it per check allocates a BigInt). */
+export const UINT64_MAX = 2n ** 64n - 1n;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 const INT64_MIN_NUMBER = -(2 ** 63);

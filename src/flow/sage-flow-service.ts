@@ -40,7 +40,8 @@ export class SageFlowStateError extends RingflowError {
 }
 
 const VECTOR_FRAME = 2;
-const MAX_SPARE_BATCHES = 256;
+/** Spare batches kept for reuse, by memory: up to 64 MiB of them. */
+const SPARE_BYTES = 64 * 2 ** 20;
 
 /**
  * SAGE-Flow's micro-service facade: push vectors, run the pipeline over everything queued so far,
@@ -67,6 +68,7 @@ export class SageFlowService {
   private readonly rowsPerBatch: number;
   /** Batches a finished run has sent on, reused by push (allocating them is a large part of its cost). */
   private readonly spare: VectorBatch[] = [];
+  private readonly maxSpare: number;
   private readonly inbox: SharedRing;
   private sink: { fn: VectorSink; name: string; vectorViews: boolean } | undefined;
   private transformFn: ((stream: DataStream<VectorRecord>) => DataStream<unknown>) | undefined;
@@ -82,6 +84,7 @@ export class SageFlowService {
     this.env = new StreamEnvironment({ workers: options.workers, zeroCopyVectors: options.zeroCopyVectors });
     this.inbox = SharedRing.create({ capacity: options.inboxCapacity ?? 1 << 22 });
     this.rowsPerBatch = batchRows(this.dim, this.dtype, this.env.ringCapacity >>> 1);
+    this.maxSpare = Math.max(1, Math.floor(SPARE_BYTES / (this.rowsPerBatch * (this.dim * (this.dtype === 'Float64' ? 8 : 4) + 16))));
   }
 
   /** Gives another thread a producer: `SageFlowService.connect(svc.handle).push(uid, vec)`. */
@@ -175,7 +178,7 @@ export class SageFlowService {
     await Promise.race([reached, job.done.then(() => Promise.reject(new SageFlowStateError('the pipeline ended during run()')))]);
     // Everything before the barrier has been copied into the rings: the batches can be refilled.
     for (const item of batches) {
-      if (item instanceof VectorBatch && this.spare.length < MAX_SPARE_BATCHES) {
+      if (item instanceof VectorBatch && this.spare.length < this.maxSpare) {
         item.clear();
         this.spare.push(item);
       }

@@ -1,4 +1,4 @@
-import { DimensionMismatchError, type VectorArray, type VectorDType } from '../codec/index.js';
+import { DimensionMismatchError, UINT64_MAX, type VectorArray, type VectorDType } from '../codec/index.js';
 import { InvalidArgumentError } from '../errors.js';
 
 /** Checks and converts what a user pushes: a vector of `dim` finite numbers in the service's dtype. */
@@ -38,7 +38,7 @@ function notFinite(index: number, x: unknown): TypeError {
 /** A uid as the uint64 the records carry. */
 export function toUid(uid: unknown): bigint {
   if (typeof uid === 'bigint') {
-    if (uid >= 0n && uid < 1n << 64n) return uid;
+    if (uid >= 0n && uid <= UINT64_MAX) return uid;
   } else if (typeof uid === 'number' && Number.isSafeInteger(uid) && uid >= 0) {
     return BigInt(uid);
   }

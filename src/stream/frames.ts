@@ -1,4 +1,4 @@
-import { encodeEnvelope, EnvelopeReader, RecordBatchReader, VectorReader, vectorRecordSize, writeVectorRecord, type VectorArray } from '../codec/index.js';
+import { encodeEnvelope, EnvelopeReader, RecordBatchReader, UINT64_MAX, VectorReader, vectorRecordSize, writeVectorRecord, type VectorArray } from '../codec/index.js';
 import type { SharedRing } from '../ring/index.js';
 
 /**
@@ -41,7 +41,7 @@ export function isVectorRecord(value: unknown): value is VectorRecord {
   }
   let keys = 0;
   for (const _ in v) keys++;
-  return keys === 3 && v.uid >= 0n && v.uid < 1n << 64n;
+  return keys === 3 && v.uid >= 0n && v.uid <= UINT64_MAX;
 }
 
 /**

@@ -112,7 +112,7 @@ const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((
 
 console.log('\n\nsummary');
 console.log(`  throughput        ${Math.round(TOTAL / seconds).toLocaleString()} embeddings/s (${seconds.toFixed(2)} s, worker start-up included)`);
-console.log(`  end-to-end        p50 ${pct(50).toFixed(2)} ms   p99 ${pct(99).toFixed(2)} ms   (source → dedupe → normalize → main-thread sink)`);
+console.log(`  end-to-end        p50 ${pct(50).toFixed(2)} ms   p99 ${pct(99).toFixed(2)} ms   (source → dedupe → normalize → main-thread sink; the source pushes flat out, so this is mostly queueing)`);
 console.log(`  unique            ${delivered.toLocaleString()}   duplicates dropped ${duplicates.toLocaleString()}`);
 console.log(`  windows           ${windows.length} topic-seconds, ${windows.reduce((n, w) => n + w.count, 0).toLocaleString()} embeddings counted`);
 console.log(`  per stage         ${Object.entries(result.stages).map(([k, v]) => `${k}: ${v.toLocaleString()}`).join('   ')}`);

@@ -1,9 +1,9 @@
 import { VectorReader, vectorRecordSize, writeVectorRecord, type VectorArray, type VectorDType } from '../codec/index.js';
 import { RingflowError } from '../errors.js';
 import { SharedRing } from '../ring/index.js';
-import { batchRows, FeedBarrier, StreamEnvironment, VectorBatch, type DataStream, type RunningJob, type VectorRecord } from '../stream/index.js';
+import { batchRows, rowBytes, FeedBarrier, StreamEnvironment, VectorBatch, type DataStream, type RunningJob, type VectorRecord } from '../stream/index.js';
 import { FeedQueue } from './feed-queue.js';
-import { checkDim, checkDType, copyVector, toUid, toVector } from './vector-input.js';
+import { checkDim, checkDType, checkVector, copyVector, toUid } from './vector-input.js';
 
 export interface SageFlowServiceOptions {
   /** Vector dimension. Default 4. */
@@ -84,7 +84,7 @@ export class SageFlowService {
     this.env = new StreamEnvironment({ workers: options.workers, zeroCopyVectors: options.zeroCopyVectors });
     this.inbox = SharedRing.create({ capacity: options.inboxCapacity ?? 1 << 22 });
     this.rowsPerBatch = batchRows(this.dim, this.dtype, this.env.ringCapacity >>> 1);
-    this.maxSpare = Math.max(1, Math.floor(SPARE_BYTES / (this.rowsPerBatch * (this.dim * (this.dtype === 'Float64' ? 8 : 4) + 16))));
+    this.maxSpare = Math.max(1, Math.floor(SPARE_BYTES / (this.rowsPerBatch * rowBytes(this.dim, this.dtype))));
   }
 
   /** Gives another thread a producer: `SageFlowService.connect(svc.handle).push(uid, vec)`. */
@@ -233,7 +233,8 @@ export class SageFlowProducer {
   }
 
   push(uid: bigint | number, vec: ArrayLike<number>): void {
-    const vector = toVector(vec, this.handle.dim, this.handle.dtype);
+    // Checked, then written straight into the claimed frame (converted to the dtype on the way).
+    const vector = checkVector(vec, this.handle.dim);
     const id = toUid(uid);
     const offset = this.inbox.claim(VECTOR_FRAME, this.size);
     writeVectorRecord(this.inbox.data, offset, id, Date.now(), vector, this.handle.dtype);

@@ -1,18 +1,16 @@
 import { DimensionMismatchError, UINT64_MAX, type VectorArray, type VectorDType } from '../codec/index.js';
 import { InvalidArgumentError } from '../errors.js';
 
-/** Checks and converts what a user pushes: a vector of `dim` finite numbers in the service's dtype. */
-export function toVector(vec: unknown, dim: number, dtype: VectorDType): VectorArray {
-  const out = dtype === 'Float64' ? new Float64Array(dim) : new Float32Array(dim);
-  copyVector(vec, dim, out, 0);
-  return out;
-}
-
 /**
  * Checks `vec` (dim finite numbers) and copies it into `target` at `offset`. It checks first and
  * copies after, so a bad vector leaves the target as it was.
  */
 export function copyVector(vec: unknown, dim: number, target: VectorArray, offset: number): void {
+  target.set(checkVector(vec, dim), offset);
+}
+
+/** Checks what a user pushes: a vector of `dim` finite numbers; returns it, typed for copying. */
+export function checkVector(vec: unknown, dim: number): ArrayLike<number> {
   if (vec === null || typeof vec !== 'object' || typeof (vec as ArrayLike<number>).length !== 'number') {
     throw new TypeError(`push needs a vector (an array or typed array of ${dim} numbers), got ${vec === null ? 'null' : typeof vec}`);
   }
@@ -21,14 +19,13 @@ export function copyVector(vec: unknown, dim: number, target: VectorArray, offse
   if (values instanceof Float32Array || values instanceof Float64Array) {
     // Typed floats need no type check, only a finiteness check.
     for (let i = 0; i < dim; i++) if (!Number.isFinite(values[i]!)) throw notFinite(i, values[i]);
-    target.set(values, offset);
-    return;
+    return values;
   }
   for (let i = 0; i < dim; i++) {
     const x = values[i];
     if (typeof x !== 'number' || !Number.isFinite(x)) throw notFinite(i, x);
   }
-  target.set(values as ArrayLike<number>, offset);
+  return values as ArrayLike<number>;
 }
 
 function notFinite(index: number, x: unknown): TypeError {

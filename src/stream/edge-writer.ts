@@ -70,7 +70,7 @@ export class EdgeWriter {
       }
       return;
     }
-    const record = this.prepared.prepare(value, ts);
+    const record = this.prepared.prepareValue(value, ts);
     for (const edge of this.edges) {
       const type = frameType(record.kind, edge.port);
       const t = edge.router.route(value);

@@ -55,17 +55,20 @@ export class PreparedRecord {
   private envelope: Uint8Array | undefined;
 
   prepare(value: unknown, ts: number): this {
-    if (isVectorRecord(value)) {
-      this.kind = FrameKind.Vector;
-      this.vector = value;
-      this.envelope = undefined;
-      this.size = vectorRecordSize(value.vector.length, value.vector instanceof Float64Array ? 'Float64' : 'Float32');
-    } else {
-      this.kind = FrameKind.Value;
-      this.vector = undefined;
-      this.envelope = encodeEnvelope(value, { ts });
-      this.size = this.envelope.length;
-    }
+    if (!isVectorRecord(value)) return this.prepareValue(value, ts);
+    this.kind = FrameKind.Vector;
+    this.vector = value;
+    this.envelope = undefined;
+    this.size = vectorRecordSize(value.vector.length, value.vector instanceof Float64Array ? 'Float64' : 'Float32');
+    return this;
+  }
+
+  /** As an Envelope, for a value already known not to be a vector record. */
+  prepareValue(value: unknown, ts: number): this {
+    this.kind = FrameKind.Value;
+    this.vector = undefined;
+    this.envelope = encodeEnvelope(value, { ts });
+    this.size = this.envelope.length;
     return this;
   }
 

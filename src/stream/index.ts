@@ -9,6 +9,6 @@ export type { JobResult, OperatorFailure, SideOutput } from './job.js';
 export { OperatorFunctionError } from './functions.js';
 export { OperatorError } from './chain.js';
 export type { VectorRecord } from './frames.js';
-export { VectorBatch, batchRows } from './vector-batch.js';
+export { VectorBatch, batchRows, rowBytes } from './vector-batch.js';
 export { op } from '../pool/index.js';
 export type { OpRef } from '../pool/index.js';

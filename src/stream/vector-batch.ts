@@ -49,8 +49,12 @@ export class VectorBatch {
   }
 }
 
+/** Bytes one row takes in a batch: the vector, its uid and its ts. */
+export function rowBytes(dim: number, dtype: VectorDType): number {
+  return dim * (dtype === 'Float64' ? 8 : 4) + 16;
+}
+
 /** Rows per batch: up to 256, fewer when vectors are so large that the frame would not fit the ring. */
 export function batchRows(dim: number, dtype: VectorDType, maxPayload: number): number {
-  const rowBytes = dim * (dtype === 'Float64' ? 8 : 4) + 16;
-  return Math.max(1, Math.min(256, Math.floor((maxPayload - 256) / rowBytes)));
+  return Math.max(1, Math.min(256, Math.floor((maxPayload - 256) / rowBytes(dim, dtype))));
 }

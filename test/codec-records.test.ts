@@ -14,6 +14,8 @@ import {
   envelopeSize,
   EnvelopeReader,
   hashKey,
+  openRecordBatch,
+  sealRecordBatch,
   keyString,
   recordBatchSize,
   RecordBatchReader,
@@ -395,6 +397,56 @@ describe('RecordBatch', () => {
         const decoded = decodeRecordBatch(region, offset);
         expect(decoded.uids).toEqual(BigUint64Array.from(uids));
         expect(Array.from(decoded.data)).toEqual(data);
+      }),
+      RUNS,
+    );
+  });
+
+  it('opened, filled row by row in place and sealed, reads back the same (and reseals after more rows)', () => {
+    const region = ringRegion();
+    const reader = new RecordBatchReader(region);
+    const shapes = fc.record({ capacity: fc.integer({ min: 1, max: 24 }), dim: fc.integer({ min: 1, max: 40 }), dtype: dtypes });
+    fc.assert(
+      fc.property(shapes, fc.integer({ min: 0, max: 24 }), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), (shape, wanted, where) => {
+        const { capacity, dim, dtype } = shape;
+        const size = recordBatchSize(capacity, dim, dtype);
+        const offset = offsetFor(size, where);
+        const open = openRecordBatch(region, offset, capacity, dim, dtype);
+        expect(open.size).toBe(size);
+        // An opened batch is already a valid, empty RecordBatch.
+        verify(region, offset, size, schemas.RecordBatch);
+        expect(reader.read(offset).count).toBe(0);
+
+        const count = Math.min(wanted, capacity);
+        const buffer = region.buffer;
+        const uids = new BigUint64Array(buffer, region.byteOffset + open.uidsAt, capacity);
+        const ts = new BigInt64Array(buffer, region.byteOffset + open.tsAt, capacity);
+        const Data = dtype === 'Float64' ? Float64Array : Float32Array;
+        const data = new Data(buffer, region.byteOffset + open.dataAt, capacity * dim);
+        const half = count >> 1;
+        const fill = (from: number, to: number) => {
+          for (let row = from; row < to; row++) {
+            uids[row] = BigInt(row) * 7919n + 1n;
+            ts[row] = BigInt(row) - 3n;
+            for (let d = 0; d < dim; d++) data[row * dim + d] = row + d / 8;
+          }
+        };
+        fill(0, half);
+        sealRecordBatch(region, open, half);
+        fill(half, count);
+        sealRecordBatch(region, open, count);
+        verify(region, offset, size, schemas.RecordBatch);
+
+        reader.read(offset);
+        expect([reader.count, reader.dim, reader.dtype]).toEqual([count, dim, dtype]);
+        const table = wire.RecordBatch.getRootAsRecordBatch(generated(region, offset));
+        expect([table.count(), table.uidsLength(), table.tsLength()]).toEqual([count, count, count]);
+        for (let row = 0; row < count; row++) {
+          expect(reader.uid(row)).toBe(BigInt(row) * 7919n + 1n);
+          expect(table.ts(row)).toBe(BigInt(row) - 3n);
+          expect(Array.from(reader.row(row))).toEqual(Array.from({ length: dim }, (_, d) => row + d / 8));
+        }
+        expect(() => sealRecordBatch(region, open, capacity + 1)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
       }),
       RUNS,
     );

@@ -9,8 +9,8 @@
 export type { VectorArray, VectorDType } from './dtype.js';
 export { vectorRecordSize, writeVectorRecord, VectorReader, decodeVectorRecord } from './vector-record.js';
 export type { DecodedVectorRecord } from './vector-record.js';
-export { recordBatchSize, writeRecordBatch, RecordBatchReader, decodeRecordBatch } from './record-batch.js';
-export type { RecordBatchInput, DecodedRecordBatch } from './record-batch.js';
+export { recordBatchSize, writeRecordBatch, openRecordBatch, sealRecordBatch, RecordBatchReader, decodeRecordBatch } from './record-batch.js';
+export type { RecordBatchInput, DecodedRecordBatch, OpenRecordBatch } from './record-batch.js';
 export { envelopeSize, writeEnvelope, encodeEnvelope, EnvelopeReader, decodeEnvelope } from './envelope.js';
 export type { EnvelopeHeader, PayloadCodecName, DecodedEnvelope } from './envelope.js';
 export { hashKey, keyString } from './hash-key.js';

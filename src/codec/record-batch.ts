@@ -137,6 +137,66 @@ export function writeRecordBatch(bytes: Uint8Array, offset: number, input: Recor
   return at.size;
 }
 
+/**
+ * A RecordBatch laid out for `capacity` rows and filled in place, row by row: uids (uint64), ts
+ * (int64) and the row-major vectors go at the byte positions below (positions in the `bytes` given
+ * to openRecordBatch), and `sealRecordBatch` then records how many rows there are. A queue can so
+ * build its batches in shared memory and hand a reader the finished FlatBuffer with no copy.
+ */
+export interface OpenRecordBatch {
+  readonly offset: number;
+  readonly capacity: number;
+  readonly dim: number;
+  readonly dtype: VectorDType;
+  /** Bytes the batch occupies: `recordBatchSize(capacity, dim, dtype)`. */
+  readonly size: number;
+  readonly uidsAt: number;
+  readonly tsAt: number;
+  readonly dataAt: number;
+}
+
+/** Writes the head and empty columns of a batch of up to `capacity` rows at `offset` (8-aligned). */
+export function openRecordBatch(bytes: Uint8Array, offset: number, capacity: number, dim: number, dtype: VectorDType): OpenRecordBatch {
+  const batch = batchHead(wireDType(dtype));
+  checkShape(capacity, dim);
+  const at = batchPositions(batch, capacity, dim);
+  const start = claimRegion(bytes, offset, at.size);
+  const region = regionOf(bytes);
+  batch.head.stamp(region, start);
+  region.u32[(start + batch.dimAt) >>> 2] = dim;
+  // Placed for a full batch; the lengths (and count) are 0 until sealed.
+  let cursor = placeVector(region, start, batch.uidsFieldAt, batch.head.size, at.uidsLengthAt, 0) + capacity * 8;
+  cursor = placeVector(region, start, batch.tsFieldAt, cursor, at.tsLengthAt, 0) + capacity * 8;
+  placeVector(region, start, batch.dataFieldAt, cursor, at.dataLengthAt, 0);
+  zeroBytes(region, start + at.end, start + at.size);
+  region.u32[(start + batch.countAt) >>> 2] = 0;
+  return {
+    offset,
+    capacity,
+    dim,
+    dtype,
+    size: at.size,
+    uidsAt: offset + at.uidsLengthAt + 4,
+    tsAt: offset + at.tsLengthAt + 4,
+    dataAt: offset + at.dataLengthAt + 4,
+  };
+}
+
+/** Makes an open batch a valid RecordBatch of its first `count` rows (it can be reopened by sealing again). */
+export function sealRecordBatch(bytes: Uint8Array, open: OpenRecordBatch, count: number): void {
+  if (!Number.isInteger(count) || count < 0 || count > open.capacity) {
+    throw new ValueOutOfRangeError(`count must be an integer from 0 to ${open.capacity}, got ${count}`);
+  }
+  const batch = batchHead(wireDType(open.dtype));
+  const start = claimRegion(bytes, open.offset, open.size);
+  const u32 = regionOf(bytes).u32;
+  const base = start - open.offset;
+  u32[(start + batch.countAt) >>> 2] = count;
+  u32[(base + open.uidsAt - 4) >>> 2] = count;
+  u32[(base + open.tsAt - 4) >>> 2] = count;
+  u32[(base + open.dataAt - 4) >>> 2] = count * open.dim;
+}
+
 /** Checks the uid and ts columns element by element (unless typed, which cannot hold a bad value); returns the row count. */
 function checkColumns(uids: unknown, ts: unknown): number {
   if (!isArrayLike(uids)) throw new InvalidValueError('uids must be a BigUint64Array or an array of bigints');

@@ -46,15 +46,22 @@ export const EXPIRED_MARK = 'ringflow:TimeoutError';
 const TIME_ORIGIN = performance.timeOrigin;
 const sharedEncoder = new PayloadEncoder();
 const decoder = new PayloadDecoder();
+/**
+ * Responses the pump settles before it lets their callers' code run. The code a settled call
+ * resumes usually sends the next call: settling a few dozen at a time keeps requests flowing to
+ * the host while the rest of the answers wait in the ring, where draining them all first starved
+ * the host (it ran dry, parked, and every burst then paid a wake-up).
+ */
+const PUMP_BATCH = 32;
 
 /**
  * The calling side of one thread: writes requests into services' request rings, reads this
  * thread's reply ring and settles the pending calls by correlation id.
  *
  * Async calls are pipelined: a call writes its frame straight into a claimed frame of the
- * instance's request ring and returns its promise; one reader loop (the "pump") drains every
- * response that arrived, settles them, yields so that their awaiting code runs (and can send the
- * next calls), spins briefly while answers are due (AdaptiveSpin), and parks on the reply ring's
+ * instance's request ring and returns its promise; one reader loop (the "pump") drains the
+ * responses that arrived, a few dozen at a time, settles them, yields so that their awaiting code
+ * runs (and can send the next calls), spins briefly while answers are due (AdaptiveSpin), and parks on the reply ring's
  * doorbell with Atomics.waitAsync when none come. Sync calls (worker threads) write, then drain
  * the ring themselves — settling any async calls whose answers arrive meanwhile — until their own
  * answer is there, spinning first and then sleeping on the doorbell with Atomics.wait.
@@ -238,7 +245,7 @@ export class ServiceCaller {
     try {
       while (this.pending.asyncPending > 0 && !this.closed) {
         this.now = performance.now();
-        const n = ring.drain(this.onFrame);
+        const n = ring.drain(this.onFrame, PUMP_BATCH);
         if (n > 0) {
           // Let the settled calls' code run; a few turns, so that code a few awaits deep runs
           // too (and sends its next call) before this loop spins again.

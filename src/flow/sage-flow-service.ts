@@ -1,7 +1,7 @@
 import { VectorReader, vectorRecordSize, writeVectorRecord, type VectorArray, type VectorDType } from '../codec/index.js';
 import { RingflowError } from '../errors.js';
 import { SharedRing } from '../ring/index.js';
-import { batchRows, rowBytes, FeedBarrier, StreamEnvironment, VectorBatch, type DataStream, type RunningJob, type VectorRecord } from '../stream/index.js';
+import { batchRows, rowBytes, FeedArena, FeedBarrier, SharedVectorBatch, StreamEnvironment, VectorBatch, type DataStream, type RunningJob, type VectorRecord } from '../stream/index.js';
 import { FeedQueue } from './feed-queue.js';
 import { checkDim, checkDType, checkVector, copyVector, toUid } from './vector-input.js';
 
@@ -16,6 +16,12 @@ export interface SageFlowServiceOptions {
   zeroCopyVectors?: boolean;
   /** Bytes of the ring other threads push into (a power of two). Default 4 MiB. */
   inboxCapacity?: number;
+  /**
+   * Shared memory (bytes) this thread's pushes are queued in, where the workers read them in place.
+   * Address space is reserved up front and memory taken as the queue first grows; what grew is
+   * kept for reuse. Pushes beyond it queue in private memory and are copied in by run(). Default 256 MiB.
+   */
+  queueMemory?: number;
 }
 
 /**
@@ -40,8 +46,12 @@ export class SageFlowStateError extends RingflowError {
 }
 
 const VECTOR_FRAME = 2;
-/** Spare batches kept for reuse, by memory: up to 64 MiB of them. */
+/** Spare private batches kept for reuse, by memory: up to 64 MiB of them. */
 const SPARE_BYTES = 64 * 2 ** 20;
+const QUEUE_MEMORY = 256 * 2 ** 20;
+
+/** A batch push() fills: in the shared queue arena, or private when the arena is full. */
+type QueueBatch = SharedVectorBatch | VectorBatch;
 
 /**
  * SAGE-Flow's micro-service facade: push vectors, run the pipeline over everything queued so far,
@@ -63,7 +73,8 @@ export class SageFlowService {
   readonly env: StreamEnvironment;
 
   /** Pushes from this thread, in columnar batches (sent a frame per batch). */
-  private queue: VectorBatch[] = [];
+  private queue: QueueBatch[] = [];
+  private readonly arena: FeedArena;
   private queuedCount = 0;
   private readonly rowsPerBatch: number;
   /** Batches a finished run has sent on, reused by push (allocating them is a large part of its cost). */
@@ -84,6 +95,7 @@ export class SageFlowService {
     this.env = new StreamEnvironment({ workers: options.workers, zeroCopyVectors: options.zeroCopyVectors });
     this.inbox = SharedRing.create({ capacity: options.inboxCapacity ?? 1 << 22 });
     this.rowsPerBatch = batchRows(this.dim, this.dtype, this.env.ringCapacity >>> 1);
+    this.arena = new FeedArena(options.queueMemory ?? QUEUE_MEMORY);
     this.maxSpare = Math.max(1, Math.floor(SPARE_BYTES / (this.rowsPerBatch * rowBytes(this.dim, this.dtype))));
   }
 
@@ -129,9 +141,7 @@ export class SageFlowService {
     let batch = this.queue[this.queue.length - 1];
     if (batch === undefined || batch.full) this.queue.push((batch = this.emptyBatch()));
     copyVector(vec, this.dim, batch.data, batch.count * this.dim);
-    batch.uids[batch.count] = id;
-    batch.ts[batch.count] = Date.now();
-    batch.count++;
+    batch.commitRow(id, Date.now());
     this.queuedCount++;
   }
 
@@ -176,9 +186,10 @@ export class SageFlowService {
     batches.push(new FeedBarrier(epoch));
     this.feed!.push(batches);
     await Promise.race([reached, job.done.then(() => Promise.reject(new SageFlowStateError('the pipeline ended during run()')))]);
-    // Everything before the barrier has been copied into the rings: the batches can be refilled.
+    // Everything before the barrier has gone through the pipeline: the batches can be refilled.
     for (const item of batches) {
-      if (item instanceof VectorBatch && this.spare.length < this.maxSpare) {
+      if (item instanceof SharedVectorBatch) this.arena.recycle(item);
+      else if (item instanceof VectorBatch && this.spare.length < this.maxSpare) {
         item.clear();
         this.spare.push(item);
       }
@@ -186,14 +197,14 @@ export class SageFlowService {
     return count;
   }
 
-  private emptyBatch(): VectorBatch {
-    return this.spare.pop() ?? new VectorBatch(this.dim, this.dtype, this.rowsPerBatch);
+  private emptyBatch(): QueueBatch {
+    return this.arena.take(this.dim, this.dtype, this.rowsPerBatch) ?? this.spare.pop() ?? new VectorBatch(this.dim, this.dtype, this.rowsPerBatch);
   }
 
   /** Moves what other threads pushed into `batches` (copies: the inbox space is reused); returns how many. */
   private takeInbox(batches: unknown[]): number {
     const reader = new VectorReader(this.inbox.data);
-    let batch: VectorBatch | undefined;
+    let batch: QueueBatch | undefined;
     let count = 0;
     this.inbox.drain((_type, _data, offset) => {
       reader.read(offset);
@@ -209,7 +220,7 @@ export class SageFlowService {
     if (!this.sink) throw new SageFlowStateError('set a sink with setSink() before run()');
     const { fn } = this.sink;
     this.feed = new FeedQueue<unknown>();
-    let stream = this.env.fromFeed<unknown>(this.feed, { name: 'queue', timestamp: (r) => (r as VectorRecord).ts });
+    let stream = this.env.fromFeed<unknown>(this.feed, { name: 'queue', timestamp: (r) => (r as VectorRecord).ts, arena: this.arena });
     if (this.transformFn) stream = this.transformFn(stream as DataStream<VectorRecord>);
     stream.sinkVectors(fn, { name: this.sink.name, vectorViews: this.sink.vectorViews });
     this.job = this.env.start();

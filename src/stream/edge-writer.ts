@@ -1,10 +1,11 @@
 import { writeRecordBatch, type VectorDType } from '../codec/index.js';
 import { SharedRing } from '../ring/index.js';
 import { loadFn } from './chain.js';
-import { FrameKind, frameType, isVectorRecord, PreparedRecord, writeControl, writeControlAsync, type VectorRecord } from './frames.js';
+import { SharedVectorBatch } from './feed-arena.js';
+import { BATCH_REF_SIZE, FrameKind, frameType, isVectorRecord, PreparedRecord, writeBatchRef, writeControl, writeControlAsync, type VectorRecord } from './frames.js';
 import type { Partition } from './graph.js';
 import { Router } from './routing.js';
-import { batchRows, VectorBatch } from './vector-batch.js';
+import { batchRows, VectorBatch, type VectorRows } from './vector-batch.js';
 
 /** One outgoing edge of a producer (a stage instance or a main-thread source), as data. */
 export interface EdgeTask {
@@ -101,17 +102,20 @@ export class EdgeWriter {
 
   /**
    * Writes a whole batch of vector records without blocking: as one frame where the partition
-   * allows (round-robin, forward, broadcast), else row by row through their routes.
+   * allows (round-robin, forward, broadcast), else row by row through their routes. A batch built
+   * in a feed arena that goes to one ring travels by reference (sealed, then read in place);
+   * broadcast copies it, so that no two instances share a batch they may modify.
    */
-  async writeBatchAsync(batch: VectorBatch): Promise<void> {
+  async writeBatchAsync(batch: VectorRows): Promise<void> {
     for (const edge of this.edges) {
       if (edge.batchable) {
         const t = edge.router.route(undefined);
-        for (const target of t >= 0 ? [edge.targets[t]!] : edge.targets) await this.putBatchAsync(target, batch);
+        if (t >= 0 && batch instanceof SharedVectorBatch) await this.putBatchRefAsync(edge.targets[t]!, batch);
+        else for (const target of t >= 0 ? [edge.targets[t]!] : edge.targets) await this.putBatchAsync(target, batch);
         continue;
       }
       for (let row = 0; row < batch.count; row++) {
-        const record: VectorRecord = { uid: batch.uids[row]!, ts: batch.ts[row]!, vector: batch.data.subarray(row * batch.dim, (row + 1) * batch.dim) };
+        const record: VectorRecord = { uid: batch.uids[row]!, ts: batch.tsAt(row), vector: batch.data.subarray(row * batch.dim, (row + 1) * batch.dim) };
         const target = edge.targets[edge.router.route(record)]!;
         const pending = this.pendingFor(target, batch.dim, batch.dtype);
         if (pending.full) await this.putBatchAsync(target, pending);
@@ -199,13 +203,22 @@ export class EdgeWriter {
     target.ring.commit(offset);
   }
 
-  private async putBatchAsync(target: Target, batch: VectorBatch): Promise<void> {
+  private async putBatchAsync(target: Target, batch: VectorRows): Promise<void> {
     const type = frameType(FrameKind.VectorBatch, target.port);
     const size = batch.frameSize();
     let offset = target.ring.tryClaim(type, size);
     if (offset < 0) offset = await target.ring.claimAsync(type, size);
     writeRecordBatch(target.ring.data, offset, batch.input());
     target.ring.commit(offset);
-    if (batch === target.pending) batch.clear();
+    if (batch === target.pending) target.pending.clear();
+  }
+
+  private async putBatchRefAsync(target: Target, batch: SharedVectorBatch): Promise<void> {
+    batch.seal();
+    const type = frameType(FrameKind.BatchRef, target.port);
+    let offset = target.ring.tryClaim(type, BATCH_REF_SIZE);
+    if (offset < 0) offset = await target.ring.claimAsync(type, BATCH_REF_SIZE);
+    writeBatchRef(target.ring.data, offset, batch.arena.id, batch.layout.offset);
+    target.ring.commit(offset);
   }
 }

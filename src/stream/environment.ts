@@ -7,6 +7,7 @@ import { StreamGraph, type GraphNode, type SourceSpec } from './graph.js';
 import { Job, type JobResult, type OperatorFailure, type SideOutput } from './job.js';
 import { describePlan, plan } from './planner.js';
 import type { SourceTiming, STOP } from './source-driver.js';
+import type { FeedArena } from './feed-arena.js';
 
 export interface StreamEnvironmentOptions {
   /** Default parallelism of every operator. Default: the machine's available parallelism. */
@@ -153,9 +154,12 @@ export class StreamEnvironment implements GraphOwner {
     return { done, barrier: (epoch) => job.barrier(epoch) };
   }
 
-  /** A source the caller feeds with batches of records and FeedBarriers (SageFlowService's queue). */
-  fromFeed<T>(batches: AsyncIterable<unknown[]>, options: SourceOptions<T> = {}): DataStream<T> {
-    return this.source({ kind: 'feed', batches }, options);
+  /**
+   * A source the caller feeds with batches of records and FeedBarriers (SageFlowService's queue).
+   * SharedVectorBatches in the batches must come from `arena`, which the workers then read in place.
+   */
+  fromFeed<T>(batches: AsyncIterable<unknown[]>, options: SourceOptions<T> & { arena?: FeedArena } = {}): DataStream<T> {
+    return this.source({ kind: 'feed', batches, arena: options.arena }, options);
   }
 
   nextName(kind: string): string {

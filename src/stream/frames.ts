@@ -13,6 +13,8 @@ export const FrameKind = {
   Vector: 2,
   /** A RecordBatch: many VectorRecords in columns. */
   VectorBatch: 3,
+  /** A sealed RecordBatch in a FeedArena, by reference. Payload: arena id int32, byte offset uint32. */
+  BatchRef: 4,
   /** Payload: producer int32, pad, watermark float64. */
   Watermark: 8,
   /** Payload: producer int32, epoch int32. */
@@ -81,7 +83,7 @@ export class PreparedRecord {
 }
 
 /** True for the frame kinds that carry records (as opposed to control marks). */
-export const isRecordKind = (kind: number): boolean => kind >= FrameKind.Value && kind <= FrameKind.VectorBatch;
+export const isRecordKind = (kind: number): boolean => kind >= FrameKind.Value && kind <= FrameKind.BatchRef;
 
 /**
  * Decodes records out of one ring's data region. With `copyVectors` (the default) every value owns
@@ -94,14 +96,19 @@ export class RecordDecoder {
   private readonly vectors: VectorReader;
   private readonly envelopes: EnvelopeReader;
   private readonly batches: RecordBatchReader;
+  private readonly words: Int32Array;
+  /** Readers of the feed arenas that BatchRef frames point into, by arena id. */
+  private readonly arenaReaders = new Map<number, RecordBatchReader>();
 
   constructor(
     data: Uint8Array,
     private readonly copyVectors = true,
+    private readonly arenas: readonly ArenaHandle[] = [],
   ) {
     this.vectors = new VectorReader(data);
     this.envelopes = new EnvelopeReader(data);
     this.batches = new RecordBatchReader(data);
+    this.words = new Int32Array(data.buffer, data.byteOffset, data.length >>> 2);
   }
 
   /**
@@ -118,25 +125,59 @@ export class RecordDecoder {
       else emit({ uid: r.uid, ts, vector } satisfies VectorRecord, ts);
       return 1;
     }
-    if (kind === FrameKind.VectorBatch) {
-      const b = this.batches.read(offset);
-      const uids = b.uids();
-      const times = b.timestamps();
-      const data = this.copyVectors ? b.data().slice() : b.data();
-      const dim = b.dim;
-      for (let row = 0; row < b.count; row++) {
-        const ts = Number(times[row]);
-        const vector = data.subarray(row * dim, row * dim + dim);
-        if (emitVector) emitVector(uids[row]!, ts, vector);
-        else emit({ uid: uids[row]!, ts, vector } satisfies VectorRecord, ts);
-      }
-      return b.count;
-    }
+    if (kind === FrameKind.VectorBatch) return this.decodeBatch(this.batches.read(offset), emit, emitVector);
+    if (kind === FrameKind.BatchRef) return this.decodeBatch(this.referencedBatch(offset), emit, emitVector);
     const e = this.envelopes.read(offset);
     emit(e.value(), e.ts);
     return 1;
   }
+
+  private decodeBatch(b: RecordBatchReader, emit: (value: unknown, ts: number) => void, emitVector?: VectorEmitter): number {
+    const uids = b.uids();
+    const data = this.copyVectors ? b.data().slice() : b.data();
+    const dim = b.dim;
+    for (let row = 0; row < b.count; row++) {
+      const ts = b.ts(row); // as a number straight from the int64's halves: no BigInt per row
+      const vector = data.subarray(row * dim, row * dim + dim);
+      if (emitVector) emitVector(uids[row]!, ts, vector);
+      else emit({ uid: uids[row]!, ts, vector } satisfies VectorRecord, ts);
+    }
+    return b.count;
+  }
+
+  /** The RecordBatch a BatchRef frame at `offset` points to, read in place in its arena. */
+  referencedBatch(offset: number): RecordBatchReader {
+    return this.arenaReader(this.words[offset >>> 2]!).read(this.words[(offset >>> 2) + 1]! >>> 0);
+  }
+
+  /** The arena's reader, remade when the arena has grown since (a reader's view has a fixed length). */
+  private arenaReader(id: number): RecordBatchReader {
+    const reader = this.arenaReaders.get(id);
+    const arena = this.arenas.find((a) => a.id === id);
+    if (arena === undefined) throw new Error(`internal: a batch reference into unknown arena ${id}`);
+    if (reader !== undefined && reader.bytes.length === arena.buffer.byteLength) return reader;
+    const fresh = new RecordBatchReader(new Uint8Array(arena.buffer, 0, arena.buffer.byteLength));
+    this.arenaReaders.set(id, fresh);
+    return fresh;
+  }
 }
+
+/** A feed arena as a worker sees it: see FeedArena. */
+export interface ArenaHandle {
+  id: number;
+  buffer: SharedArrayBuffer;
+}
+
+const BATCH_REF_SIZE = 8;
+
+/** Writes a BatchRef frame's payload (claimed with `BATCH_REF_SIZE` bytes) at `offset` of `data`. */
+export function writeBatchRef(data: Uint8Array, offset: number, arena: number, at: number): void {
+  const view = new DataView(data.buffer, data.byteOffset + offset, BATCH_REF_SIZE);
+  view.setInt32(0, arena, true);
+  view.setUint32(4, at, true);
+}
+
+export { BATCH_REF_SIZE };
 
 /** Receives vector records as their parts: see RecordDecoder.decode. */
 export type VectorEmitter = (uid: bigint, ts: number, vector: VectorArray) => void;

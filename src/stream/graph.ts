@@ -1,5 +1,6 @@
 import type { SharedRing } from '../ring/index.js';
 import type { FnRef } from './functions.js';
+import type { FeedArena } from './feed-arena.js';
 
 /** How records of an edge are spread over the instances of the operator downstream. */
 export type Partition =
@@ -34,7 +35,7 @@ export type SourceSpec =
   | { kind: 'asyncIterable'; iterable: AsyncIterable<unknown> }
   | { kind: 'function'; fn: () => unknown }
   | { kind: 'ring'; ring: SharedRing }
-  | { kind: 'feed'; batches: AsyncIterable<unknown[]> };
+  | { kind: 'feed'; batches: AsyncIterable<unknown[]>; arena?: FeedArena };
 
 export type SinkSpec =
   | { kind: 'callback'; fn: (value: unknown) => unknown; vectorViews?: boolean }

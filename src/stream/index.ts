@@ -10,5 +10,7 @@ export { OperatorFunctionError } from './functions.js';
 export { OperatorError } from './chain.js';
 export type { VectorRecord } from './frames.js';
 export { VectorBatch, batchRows, rowBytes } from './vector-batch.js';
+export type { VectorRows } from './vector-batch.js';
+export { FeedArena, SharedVectorBatch } from './feed-arena.js';
 export { op } from '../pool/index.js';
 export type { OpRef } from '../pool/index.js';

@@ -4,7 +4,7 @@ import { WorkerPool } from '../pool/index.js';
 import { SharedRing } from '../ring/index.js';
 import type { ChainNode } from './chain.js';
 import { EdgeWriter, type EdgeTask } from './edge-writer.js';
-import { FrameKind, kindOf } from './frames.js';
+import { FrameKind, kindOf, type ArenaHandle } from './frames.js';
 import type { FnRef } from './functions.js';
 import type { GraphNode } from './graph.js';
 import { producerCount, type Plan, type Vertex, type VertexEdge } from './planner.js';
@@ -76,6 +76,8 @@ export class Job {
   private readonly inputs = new Map<Vertex, SharedRing[]>();
   private readonly failures: OperatorFailure[] = [];
   private readonly result: JobResult = { sources: {}, sinks: {}, stages: {}, failures: 0, sideOutputs: 0, late: [] };
+  /** The feed arenas whose batches travel by reference: every reader of the job's rings may need them. */
+  private readonly arenas: ArenaHandle[];
 
   constructor(
     private readonly plan: Plan,
@@ -85,13 +87,17 @@ export class Job {
     const workerInstances = plan.vertices.filter((v) => v.kind === 'worker').reduce((n, v) => n + v.parallelism, 0);
     this.pool = new WorkerPool({ threads: Math.max(1, workerInstances) });
     this.channel = SharedRing.create({ capacity: 1 << 20 });
+    this.arenas = plan.vertices.flatMap((v) => {
+      const spec = v.nodes[0]!.spec;
+      return spec.kind === 'source' && spec.source.kind === 'feed' && spec.source.arena ? [{ id: spec.source.arena.id, buffer: spec.source.arena.buffer }] : [];
+    });
     for (const vertex of plan.vertices) {
       if (vertex.kind === 'worker') {
         this.inputs.set(vertex, Array.from({ length: vertex.parallelism }, () => SharedRing.create({ capacity: options.ringCapacity })));
       } else if (vertex.kind === 'sink') {
         const spec = vertex.nodes[0]!.spec;
         if (spec.kind !== 'sink') throw new RingflowError('ERR_INTERNAL', 'a sink vertex without a sink');
-        const driver = new SinkDriver(vertex.nodes[0]!.name, spec.sink, options.ringCapacity, producerCount(vertex));
+        const driver = new SinkDriver(vertex.nodes[0]!.name, spec.sink, options.ringCapacity, producerCount(vertex), this.arenas);
         this.sinks.set(vertex, driver);
         this.inputs.set(vertex, [driver.ring]);
       }
@@ -185,6 +191,7 @@ export class Job {
       inputKeys: vertex.inputs.reduce<(FnRef | undefined)[]>((keys, e) => ((keys[e.port] = e.partition.kind === 'hash' ? e.partition.key : undefined), keys), []),
       services,
       zeroCopyVectors: this.options.zeroCopyVectors,
+      arenas: this.arenas,
     };
   }
 

@@ -1,6 +1,7 @@
 import { SharedRing } from '../ring/index.js';
 import { yieldIfDue } from './main-slice.js';
-import { FrameKind, isRecordKind, kindOf, readControl, RecordDecoder } from './frames.js';
+import { recordBatchSize, writeRecordBatch } from '../codec/index.js';
+import { FrameKind, frameType, isRecordKind, kindOf, portOf, readControl, RecordDecoder, type ArenaHandle } from './frames.js';
 import type { SinkSpec } from './graph.js';
 
 /** Records a sink hands over in one drain pass at most. */
@@ -27,12 +28,13 @@ export class SinkDriver {
     private readonly sink: SinkSpec,
     capacity: number,
     private readonly producers: number,
+    arenas: readonly ArenaHandle[] = [],
   ) {
     this.ring = SharedRing.create({ capacity });
     // Vector sinks are called while the frame is held (their arguments need no record object);
     // so are callbacks that take vector views. Others get owned values after the frame is released.
     this.direct = sink.kind === 'vectors' || (sink.kind === 'callback' && sink.vectorViews === true);
-    this.decoder = new RecordDecoder(this.ring.data, sink.kind === 'ring' || sink.vectorViews !== true);
+    this.decoder = new RecordDecoder(this.ring.data, sink.kind === 'ring' || sink.vectorViews !== true, arenas);
   }
 
   /** Resolves when the barrier of `epoch` has arrived from every producer. */
@@ -67,7 +69,7 @@ export class SinkDriver {
     const collect = (type: number, data: Uint8Array, offset: number, length: number): boolean => {
       const kind = kindOf(type);
       if (isRecordKind(kind)) {
-        if (this.sink.kind === 'ring') pending.push(data.slice(offset, offset + length), type);
+        if (this.sink.kind === 'ring') pending.push(...this.frameCopy(kind, type, data, offset, length));
         else passRecords += this.decoder.decode(kind, offset, this.direct ? deliverNow : push, deliverVector);
         // A pass ends after a few thousand records (a batch frame holds hundreds), so the event
         // loop gets its turn every few milliseconds whatever the frames hold.
@@ -113,6 +115,15 @@ export class SinkDriver {
         if (result instanceof Promise) await result;
       }
     }
+  }
+
+  /** A record frame as bytes to pass on; a batch reference becomes the batch itself (the arena is ours alone). */
+  private frameCopy(kind: number, type: number, data: Uint8Array, offset: number, length: number): [Uint8Array, number] {
+    if (kind !== FrameKind.BatchRef) return [data.slice(offset, offset + length), type];
+    const batch = this.decoder.referencedBatch(offset).copy();
+    const bytes = new Uint8Array(recordBatchSize(batch.uids.length, batch.dim, batch.dtype));
+    writeRecordBatch(bytes, 0, batch);
+    return [bytes, frameType(FrameKind.VectorBatch, portOf(type))];
   }
 
   private onBarrier(epoch: number): void {

@@ -2,14 +2,15 @@ import type { EdgeWriter } from './edge-writer.js';
 import { FrameKind, isRecordKind, kindOf, RecordDecoder } from './frames.js';
 import type { SourceSpec } from './graph.js';
 import { yieldIfDue } from './main-slice.js';
-import { VectorBatch } from './vector-batch.js';
+import { SharedVectorBatch } from './feed-arena.js';
+import { VectorBatch, type VectorRows } from './vector-batch.js';
 
 /** Returned by a `fromSource` function to end the stream. */
 export const STOP: unique symbol = Symbol.for('ringflow.stop');
 
 /**
  * Feed sources take batches of items: records, VectorBatches (columnar vector records, sent a
- * frame per batch), and FeedBarriers. A FeedBarrier is an item that is no record: a barrier of `epoch` travels behind
+ * frame per batch), SharedVectorBatches (built in the feed's arena, sent by reference) and FeedBarriers. A FeedBarrier is an item that is no record: a barrier of `epoch` travels behind
  * everything fed before it, and reaches the sinks once all of that has passed every operator.
  */
 export class FeedBarrier {
@@ -71,7 +72,7 @@ export class SourceDriver {
         for (const item of batch) {
           if (aborted.aborted) return;
           if (item instanceof FeedBarrier) await this.writer.controlAsync(FrameKind.Barrier, item.epoch);
-          else if (item instanceof VectorBatch) await this.emitBatch(item);
+          else if (item instanceof VectorBatch || item instanceof SharedVectorBatch) await this.emitBatch(item);
           else {
             const waiting = this.emit(item);
             if (waiting) await waiting;
@@ -103,11 +104,11 @@ export class SourceDriver {
   }
 
   /** Writes a batch of vector records (their ts are already set), as one frame where the routing allows. */
-  async emitBatch(batch: VectorBatch): Promise<void> {
+  async emitBatch(batch: VectorRows): Promise<void> {
     if (this.signal.aborted || batch.count === 0) return;
     await this.writer.writeBatchAsync(batch);
     this.records += batch.count;
-    for (let i = 0; i < batch.count; i++) if (batch.ts[i]! > this.maxTs) this.maxTs = batch.ts[i]!;
+    if (batch.maxTs > this.maxTs) this.maxTs = batch.maxTs;
     await this.writer.controlAsync(FrameKind.Watermark, this.maxTs - this.timing.outOfOrdernessMs);
     const turn = yieldIfDue();
     if (turn) await turn;

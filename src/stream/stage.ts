@@ -6,7 +6,7 @@ import { buildChain, loadFn, OperatorError, type ChainNode, type Link } from './
 import type { FnRef } from './functions.js';
 import { EdgeWriter, type EdgeTask } from './edge-writer.js';
 import type { OperatorContext } from './data-stream.js';
-import { FrameKind, isRecordKind, kindOf, portOf, readControl, RecordDecoder } from './frames.js';
+import { FrameKind, isRecordKind, kindOf, portOf, readControl, RecordDecoder, type ArenaHandle } from './frames.js';
 import { MinWatermark } from './operators/index.js';
 
 /** Everything one worker needs to run one instance of a vertex (structured-cloneable). */
@@ -26,6 +26,8 @@ export interface StageTask {
   inputKeys: (FnRef | undefined)[];
   /** Records' vectors are views over the input ring, valid during the call only. */
   zeroCopyVectors: boolean;
+  /** Feed arenas that batch references on the input point into. */
+  arenas: ArenaHandle[];
   services?: unknown;
 }
 
@@ -67,7 +69,7 @@ export async function runStage(task: StageTask): Promise<StageReport> {
       return undefined;
     }
   };
-  const decoder = new RecordDecoder(input.data, !task.zeroCopyVectors);
+  const decoder = new RecordDecoder(input.data, !task.zeroCopyVectors, task.arenas);
   const watermarks = new MinWatermark(task.producers);
   const barriers = new Map<number, number>();
   let ended = 0;

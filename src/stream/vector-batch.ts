@@ -1,15 +1,32 @@
 import { recordBatchSize, type RecordBatchInput, type VectorArray, type VectorDType } from '../codec/index.js';
 
+/** Vector records in columns, as the edge writers take them: a private VectorBatch or a SharedVectorBatch. */
+export interface VectorRows {
+  readonly dim: number;
+  readonly dtype: VectorDType;
+  readonly count: number;
+  readonly uids: BigUint64Array;
+  readonly data: VectorArray;
+  /** The largest ts of the rows (-Infinity when empty). */
+  readonly maxTs: number;
+  tsAt(row: number): number;
+  /** The filled rows, as writeRecordBatch takes them (views, no copy). */
+  input(): RecordBatchInput;
+  /** Bytes of the RecordBatch frame the filled rows make. */
+  frameSize(): number;
+}
+
 /**
  * Vector records in columns, the in-memory twin of a RecordBatch frame: where vectors are many
  * (SageFlowService's queue, a stage's output between drains) they travel a batch per frame, one
  * claim and one copy for hundreds of records.
  */
-export class VectorBatch {
+export class VectorBatch implements VectorRows {
   readonly uids: BigUint64Array;
   readonly ts: Float64Array;
   readonly data: VectorArray;
   count = 0;
+  maxTs = -Infinity;
 
   constructor(
     readonly dim: number,
@@ -27,25 +44,34 @@ export class VectorBatch {
 
   /** Appends a copy of one record. The caller checks `full` first and that the shape matches. */
   add(uid: bigint, ts: number, vector: ArrayLike<number>): void {
+    this.data.set(vector, this.count * this.dim);
+    this.commitRow(uid, ts);
+  }
+
+  /** Sets the uid and ts of the next row (its vector is already in `data`) and counts it in. */
+  commitRow(uid: bigint, ts: number): void {
     const row = this.count++;
     this.uids[row] = uid;
     this.ts[row] = ts;
-    this.data.set(vector, row * this.dim);
+    if (ts > this.maxTs) this.maxTs = ts;
   }
 
-  /** The filled rows, as writeRecordBatch takes them (views, no copy). */
+  tsAt(row: number): number {
+    return this.ts[row]!;
+  }
+
   input(): RecordBatchInput {
     const n = this.count;
     return { dim: this.dim, dtype: this.dtype, uids: this.uids.subarray(0, n), ts: this.ts.subarray(0, n), data: this.data.subarray(0, n * this.dim) };
   }
 
-  /** Bytes of the RecordBatch frame the filled rows make. */
   frameSize(): number {
     return recordBatchSize(this.count, this.dim, this.dtype);
   }
 
   clear(): void {
     this.count = 0;
+    this.maxTs = -Infinity;
   }
 }
 

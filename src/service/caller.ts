@@ -312,19 +312,26 @@ export class ServiceCaller {
     this.pending.add(call);
     const replies = this.replyRing;
     for (;;) {
-      this.now = performance.now();
+      // Wait for a frame first (the answer is a round trip away), then read the clock once, for
+      // the latency histogram and the deadline. Only drain() settles calls, so `done` is checked
+      // after it.
+      if (this.spinner.spin(this.hasReply)) {
+        this.now = performance.now();
+      } else {
+        const parkedAt = performance.now();
+        if (parkedAt >= deadline && this.pending.take(call.id) === call) throw timeoutError(call);
+        if (replies.drained) {
+          this.pending.take(call.id);
+          throw new ServiceUnavailableError(service.name, 'the reply ring was closed');
+        }
+        this.replyBell.sleep(this.hasReplyOrEnd, Math.min(deadline - parkedAt, 100));
+        if (!replies.hasFrame()) continue;
+        this.now = performance.now();
+        this.spinner.parked(this.now - parkedAt);
+      }
       replies.drain(this.onFrame);
       if (call.done) break;
       if (this.now >= deadline && this.pending.take(call.id) === call) throw timeoutError(call);
-      if (replies.drained) {
-        this.pending.take(call.id);
-        throw new ServiceUnavailableError(service.name, 'the reply ring was closed');
-      }
-      if (!this.spinner.spin(this.hasReply)) {
-        const parkedAt = performance.now();
-        this.replyBell.sleep(this.hasReplyOrEnd, Math.min(deadline - parkedAt, 100));
-        if (replies.hasFrame()) this.spinner.parked(performance.now() - parkedAt);
-      }
     }
     if (call.failed) throw call.value;
     return call.value;

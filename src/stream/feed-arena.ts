@@ -1,6 +1,6 @@
-import { openRecordBatch, recordBatchSize, sealRecordBatch, type OpenRecordBatch, type RecordBatchInput, type VectorArray, type VectorDType } from '../codec/index.js';
+import { openRecordBatch, recordBatchSize, sealRecordBatch, type OpenRecordBatch, type VectorArray, type VectorDType } from '../codec/index.js';
 import { InvalidArgumentError } from '../errors.js';
-import type { VectorRows } from './vector-batch.js';
+import { ColumnBatch } from './vector-batch.js';
 
 let nextArenaId = 1;
 
@@ -64,54 +64,24 @@ export class FeedArena {
 }
 
 /** A batch of vector records built in a FeedArena: a RecordBatch, once sealed. */
-export class SharedVectorBatch implements VectorRows {
+export class SharedVectorBatch extends ColumnBatch {
   readonly uids: BigUint64Array;
   readonly data: VectorArray;
   /** The int64 ts column as 32-bit halves: a number goes in without a BigInt. */
   private readonly tsWords: Int32Array;
   private readonly ts: BigInt64Array;
-  count = 0;
-  maxTs = -Infinity;
 
   constructor(
     readonly arena: FeedArena,
     readonly layout: OpenRecordBatch,
   ) {
+    super(layout.dim, layout.dtype, layout.capacity);
     const { buffer } = arena;
     this.uids = new BigUint64Array(buffer, layout.uidsAt, layout.capacity);
     this.ts = new BigInt64Array(buffer, layout.tsAt, layout.capacity);
     this.tsWords = new Int32Array(buffer, layout.tsAt, layout.capacity * 2);
     const elements = layout.capacity * layout.dim;
     this.data = layout.dtype === 'Float64' ? new Float64Array(buffer, layout.dataAt, elements) : new Float32Array(buffer, layout.dataAt, elements);
-  }
-
-  get dim(): number {
-    return this.layout.dim;
-  }
-
-  get dtype(): VectorDType {
-    return this.layout.dtype;
-  }
-
-  get capacity(): number {
-    return this.layout.capacity;
-  }
-
-  get full(): boolean {
-    return this.count === this.layout.capacity;
-  }
-
-  /** Sets the uid and ts of the next row (its vector is already in `data`) and counts it in. */
-  commitRow(uid: bigint, ts: number): void {
-    const row = this.count++;
-    this.uids[row] = uid;
-    this.setTs(row, ts);
-  }
-
-  /** Appends a copy of one record. The caller checks `full` first and that the shape matches. */
-  add(uid: bigint, ts: number, vector: ArrayLike<number>): void {
-    this.data.set(vector, this.count * this.layout.dim);
-    this.commitRow(uid, ts);
   }
 
   tsAt(row: number): number {
@@ -123,25 +93,14 @@ export class SharedVectorBatch implements VectorRows {
     sealRecordBatch(this.arena.bytes, this.layout, this.count);
   }
 
-  input(): RecordBatchInput {
-    const n = this.count;
-    return { dim: this.dim, dtype: this.dtype, uids: this.uids.subarray(0, n), ts: this.ts.subarray(0, n), data: this.data.subarray(0, n * this.dim) };
-  }
-
-  frameSize(): number {
-    return recordBatchSize(this.count, this.dim, this.dtype);
-  }
-
-  clear(): void {
-    this.count = 0;
-    this.maxTs = -Infinity;
-  }
-
-  private setTs(row: number, ts: number): void {
+  protected storeTs(row: number, ts: number): void {
     const ms = Math.trunc(ts);
     // Little-endian int64 as two int32 halves (exact for |ms| < 2^53).
     this.tsWords[row * 2] = ms >>> 0;
     this.tsWords[row * 2 + 1] = Math.floor(ms / 2 ** 32);
-    if (ts > this.maxTs) this.maxTs = ts;
+  }
+
+  protected tsColumn(): BigInt64Array {
+    return this.ts;
   }
 }

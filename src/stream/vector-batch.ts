@@ -17,14 +17,12 @@ export interface VectorRows {
 }
 
 /**
- * Vector records in columns, the in-memory twin of a RecordBatch frame: where vectors are many
- * (SageFlowService's queue, a stage's output between drains) they travel a batch per frame, one
- * claim and one copy for hundreds of records.
+ * What the two batch kinds share: rows appended in columns (uid, ts, vector), handed to the
+ * RecordBatch writer as views. Where the ts column lives and in what type is theirs to say.
  */
-export class VectorBatch implements VectorRows {
-  readonly uids: BigUint64Array;
-  readonly ts: Float64Array;
-  readonly data: VectorArray;
+export abstract class ColumnBatch implements VectorRows {
+  abstract readonly uids: BigUint64Array;
+  abstract readonly data: VectorArray;
   count = 0;
   maxTs = -Infinity;
 
@@ -32,11 +30,7 @@ export class VectorBatch implements VectorRows {
     readonly dim: number,
     readonly dtype: VectorDType,
     readonly capacity: number,
-  ) {
-    this.uids = new BigUint64Array(capacity);
-    this.ts = new Float64Array(capacity);
-    this.data = dtype === 'Float64' ? new Float64Array(capacity * dim) : new Float32Array(capacity * dim);
-  }
+  ) {}
 
   get full(): boolean {
     return this.count === this.capacity;
@@ -52,17 +46,15 @@ export class VectorBatch implements VectorRows {
   commitRow(uid: bigint, ts: number): void {
     const row = this.count++;
     this.uids[row] = uid;
-    this.ts[row] = ts;
+    this.storeTs(row, ts);
     if (ts > this.maxTs) this.maxTs = ts;
   }
 
-  tsAt(row: number): number {
-    return this.ts[row]!;
-  }
+  abstract tsAt(row: number): number;
 
   input(): RecordBatchInput {
     const n = this.count;
-    return { dim: this.dim, dtype: this.dtype, uids: this.uids.subarray(0, n), ts: this.ts.subarray(0, n), data: this.data.subarray(0, n * this.dim) };
+    return { dim: this.dim, dtype: this.dtype, uids: this.uids.subarray(0, n), ts: this.tsColumn().subarray(0, n), data: this.data.subarray(0, n * this.dim) };
   }
 
   frameSize(): number {
@@ -72,6 +64,39 @@ export class VectorBatch implements VectorRows {
   clear(): void {
     this.count = 0;
     this.maxTs = -Infinity;
+  }
+
+  protected abstract storeTs(row: number, ts: number): void;
+  protected abstract tsColumn(): Float64Array | BigInt64Array;
+}
+
+/**
+ * Vector records in columns, the in-memory twin of a RecordBatch frame: where vectors are many
+ * (SageFlowService's queue, a stage's output between drains) they travel a batch per frame, one
+ * claim and one copy for hundreds of records.
+ */
+export class VectorBatch extends ColumnBatch {
+  readonly uids: BigUint64Array;
+  readonly ts: Float64Array;
+  readonly data: VectorArray;
+
+  constructor(dim: number, dtype: VectorDType, capacity: number) {
+    super(dim, dtype, capacity);
+    this.uids = new BigUint64Array(capacity);
+    this.ts = new Float64Array(capacity);
+    this.data = dtype === 'Float64' ? new Float64Array(capacity * dim) : new Float32Array(capacity * dim);
+  }
+
+  tsAt(row: number): number {
+    return this.ts[row]!;
+  }
+
+  protected storeTs(row: number, ts: number): void {
+    this.ts[row] = ts;
+  }
+
+  protected tsColumn(): Float64Array {
+    return this.ts;
   }
 }
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Worker } from 'node:worker_threads';
 import { spawnWorker } from '../src/pool/index.js';
 import { SharedRing } from '../src/ring/index.js';
-import { checkFrame } from './fixtures/ring-frames.js';
+import { checkFrame, runLengthOf, type ProducerMode } from './fixtures/ring-frames.js';
 
 const PRODUCER = new URL('./fixtures/ring-producer.ts', import.meta.url);
 
@@ -15,12 +15,14 @@ function exited(worker: Worker): Promise<void> {
 
 describe('SharedRing under several producer threads', () => {
   it('4 producers × 1 M frames of random sizes: each arrives once, intact, in order per producer', async () => {
-    const producers = 4;
+    // One producer per write path: single frames (write, claim + commit) and published runs.
+    const modes: ProducerMode[] = ['write', 'claim', 'writeMany', 'encodeMany'];
+    const producers = modes.length;
     const count = 1_000_000;
     const maxPayload = 72;
     const ring = SharedRing.create({ capacity: 1 << 16 });
     const workers = Array.from({ length: producers }, (_, producer) =>
-      spawnWorker(PRODUCER, { buffer: ring.buffer, producer, count, maxPayload, useClaim: producer % 2 === 1 }),
+      spawnWorker(PRODUCER, { buffer: ring.buffer, producer, count, maxPayload, mode: modes[producer] }),
     );
     const done = Promise.all(workers.map(exited)).then(() => ring.close());
 
@@ -36,7 +38,7 @@ describe('SharedRing under several producer threads', () => {
       }
       if (seq !== nextSeq[producer]) problems.push(`producer ${producer}: expected seq ${nextSeq[producer]}, got ${seq}`);
       nextSeq[producer] = seq + 1;
-      const bad = checkFrame(data, offset, length, producer, seq, maxPayload);
+      const bad = checkFrame(data, offset, length, producer, seq, maxPayload, runLengthOf(modes[producer]!));
       if (bad) problems.push(`producer ${producer} seq ${seq}: ${bad}`);
     };
     while (await ring.readable(20_000)) {

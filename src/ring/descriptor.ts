@@ -9,13 +9,13 @@
  *       | magic  |version | capacity | flags  |   (reserved)                 |   identity
  *       +--------+--------+----------+--------+------------------------------+
  *   128 | tail: bytes ever claimed by producers (int32, wraps mod 2^32)      |   one 128-byte line
- *   256 | head: bytes ever consumed (int32, wraps mod 2^32)                  |   each, so producers
+ *   256 | head: bytes ever consumed (int32, wraps mod 2^32) | frames read     |   each, so producers
  *   384 | head cache: producers' last look at head                           |   and the consumer
  *   512 | correlation counter: request ids handed out                        |   never share a
  *   640 | heartbeat: float64 ms timestamp of the consumer's last beat        |   cache line
  *   768 | consumer waiters | data signal | data wake pending                  |
  *   896 | producer waiters | space signal | space wake pending               |
- *  1024 | closed flag | frames read by the consumer                          |
+ *  1024 | closed flag (read by producers on every claim; written once)       |
  *  1152 +--------------------------------------------------------------------+
  *       | data region: `capacity` bytes of frames                            |
  *       +--------------------------------------------------------------------+
@@ -31,13 +31,18 @@
  * ```
  *
  * `length` counts header and payload. It is 0 while the space is free, negative while a producer
- * holds the claim, and set positive last (Atomics.store), which publishes the frame: a reader
- * never sees half a frame. Before moving head, the consumer zeroes the length word of every 8-byte
+ * holds a `tryClaim`, and set positive last (Atomics.store), which publishes the frame: a reader
+ * never sees half a frame. A run of frames written together (tryWriteMany, tryEncodeMany) gets
+ * the lengths of all but its first frame by plain stores, then the first frame's by one
+ * Atomics.store: the reader goes frame by frame and cannot pass a length that reads 0, so it
+ * reaches none of the run before that store, which orders every write of the run before it. Before moving head, the consumer zeroes the length word of every 8-byte
  * slot it has read past, so a stale length can never be mistaken for a new one. A frame that would cross the end is preceded by a
  * padding frame (type PADDING_TYPE) that fills the rest of the region.
  */
 export const RING_MAGIC = 0x52464c57; // "RFLW"
-export const RING_VERSION = 1;
+// 2: the frames-read counter moved from the closed flag's line to the head's (the consumer's own),
+// so the consumer's releases no longer evict the line producers read on every claim.
+export const RING_VERSION = 2;
 
 export const CACHE_LINE_PAIR = 128;
 
@@ -59,7 +64,7 @@ export const PRODUCER_WAITERS_OFFSET = 7 * CACHE_LINE_PAIR;
 export const SPACE_SIGNAL_OFFSET = 7 * CACHE_LINE_PAIR + 4;
 export const SPACE_WAKE_PENDING_OFFSET = 7 * CACHE_LINE_PAIR + 8;
 export const CLOSED_OFFSET = 8 * CACHE_LINE_PAIR;
-export const FRAMES_READ_OFFSET = 8 * CACHE_LINE_PAIR + 4;
+export const FRAMES_READ_OFFSET = HEAD_OFFSET + 4;
 export const HEADER_LENGTH = 9 * CACHE_LINE_PAIR;
 
 export const FLAG_MULTI_PRODUCER = 1;

@@ -1,5 +1,5 @@
 export { SharedRing } from './shared-ring.js';
-export type { SharedRingOptions, AttachOptions, FrameHandler, Frame, RingStats } from './shared-ring.js';
+export type { SharedRingOptions, AttachOptions, EncodeManyOptions, FrameHandler, FrameEncoder, Frame, RingStats } from './shared-ring.js';
 export { FrameTooLargeError, InvalidCapacityError, InvalidRingError, RingClosedError, TimeoutError } from './errors.js';
 export { SpinThenParkStrategy, BusySpinStrategy, defaultWaitStrategy } from '../sync/index.js';
 export type { WaitStrategy, SpinThenParkOptions } from '../sync/index.js';

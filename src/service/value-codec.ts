@@ -100,6 +100,15 @@ export class PayloadEncoder {
   private containerCount = 0;
   private depth = 0;
   private planning = false;
+  /**
+   * Most argument lists are a few numbers and short strings, and most results one such value:
+   * those skip the plan. Their values, read once, wait here (`scalarCount` of them, the elements
+   * of an array when `scalarArray`) and are written straight from here — the same bytes the plan
+   * would write, for a third of the work. -1: the plan holds the value.
+   */
+  private readonly scalars: unknown[] = [];
+  private scalarCount = -1;
+  private scalarArray = false;
 
   /** This encoder, or a fresh one when this one is busy (a getter in a value made a call of its own). */
   static forUse(shared: PayloadEncoder): PayloadEncoder {
@@ -116,10 +125,14 @@ export class PayloadEncoder {
     this.size = 2;
     this.containerCount = 0;
     this.depth = 0;
+    this.scalarCount = -1;
     let fast: boolean;
     this.planning = true;
     try {
-      fast = this.plan(value);
+      fast = this.planTop(value);
+    } catch (error) {
+      this.clearScalars(); // a getter threw: keep none of the values read
+      throw error;
     } finally {
       this.planning = false;
       // Drop references to the caller's containers (only those used this time).
@@ -127,6 +140,7 @@ export class PayloadEncoder {
       this.containerCount = 0;
     }
     if (!fast) {
+      this.clearScalars();
       let bytes: Buffer;
       try {
         bytes = v8.serialize(value);
@@ -148,6 +162,7 @@ export class PayloadEncoder {
 
   /** Writes the prepared bytes at `target[offset]`; returns the offset after them. */
   writeInto(target: Uint8Array, offset: number): number {
+    if (this.scalarCount >= 0) return this.writeScalars(target, offset);
     const ops = this.ops;
     const nums = this.nums;
     const refs = this.refs;
@@ -255,6 +270,32 @@ export class PayloadEncoder {
     return out;
   }
 
+  private writeScalars(target: Uint8Array, offset: number): number {
+    const values = this.scalars;
+    const n = this.scalarCount;
+    let p = offset;
+    target[p++] = VERSION_TAG;
+    target[p++] = VERSION;
+    if (!this.scalarArray) {
+      p = writeScalar(target, p, values[0]);
+    } else {
+      target[p++] = T_BEGIN_DENSE_ARRAY;
+      p = writeVarint(target, p, n);
+      for (let i = 0; i < n; i++) p = writeScalar(target, p, values[i]);
+      target[p++] = T_END_DENSE_ARRAY;
+      target[p++] = 0;
+      p = writeVarint(target, p, n);
+    }
+    this.clearScalars();
+    return p;
+  }
+
+  private clearScalars(): void {
+    const n = this.scalarArray ? this.scalarCount : 1;
+    for (let i = 0; i < n; i++) this.scalars[i] = undefined;
+    this.scalarCount = -1;
+  }
+
   private clearRefs(): void {
     // Drop references so the encoder does not keep the caller's values alive.
     const refs = this.refs;
@@ -267,6 +308,46 @@ export class PayloadEncoder {
     this.ops[i] = op;
     this.nums[i] = num;
     this.refs[i] = ref;
+  }
+
+  /**
+   * The top-level value: a scalar, or an array whose elements are scalars, goes to `scalars`;
+   * anything else to the plan. An array's elements are read once either way: when one is not a
+   * scalar, the plan goes on from the ones read so far.
+   */
+  private planTop(value: unknown): boolean {
+    if (!Array.isArray(value)) {
+      const size = scalarSize(value);
+      if (size < 0) return this.plan(value);
+      this.scalars[0] = value;
+      this.scalarCount = 1;
+      this.scalarArray = false;
+      this.size += size;
+      return true;
+    }
+    this.containers[0] = value;
+    this.containerCount = 1;
+    if (Object.getPrototypeOf(value) !== Array.prototype) return false;
+    const n = value.length;
+    const scalars = this.scalars;
+    this.scalarArray = true;
+    let size = 0;
+    for (let i = 0; i < n; i++) {
+      const element: unknown = value[i];
+      if (element === undefined && !(i in value)) return false; // a hole
+      scalars[i] = element;
+      this.scalarCount = i + 1; // (so that a failure clears what was kept)
+      const elementSize = scalarSize(element);
+      if (elementSize < 0) {
+        const planned = this.planElements(value, n, i + 1);
+        this.clearScalars();
+        return planned;
+      }
+      size += elementSize;
+    }
+    this.scalarCount = n;
+    this.size += 1 + varintLength(n) + size + 2 + varintLength(n);
+    return true;
   }
 
   /** False when the value needs the general serializer. */
@@ -353,13 +434,22 @@ export class PayloadEncoder {
 
   private planArray(array: unknown[]): boolean {
     if (Object.getPrototypeOf(array) !== Array.prototype) return false;
-    const n = array.length;
+    return this.planElements(array, array.length, 0);
+  }
+
+  /** Plans the `n` elements of `array`, of which the first `read` were read already, into `scalars`. */
+  private planElements(array: unknown[], n: number, read: number): boolean {
     this.push(OP_BEGIN_ARRAY, n);
     this.size += 1 + varintLength(n);
     this.depth++;
     for (let i = 0; i < n; i++) {
-      const element = array[i];
-      if (element === undefined && !(i in array)) return false; // a hole
+      let element: unknown;
+      if (i < read) {
+        element = this.scalars[i];
+      } else {
+        element = array[i];
+        if (element === undefined && !(i in array)) return false; // a hole
+      }
       if (!this.plan(element)) return false;
     }
     this.depth--;
@@ -398,6 +488,56 @@ export class PayloadEncoder {
 }
 
 const NOT_LATIN1 = /[^\u0000-\u00ff]/;
+
+/** Bytes a scalar takes written straight (see PayloadEncoder.scalars), or -1 for any other value. */
+function scalarSize(value: unknown): number {
+  switch (typeof value) {
+    case 'number':
+      return (value | 0) === value && !Object.is(value, -0) ? 1 + varintLength(((value << 1) ^ (value >> 31)) >>> 0) : 9;
+    case 'boolean':
+    case 'undefined':
+      return 1;
+    case 'string': {
+      const n = value.length;
+      if (n > 32) return -1;
+      for (let i = 0; i < n; i++) if (value.charCodeAt(i) > 0xff) return -1;
+      return 2 + n; // tag, length (one varint byte up to 127), the Latin-1 bytes
+    }
+    case 'object':
+      return value === null ? 1 : -1;
+    default:
+      return -1;
+  }
+}
+
+/** Writes a scalar that scalarSize measured; returns the offset after it. Same bytes as the plan's ops. */
+function writeScalar(target: Uint8Array, p: number, value: unknown): number {
+  switch (typeof value) {
+    case 'number':
+      if ((value | 0) === value && !Object.is(value, -0)) {
+        target[p++] = T_INT32;
+        return writeVarint(target, p, ((value << 1) ^ (value >> 31)) >>> 0);
+      }
+      target[p++] = T_DOUBLE;
+      return writeDouble(target, p, value);
+    case 'boolean':
+      target[p++] = value ? T_TRUE : T_FALSE;
+      return p;
+    case 'undefined':
+      target[p++] = T_UNDEFINED;
+      return p;
+    case 'string': {
+      const n = value.length;
+      target[p++] = T_ONE_BYTE_STRING;
+      target[p++] = n;
+      for (let c = 0; c < n; c++) target[p + c] = value.charCodeAt(c);
+      return p + n;
+    }
+    default:
+      target[p++] = T_NULL;
+      return p;
+  }
+}
 
 /**
  * Reads a payload written by PayloadEncoder or v8.serialize from `source[start, end)`. The result

@@ -24,5 +24,18 @@ describe('WorkerPool', () => {
 
   it('validates its options up front', () => {
     expect(() => new WorkerPool({ threads: 0 })).toThrow(/positive integer/);
+    expect(() => new WorkerPool({ priority: 'high' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
   });
+
+  it.runIf(process.platform === 'linux')('runs its threads at the priority asked for, leaving the main thread as it was', async () => {
+    const low = new WorkerPool({ threads: 1, priority: 'low' });
+    try {
+      expect(await low.run({ module: TASKS, export: 'ownNice' })).toBe(19);
+      expect(await pool.run({ module: TASKS, export: 'ownNice' })).toBe(0);
+      const { ownNice } = await import('./fixtures/pool-tasks.js');
+      expect(ownNice()).toBe(0);
+    } finally {
+      await low.close();
+    }
+  }, 10_000);
 });

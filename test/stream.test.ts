@@ -86,6 +86,17 @@ describe('StreamEnvironment basics', () => {
     expect(b).toEqual([0, 10, 20, 30, 40]);
   }, 30_000);
 
+  it.runIf(process.platform === 'linux')("runs operators below the main thread's priority unless told otherwise", async () => {
+    for (const [workerPriority, nice] of [[undefined, 10], ['normal', 0]] as const) {
+      const env = new StreamEnvironment({ workers: 1, workerPriority });
+      const out: { nice: number | null }[] = [];
+      env.fromIterable([1, 2]).map(op(OPS, 'withNice')).sink((r) => void out.push(r as never));
+      await env.execute();
+      expect(out.map((r) => r.nice)).toEqual([nice, nice]);
+    }
+    expect(() => new StreamEnvironment({ workerPriority: 'realtime' as never })).toThrow(/priority must be/);
+  }, 30_000);
+
   it('a ring sink feeds another pipeline through fromRing', async () => {
     const ring = SharedRing.create({ capacity: 1 << 12 });
     const first = new StreamEnvironment({ workers: 1 });

@@ -1,5 +1,6 @@
 import { VectorReader, vectorRecordSize, writeVectorRecord, type VectorArray, type VectorDType } from '../codec/index.js';
 import { RingflowError } from '../errors.js';
+import type { ThreadPriority } from '../pool/index.js';
 import { SharedRing } from '../ring/index.js';
 import { batchRows, rowBytes, FeedArena, FeedBarrier, SharedVectorBatch, StreamEnvironment, VectorBatch, type DataStream, type RunningJob, type VectorRecord } from '../stream/index.js';
 import { FeedQueue } from './feed-queue.js';
@@ -14,6 +15,8 @@ export interface SageFlowServiceOptions {
   workers?: number;
   /** Operators get vectors as views over the ring, valid during the call (see StreamEnvironment). Default false. */
   zeroCopyVectors?: boolean;
+  /** Scheduling priority of the worker threads (see StreamEnvironment). Default 'belowNormal'. */
+  workerPriority?: ThreadPriority;
   /** Bytes of the ring other threads push into (a power of two). Default 4 MiB. */
   inboxCapacity?: number;
   /**
@@ -92,7 +95,7 @@ export class SageFlowService {
   constructor(options: SageFlowServiceOptions = {}) {
     this.dim = checkDim(options.dim ?? 4);
     this.dtype = checkDType(options.dtype ?? 'Float32');
-    this.env = new StreamEnvironment({ workers: options.workers, zeroCopyVectors: options.zeroCopyVectors });
+    this.env = new StreamEnvironment({ workers: options.workers, zeroCopyVectors: options.zeroCopyVectors, workerPriority: options.workerPriority });
     this.inbox = SharedRing.create({ capacity: options.inboxCapacity ?? 1 << 22 });
     this.rowsPerBatch = batchRows(this.dim, this.dtype, this.env.ringCapacity >>> 1);
     this.arena = new FeedArena(options.queueMemory ?? QUEUE_MEMORY);

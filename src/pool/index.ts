@@ -5,3 +5,5 @@ export { TaskLoadError, resolveTaskFunction } from './task.js';
 export type { TaskSpec } from './task.js';
 export { op, isOpRef } from './op.js';
 export type { OpRef } from './op.js';
+export { applyThreadPriority, checkThreadPriority } from './thread-priority.js';
+export type { ThreadPriority } from './thread-priority.js';

@@ -4,12 +4,15 @@ import { Piscina } from 'piscina';
 import { InvalidArgumentError } from '../errors.js';
 import { BOOTSTRAP_URL, bootstrapData } from './spawn.js';
 import type { TaskSpec } from './task.js';
+import { checkThreadPriority, type ThreadPriority } from './thread-priority.js';
 
 const TASK_RUNNER_URL = new URL(`../../workers/task-runner${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
 export interface WorkerPoolOptions {
   /** Threads kept ready. Default: the machine's available parallelism. */
   threads?: number;
+  /** Scheduling priority of the pool's threads (Linux; see ThreadPriority). Default 'normal'. */
+  priority?: ThreadPriority;
   /** Extra resource limits for each worker (heap sizes), as Node's Worker takes them. */
   resourceLimits?: ConstructorParameters<typeof Piscina>[0] extends infer O ? (O extends { resourceLimits?: infer R } ? R : never) : never;
 }
@@ -29,9 +32,10 @@ export class WorkerPool {
     if (!Number.isInteger(threads) || threads < 1) {
       throw new InvalidArgumentError(`threads must be a positive integer, got ${String(threads)}`);
     }
+    const priority = checkThreadPriority(options.priority ?? 'normal');
     this.piscina = new Piscina({
       filename: BOOTSTRAP_URL.href,
-      workerData: bootstrapData(TASK_RUNNER_URL),
+      workerData: bootstrapData(TASK_RUNNER_URL, { priority }),
       minThreads: threads,
       maxThreads: threads,
       idleTimeout: 60_000,

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError } from '../errors.js';
+import { checkThreadPriority, type ThreadPriority } from '../pool/index.js';
 import type { SharedRing } from '../ring/index.js';
 import { ServiceManager, type RegisterServiceOptions, type ServiceClientHandle } from '../service/index.js';
 import { DataStream, type GraphOwner } from './data-stream.js';
@@ -20,6 +21,11 @@ export interface StreamEnvironmentOptions {
    * built-in windows and joins copy what they keep). Default false: every record owns its memory.
    */
   zeroCopyVectors?: boolean;
+  /**
+   * Scheduling priority of the operator threads (Linux). Default 'belowNormal': when cores are
+   * short, the main thread's event loop gets the CPU first; otherwise workers run flat out.
+   */
+  workerPriority?: ThreadPriority;
 }
 
 export interface RunningJob {
@@ -45,6 +51,7 @@ export class StreamEnvironment implements GraphOwner {
   readonly parallelism: number;
   readonly ringCapacity: number;
   readonly zeroCopyVectors: boolean;
+  readonly workerPriority: ThreadPriority;
   private readonly timing = new Map<GraphNode, SourceTiming>();
   private readonly names = new Map<string, number>();
   private failureHandler?: (failure: OperatorFailure) => void;
@@ -58,6 +65,7 @@ export class StreamEnvironment implements GraphOwner {
       throw new InvalidArgumentError(`workers must be a positive integer, got ${String(options.workers)}`);
     }
     this.ringCapacity = options.ringCapacity ?? 1 << 22;
+    this.workerPriority = checkThreadPriority(options.workerPriority ?? 'belowNormal');
     this.zeroCopyVectors = options.zeroCopyVectors === true;
   }
 
@@ -146,6 +154,7 @@ export class StreamEnvironment implements GraphOwner {
         : undefined,
       ringCapacity: this.ringCapacity,
       zeroCopyVectors: this.zeroCopyVectors,
+      workerPriority: this.workerPriority,
       onFailure: this.failureHandler,
       onSideOutput: this.sideOutputHandler,
     });

@@ -1,6 +1,6 @@
 import { decodeEnvelope } from '../codec/index.js';
 import { RingflowError } from '../errors.js';
-import { WorkerPool } from '../pool/index.js';
+import { WorkerPool, type ThreadPriority } from '../pool/index.js';
 import { SharedRing } from '../ring/index.js';
 import type { ChainNode } from './chain.js';
 import { EdgeWriter, type EdgeTask } from './edge-writer.js';
@@ -17,6 +17,7 @@ const STAGE_MODULE = new URL(`./stage${import.meta.url.endsWith('.ts') ? '.ts' :
 export interface JobOptions {
   ringCapacity: number;
   zeroCopyVectors: boolean;
+  workerPriority: ThreadPriority;
   /** Where failures go; without a handler, execute() rejects after the run with the first one. */
   onFailure?: (failure: OperatorFailure) => void;
   onSideOutput?: (output: SideOutput) => void;
@@ -85,7 +86,7 @@ export class Job {
     private readonly options: JobOptions,
   ) {
     const workerInstances = plan.vertices.filter((v) => v.kind === 'worker').reduce((n, v) => n + v.parallelism, 0);
-    this.pool = new WorkerPool({ threads: Math.max(1, workerInstances) });
+    this.pool = new WorkerPool({ threads: Math.max(1, workerInstances), priority: options.workerPriority });
     this.channel = SharedRing.create({ capacity: 1 << 20 });
     this.arenas = plan.vertices.flatMap((v) => {
       const spec = v.nodes[0]!.spec;

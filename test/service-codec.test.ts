@@ -46,6 +46,23 @@ describe('service payloads (v8.serialize format, fast path)', () => {
     }
   });
 
+  it('writes argument lists of scalars byte for byte as v8.serialize does', () => {
+    for (const value of [[1, -1, 'k', true, null, undefined], [2 ** 31, 'héllo', -0], [], 7, 'abc']) {
+      expect(Buffer.from(encoder.encode(value))).toEqual(v8.serialize(value));
+    }
+  });
+
+  it('reads each element of an argument list once, also when a later one is not a scalar', () => {
+    let reads = 0;
+    const args: unknown[] = [1, 'k', 0];
+    Object.defineProperty(args, 1, { get: () => (reads++, 'k'), enumerable: true, configurable: true });
+    Object.defineProperty(args, 2, { get: () => (reads++, { deep: [reads] }), enumerable: true, configurable: true });
+    const bytes = encoder.encode(args);
+    expect(reads).toBe(2);
+    expect(v8.deserialize(Buffer.from(bytes))).toEqual([1, 'k', { deep: [2] }]);
+    expect(roundTrip([1, 'two', [3], 'four'])).toEqual([1, 'two', [3], 'four']);
+  });
+
   it('keeps shared references and cycles (through the general serializer)', () => {
     const shared = { s: 1 };
     const [a, b] = roundTrip([shared, shared]) as [object, object];

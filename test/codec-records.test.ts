@@ -421,8 +421,10 @@ describe('RecordBatch', () => {
         const buffer = region.buffer;
         const uids = new BigUint64Array(buffer, region.byteOffset + open.uidsAt, capacity);
         const ts = new BigInt64Array(buffer, region.byteOffset + open.tsAt, capacity);
-        const Data = dtype === 'Float64' ? Float64Array : Float32Array;
-        const data = new Data(buffer, region.byteOffset + open.dataAt, capacity * dim);
+        const data =
+          dtype === 'Float64'
+            ? new Float64Array(buffer, region.byteOffset + open.dataAt, capacity * dim)
+            : new Float32Array(buffer, region.byteOffset + open.dataAt, capacity * dim);
         const half = count >> 1;
         const fill = (from: number, to: number) => {
           for (let row = from; row < to; row++) {

@@ -17,9 +17,9 @@ import {
   histogramBase,
   I_EPOCH,
   I_HOST_BELL,
-  I_QUEUED,
   I_READY,
   instanceBase,
+  queuedOf,
   queueSpot,
   STATE_NAMES,
   ServiceState,
@@ -168,7 +168,7 @@ export abstract class BaseServiceTask {
   status(inFlight: number): ServiceStatus {
     const words = this.words;
     let queued = 0;
-    for (let i = 0; i < this.options.instances; i++) queued += Math.max(0, Atomics.load(words, instanceBase(i) + I_QUEUED));
+    for (let i = 0; i < this.options.instances; i++) queued += queuedOf(words, i);
     return {
       name: this.name,
       placement: this.options.placement,

@@ -12,7 +12,7 @@ import { UnserializableValueError } from './errors.js';
 import { AdaptiveSpin, wake, type ParkingSpot } from '../sync/index.js';
 import { Doorbell } from './doorbell.js';
 import type { MethodTable } from './methods.js';
-import { C_CONTROL, C_ERRORS, C_EXPIRED, C_ORPHANED, C_REQUESTS, C_STALE, I_QUEUED, I_READY, instanceBase, queueSpot, RESPONSE_FRAME } from './protocol.js';
+import { C_CONTROL, C_ERRORS, C_EXPIRED, C_ORPHANED, C_REQUESTS, C_STALE, I_READY, I_TAKEN, instanceBase, queueSpot, RESPONSE_FRAME } from './protocol.js';
 import { PayloadDecoder, PayloadEncoder } from './value-codec.js';
 
 /** The reply rings a host can answer into, by id, each with its reader's doorbell. */
@@ -119,7 +119,7 @@ export class ServiceHost {
   private readonly blocking: boolean;
   private readonly hasRequest = (): boolean => this.ring.hasFrame();
   private readonly hasWork = (): boolean => this.ring.hasFrame() || this.ring.drained;
-  private readonly queuedIndex: number;
+  private readonly takenIndex: number;
   private readonly readyIndex: number;
   /** Where callers wait for room in this instance's queue. */
   private readonly queueSpot: ParkingSpot;
@@ -155,7 +155,7 @@ export class ServiceHost {
     this.requests = new ServiceRequestReader(options.ring.data);
     this.blocking = options.blocking === true;
     const base = instanceBase(options.instance);
-    this.queuedIndex = base + I_QUEUED;
+    this.takenIndex = base + I_TAKEN;
     this.readyIndex = base + I_READY;
     this.queueSpot = queueSpot(options.control, options.instance);
   }
@@ -264,7 +264,7 @@ export class ServiceHost {
   /** Frames taken and run: give their queue places back, wake callers waiting for room, count drops. */
   private afterDrain(): void {
     const control = this.control;
-    Atomics.sub(control, this.queuedIndex, this.taken);
+    Atomics.add(control, this.takenIndex, this.taken);
     this.taken = 0;
     wake(this.queueSpot);
     if (this.stale > 0) {

@@ -23,15 +23,22 @@
  *        34  expired            requests dropped unexecuted: their deadline had passed
  *        35  stale              requests dropped after a restart (their callers were failed)
  *        36  orphaned           requests dropped: the reply ring was unknown to the host
- *    32 * (2 + i)               instance i:
+ *    32 * (2 + 2i)              instance i, what callers write and read on every call:
  *         +0  epoch             bumped at each restart; request frame type
- *         +1  queued            requests in the ring or in the host's current batch
- *         +2  space signal      callers waiting for queue room park here
- *         +3  space waiters
+ *         +1  admitted          places ever taken in the queue (wraps); callers add one per call
  *         +4  host doorbell     1 while the host sleeps; the first caller to write rings it
  *         +5  ready epoch       the epoch of the host that is serving (equal to +0 once it is up)
- *    32 * (2 + instances)       latency histogram (see histogram.ts), written by callers
+ *    32 * (3 + 2i)              instance i, what its host writes:
+ *         +0  taken             requests ever taken by the host (wraps); queued = admitted - taken
+ *         +1  space signal      callers waiting for queue room park here
+ *         +2  space waiters
+ *    32 * (2 + 2 * instances)   latency histogram (see histogram.ts), written by callers
  * ```
+ *
+ * The queue count is two counters on two lines so that a call does not pull a line from the
+ * host's core and back: callers write `admitted`, the host `taken`, and a caller reads `taken`
+ * only when an older reading says the queue may be full (taken only grows, so an old reading
+ * overstates what is queued).
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { ParkingSpot } from '../sync/index.js';
@@ -62,15 +69,23 @@ export const C_EXPIRED = LINE_WORDS + 2;
 export const C_STALE = LINE_WORDS + 3;
 export const C_ORPHANED = LINE_WORDS + 4;
 
-export const instanceBase = (instance: number): number => LINE_WORDS * (2 + instance);
+export const instanceBase = (instance: number): number => LINE_WORDS * (2 + 2 * instance);
 export const I_EPOCH = 0;
-export const I_QUEUED = 1;
-export const I_SPACE_SIGNAL = 2;
-export const I_SPACE_WAITERS = 3;
+/** Places ever taken in the instance's queue (int32, wrapping); see `queuedOf`. */
+export const I_ADMITTED = 1;
 /** The host's doorbell (see doorbell.ts): callers ring it after writing a request. */
 export const I_HOST_BELL = 4;
 /** The epoch of the host serving now: it stores its epoch here before it serves its first request. */
 export const I_READY = 5;
+/** Requests ever taken from the ring by the instance's host (int32, wrapping); on the host's line. */
+export const I_TAKEN = LINE_WORDS;
+export const I_SPACE_SIGNAL = LINE_WORDS + 1;
+export const I_SPACE_WAITERS = LINE_WORDS + 2;
+/** Requests in instance `instance`'s ring or in its host's current batch. */
+export function queuedOf(control: Int32Array, instance: number): number {
+  const base = instanceBase(instance);
+  return Math.max(0, (Atomics.load(control, base + I_ADMITTED) - Atomics.load(control, base + I_TAKEN)) | 0);
+}
 /**
  * Where callers park for room in instance `instance`'s queue (the space signal and waiters words),
  * for the sync layer's wait strategies; whoever frees places calls `wake()` on it.
@@ -79,7 +94,7 @@ export function queueSpot(control: Int32Array, instance: number): ParkingSpot {
   const base = instanceBase(instance);
   return { words: control, waitersIndex: base + I_SPACE_WAITERS, signalIndex: base + I_SPACE_SIGNAL };
 }
-export const histogramBase = (instances: number): number => LINE_WORDS * (2 + instances);
+export const histogramBase = (instances: number): number => LINE_WORDS * (2 + 2 * instances);
 
 export function createControlBlock(instances: number): SharedArrayBuffer {
   const buffer = new SharedArrayBuffer(4 * (histogramBase(instances) + HISTOGRAM_WORDS));

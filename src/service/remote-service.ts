@@ -11,8 +11,9 @@ import {
   C_STATE,
   histogramBase,
   I_EPOCH,
+  I_ADMITTED,
   I_HOST_BELL,
-  I_QUEUED,
+  I_TAKEN,
   instanceBase,
   queueSpot,
   STATE_NAMES,
@@ -43,6 +44,9 @@ export class RemoteService {
   /** How they wait there (the caller's spin budget; see ServiceCaller). */
   private readonly waits: WaitStrategy;
   private methods: Set<string> | null;
+  /** Each instance's `taken` count as last read (see tryAdmit). */
+  private readonly takenSeen: Int32Array;
+  private admissions = 0;
   /** The names of this service and its methods, encoded for requests (see requestNames). */
   private readonly names = new Map<string, ServiceRequestNames>();
   private next = 0;
@@ -56,6 +60,8 @@ export class RemoteService {
     this.rings = descriptor.rings.map((buffer) => SharedRing.attach(buffer));
     this.bells = this.rings.map((_, i) => new Doorbell(this.control, instanceBase(i) + I_HOST_BELL));
     this.queueSpots = this.rings.map((_, i) => queueSpot(this.control, i));
+    this.takenSeen = new Int32Array(this.instances);
+    for (let i = 0; i < this.instances; i++) this.takenSeen[i] = Atomics.load(this.control, instanceBase(i) + I_TAKEN);
     this.waits = waits;
     this.queueLimit = descriptor.requestQueueSize;
     this.whenFull = descriptor.whenFull;
@@ -118,17 +124,30 @@ export class RemoteService {
     return Atomics.load(this.control, instanceBase(instance) + I_EPOCH);
   }
 
-  /** Takes a place in the instance's queue; false when it is full. */
+  /**
+   * Takes a place in the instance's queue; false when it is full. The places in use are
+   * `admitted - taken`; `taken` (the host's line) is read again only when the last reading says
+   * the queue may be full, or every 1024 admissions (so that a reading never gets old enough for
+   * the wrapping counters to alias).
+   */
   tryAdmit(instance: number): boolean {
-    const at = instanceBase(instance) + I_QUEUED;
-    if (Atomics.add(this.control, at, 1) < this.queueLimit) return true;
-    Atomics.sub(this.control, at, 1);
+    const base = instanceBase(instance);
+    const control = this.control;
+    const admitted = Atomics.add(control, base + I_ADMITTED, 1);
+    const limit = this.queueLimit;
+    let inUse = (admitted - this.takenSeen[instance]!) | 0;
+    if (inUse >= 0 && inUse < limit && (++this.admissions & 1023) !== 0) return true;
+    const taken = Atomics.load(control, base + I_TAKEN);
+    this.takenSeen[instance] = taken;
+    inUse = (admitted - taken) | 0;
+    if (inUse < limit) return true;
+    Atomics.sub(control, base + I_ADMITTED, 1);
     return false;
   }
 
   /** Gives a place back (the request was not written after all). */
   release(instance: number): void {
-    Atomics.sub(this.control, instanceBase(instance) + I_QUEUED, 1);
+    Atomics.sub(this.control, instanceBase(instance) + I_ADMITTED, 1);
     wake(this.queueSpots[instance]!);
   }
 

@@ -4,6 +4,10 @@ import * as D from './descriptor.js';
 import { FrameTooLargeError, InvalidCapacityError, InvalidRingError, RingClosedError } from './errors.js';
 import { deadlineAfter, defaultWaitStrategy, wake, wakeAll, type ParkingSpot, type WaitStrategy } from '../sync/index.js';
 
+/** Zeros copied over consumed space in runs of this many bytes (see clearFrameStarts). */
+const ZERO_RUN = 16384;
+const ZEROS = new Uint8Array(ZERO_RUN);
+
 export interface SharedRingOptions {
   /** Bytes in the data region: a power of two from 1 KiB to 1 GiB. */
   capacity: number;
@@ -705,6 +709,9 @@ export class SharedRing {
    * plain stores beat TypedArray.fill, which V8 runs element by element on shared memory.
    */
   private clearFrameStarts(from: number, to: number): void {
+    // Large spans (batch frames): copying zeros in runs as a memcpy, about twice as fast as a store
+    // per slot (the memcpy writes every byte, the loop one word in two).
+    for (; to - from >= ZERO_RUN; from += ZERO_RUN) this.data.set(ZEROS, from);
     const words = this.words;
     const end = (D.HEADER_LENGTH + to) >> 2;
     for (let i = (D.HEADER_LENGTH + from) >> 2; i < end; i += 2) words[i] = 0;

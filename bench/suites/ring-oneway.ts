@@ -1,10 +1,12 @@
 /**
  * Suite 1 — ring one-way main→worker, 64-byte frames (56-byte small records + 8-byte header).
  *
- * The main thread writes (tryWrite; when the ring is full it awaits writeAsync, which parks with
- * Atomics.waitAsync); a worker blocks in waitReadable (spin-then-park), drains zero-copy, sums every
- * field and acknowledges. One tinybench iteration = write N frames and await the acknowledgement of
- * all N, so the figure is end to end (until the worker has consumed everything).
+ * The main thread writes in one of several styles (tryWrite, claim + commit, runs published at once,
+ * …; when the ring is full it awaits the async form, which parks with Atomics.waitAsync); a worker
+ * blocks in waitReadable (spin-then-park), drains zero-copy, sums every field and acknowledges.
+ * Every per-frame style sends each record as its own 64-byte frame, read one by one by the same
+ * consumer. One tinybench iteration = write N frames and await the acknowledgement of all N, so
+ * the figure is end to end (until the worker has consumed everything).
  */
 import { SharedRing } from '../../src/ring/index.js';
 import { AckCounter } from '../lib/ack.js';
@@ -23,6 +25,8 @@ import { benchWorkerUrl, startWorker } from '../lib/workers.js';
 
 const CAPACITY = 1 << 20; // 1 MiB: 16 384 frames of 64 bytes
 const CLAIM_BATCH = 32;
+/** Frames per published run in the run-publishing styles. */
+const RUN_FRAMES = 32;
 
 type Writer = (ring: SharedRing, n: number) => Promise<void>;
 
@@ -72,6 +76,38 @@ const viaClaimBatch: Writer = async (ring, n) => {
       writeSmall(f64, off >> 3, i);
       ring.commit(off);
       i++;
+    }
+  }
+};
+
+/**
+ * encodeManyAsync: each record still goes out as a frame of its own, encoded in place, but frames
+ * are claimed and published in runs of RUN_FRAMES (one tail update, one Atomics.store, one wake
+ * check per run); the consumer reads them one by one like any other frames.
+ */
+const viaEncodeMany: Writer = async (ring, n) => {
+  const f64 = ringFloats(ring);
+  await ring.encodeManyAsync(SMALL_FRAME_TYPE, SMALL_RECORD_BYTES, n, (_data, offset, i) => writeSmall(f64, offset >> 3, i), {
+    runFrames: RUN_FRAMES,
+  });
+};
+
+/**
+ * tryWriteMany: RUN_FRAMES records encoded into scratch memory (one buffer, one view per record),
+ * copied into RUN_FRAMES frames published as one run; awaits writeAsync when the ring is full.
+ */
+const viaWriteMany: Writer = async (ring, n) => {
+  const scratch = new Float64Array(RUN_FRAMES * SMALL_FIELDS);
+  const views = Array.from({ length: RUN_FRAMES }, (_, k) => new Uint8Array(scratch.buffer, k * SMALL_RECORD_BYTES, SMALL_RECORD_BYTES));
+  for (let i = 0; i < n; i += RUN_FRAMES) {
+    const m = Math.min(RUN_FRAMES, n - i);
+    for (let k = 0; k < m; k++) writeSmall(scratch, k * SMALL_FIELDS, i + k);
+    const list = m === RUN_FRAMES ? views : views.slice(0, m);
+    let written = ring.tryWriteMany(list, SMALL_FRAME_TYPE);
+    while (written < m) {
+      await ring.writeAsync(list[written]!, SMALL_FRAME_TYPE);
+      written++;
+      if (written < m) written += ring.tryWriteMany(list.slice(written), SMALL_FRAME_TYPE);
     }
   }
 };
@@ -127,7 +163,12 @@ async function runRing(ctx: SuiteContext, multiProducer: boolean, variants: Vari
   }
 }
 
-const FRAME_IDS = ['oneway.ring.tryWrite', 'oneway.ring.claim', 'oneway.ring.claimBatch'];
+/**
+ * The per-frame styles: every record travels as its own 64-byte frame, which the consumer reads
+ * and acknowledges one by one (the styles differ in how the producer claims and publishes them).
+ * The batchFrame style, SMALL_BATCH records in one frame, is not one of them.
+ */
+const FRAME_IDS = ['oneway.ring.tryWrite', 'oneway.ring.claim', 'oneway.ring.claimBatch', 'oneway.ring.encodeMany', 'oneway.ring.writeMany'];
 
 export const ringOneWay: Suite = {
   name: 'ring-oneway',
@@ -142,6 +183,18 @@ export const ringOneWay: Suite = {
         label: `ring SPSC claim ${CLAIM_BATCH} then commit ${CLAIM_BATCH}`,
         unit: 'frames/s',
         write: viaClaimBatch,
+      },
+      {
+        id: 'oneway.ring.encodeMany',
+        label: `ring SPSC encodeManyAsync, 1 frame per record, published in runs of ${RUN_FRAMES}`,
+        unit: 'frames/s',
+        write: viaEncodeMany,
+      },
+      {
+        id: 'oneway.ring.writeMany',
+        label: `ring SPSC tryWriteMany, 1 frame per record, published in runs of ${RUN_FRAMES}`,
+        unit: 'frames/s',
+        write: viaWriteMany,
       },
       {
         id: 'oneway.ring.batchFrame',
@@ -159,6 +212,11 @@ export const ringOneWay: Suite = {
       id: 'oneway.ring.best/postMessage.objects',
       label: 'ring one-way (best per-frame style) / postMessage objects',
       compute: (f) => quotient(best(f, FRAME_IDS), f.get('oneway.postMessage.objects')?.value),
+    },
+    {
+      id: 'oneway.ring.claim/postMessage.objects',
+      label: 'ring tryClaim+commit (one publish per frame) / postMessage objects',
+      compute: (f) => quotient(f.get('oneway.ring.claim')?.value, f.get('oneway.postMessage.objects')?.value),
     },
     {
       id: 'oneway.ring.tryWrite/postMessage.objects',

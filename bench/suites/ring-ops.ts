@@ -11,6 +11,7 @@ import { SMALL_FIELDS, SMALL_FRAME_TYPE, SMALL_RECORD_BYTES, writeSmall } from '
 import { quotient, type Suite } from '../lib/suite.js';
 
 const FRAMES = 8192; // half of a 1 MiB ring of 64-byte frames
+const RUN_FRAMES = 32; // frames per published run in the batch rows
 
 export const ringOps: Suite = {
   name: 'ring-ops',
@@ -65,6 +66,39 @@ export const ringOps: Suite = {
             if (off < 0) throw new Error('ring full');
             writeSmall(f64, off >> 3, i);
             ring.commit(off);
+          }
+        },
+      }),
+    );
+    let base = 0;
+    const encode = (_data: Uint8Array, offset: number, k: number) => writeSmall(f64, offset >> 3, base + k);
+    ctx.report(
+      await throughput({
+        ...common,
+        id: 'ops.ring.encodeMany',
+        label: `SharedRing tryEncodeMany, runs of ${RUN_FRAMES} frames encoded in place`,
+        hooks: { afterEach: drainAll },
+        fn: () => {
+          for (base = 0; base < FRAMES; ) {
+            const k = ring.tryEncodeMany(SMALL_FRAME_TYPE, SMALL_RECORD_BYTES, RUN_FRAMES, encode);
+            if (k === 0) throw new Error('ring full');
+            base += k;
+          }
+        },
+      }),
+    );
+    const scratch = new Float64Array(RUN_FRAMES * SMALL_FIELDS);
+    const views = Array.from({ length: RUN_FRAMES }, (_, k) => new Uint8Array(scratch.buffer, k * SMALL_RECORD_BYTES, SMALL_RECORD_BYTES));
+    ctx.report(
+      await throughput({
+        ...common,
+        id: 'ops.ring.writeMany',
+        label: `SharedRing tryWriteMany, runs of ${RUN_FRAMES} (copy from scratch records)`,
+        hooks: { afterEach: drainAll },
+        fn: () => {
+          for (let i = 0; i < FRAMES; i += RUN_FRAMES) {
+            for (let k = 0; k < RUN_FRAMES; k++) writeSmall(scratch, k * SMALL_FIELDS, i + k);
+            if (ring.tryWriteMany(views, SMALL_FRAME_TYPE) !== RUN_FRAMES) throw new Error('ring full');
           }
         },
       }),

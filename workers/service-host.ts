@@ -12,8 +12,7 @@ import { UnknownMethodError } from '../src/service/errors.js';
 import { ReplyRings, ServiceHost } from '../src/service/host.js';
 import { disposeInstance } from '../src/service/local-task.js';
 import { collectMethods, instantiate, isCallableName, MethodTable } from '../src/service/methods.js';
-import { Doorbell } from '../src/service/doorbell.js';
-import { I_HOST_BELL, instanceBase, type HostControlMessage, type HostEventMessage, type HostTaskData } from '../src/service/protocol.js';
+import { bellAt, I_HOST_BELL, instanceBase, type HostControlMessage, type HostEventMessage, type HostTaskData } from '../src/service/protocol.js';
 
 export async function runServiceHost(data: HostTaskData): Promise<{ instance: number }> {
   const { port } = data;
@@ -46,7 +45,7 @@ export async function runServiceHost(data: HostTaskData): Promise<{ instance: nu
       epoch: data.epoch,
       ring: SharedRing.attach(data.ring),
       control,
-      bell: new Doorbell(control, instanceBase(data.instance) + I_HOST_BELL),
+      bell: bellAt(control, instanceBase(data.instance) + I_HOST_BELL),
       target: instance,
       methods,
       replyRings,

@@ -1,6 +1,5 @@
 import { SharedRing } from '../ring/index.js';
-import { wake } from '../sync/index.js';
-import { Doorbell } from './doorbell.js';
+import { wake, wakeAll } from '../sync/index.js';
 import { LatencyHistogram } from './histogram.js';
 import type { AnyFunction } from './methods.js';
 import type { ResolvedServiceOptions } from './options.js';
@@ -14,6 +13,7 @@ import {
   C_STALE,
   C_STATE,
   createControlBlock,
+  bellAt,
   histogramBase,
   I_EPOCH,
   I_HOST_BELL,
@@ -194,7 +194,7 @@ export abstract class BaseServiceTask {
 
   /** Wakes the hosts, whatever they wait for (after the request rings were closed). */
   protected wakeHosts(): void {
-    for (let i = 0; i < this.options.instances; i++) new Doorbell(this.words, instanceBase(i) + I_HOST_BELL).wakeAlways();
+    for (let i = 0; i < this.options.instances; i++) wakeAll(bellAt(this.words, instanceBase(i) + I_HOST_BELL));
   }
 
   /** Wakes callers parked for queue room (they re-check the state: a failed service fails them). */

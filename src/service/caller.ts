@@ -20,10 +20,9 @@ import {
   UnserializableValueError,
 } from './errors.js';
 import { validateCallOptions, type CallOptions } from './options.js';
-import { AdaptiveSpin, SpinThenParkStrategy, type WaitStrategy } from '../sync/index.js';
-import { Doorbell } from './doorbell.js';
+import { AdaptiveSpin, parkOnce, parkOnceAsync, SpinThenParkStrategy, wake, type ParkingSpot, type WaitStrategy } from '../sync/index.js';
 import { PendingTable, type PendingCall } from './pending.js';
-import { G_DROPPED_RESPONSES, INSTANCE_DOWN_FRAME, RESPONSE_FRAME, type ServiceDescriptor } from './protocol.js';
+import { bellAt, G_DROPPED_RESPONSES, INSTANCE_DOWN_FRAME, RESPONSE_FRAME, type ServiceDescriptor } from './protocol.js';
 import { RemoteService } from './remote-service.js';
 import { PayloadDecoder, PayloadEncoder } from './value-codec.js';
 
@@ -70,8 +69,8 @@ const PUMP_BATCH = 32;
 export class ServiceCaller {
   readonly replyRing: SharedRing;
   readonly replyRingId: number;
-  /** Rung by hosts after they answer into the reply ring. */
-  readonly replyBell: Doorbell;
+  /** Where this thread parks for answers; hosts wake it after they answer into the reply ring. */
+  readonly replyBell: ParkingSpot;
   /** Responses nobody waited for any more (late, after a timeout or abort), dropped. */
   droppedResponses = 0;
   private readonly global: Int32Array;
@@ -97,7 +96,7 @@ export class ServiceCaller {
   constructor(replyRing: SharedRing, replyRingId: number, replyBell: SharedArrayBuffer, global: SharedArrayBuffer, options: CallerOptions) {
     this.replyRing = replyRing;
     this.replyRingId = replyRingId;
-    this.replyBell = new Doorbell(new Int32Array(replyBell));
+    this.replyBell = bellAt(new Int32Array(replyBell), 0);
     this.responses = new ServiceResponseReader(replyRing.data);
     this.header.replyRing = replyRingId;
     this.global = new Int32Array(global);
@@ -260,7 +259,7 @@ export class ServiceCaller {
         if (this.spinner.spin(this.hasReply)) continue;
         if (ring.drained) break;
         const parkedAt = performance.now();
-        await this.replyBell.sleepAsync(this.hasReplyOrEnd, 1000);
+        await parkOnceAsync(this.hasReplyOrEnd, this.replyBell, 1000);
         lastMacrotask = performance.now();
         if (ring.hasFrame()) this.spinner.parked(lastMacrotask - parkedAt);
       }
@@ -324,7 +323,7 @@ export class ServiceCaller {
           this.pending.take(call.id);
           throw new ServiceUnavailableError(service.name, 'the reply ring was closed');
         }
-        this.replyBell.sleep(this.hasReplyOrEnd, Math.min(deadline - parkedAt, 100));
+        parkOnce(this.hasReplyOrEnd, this.replyBell, Math.min(deadline - parkedAt, 100));
         if (!replies.hasFrame()) continue;
         this.now = performance.now();
         this.spinner.parked(this.now - parkedAt);
@@ -385,7 +384,7 @@ export class ServiceCaller {
     const ring = service.rings[call.instance]!;
     writeServiceRequest(ring.data, offset, header, args);
     ring.commit(offset);
-    service.bells[call.instance]!.ring();
+    wake(service.bells[call.instance]!);
   }
 
   private onInstanceDown(data: Uint8Array, offset: number): void {

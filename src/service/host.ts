@@ -9,20 +9,19 @@ import {
 import { FrameTooLargeError, RingClosedError, SharedRing, type FrameHandler } from '../ring/index.js';
 import { EXPIRED_MARK, UNKNOWN_METHOD_MARK } from './caller.js';
 import { UnserializableValueError } from './errors.js';
-import { AdaptiveSpin, wake, type ParkingSpot } from '../sync/index.js';
-import { Doorbell } from './doorbell.js';
+import { AdaptiveSpin, parkOnce, parkOnceAsync, wake, type ParkingSpot } from '../sync/index.js';
 import type { MethodTable } from './methods.js';
-import { C_CONTROL, C_ERRORS, C_EXPIRED, C_ORPHANED, C_REQUESTS, C_STALE, I_READY, I_TAKEN, instanceBase, queueSpot, RESPONSE_FRAME } from './protocol.js';
+import { bellAt, C_CONTROL, C_ERRORS, C_EXPIRED, C_ORPHANED, C_REQUESTS, C_STALE, I_READY, I_TAKEN, instanceBase, queueSpot, RESPONSE_FRAME } from './protocol.js';
 import { PayloadDecoder, PayloadEncoder } from './value-codec.js';
 
 /** The reply rings a host can answer into, by id, each with its reader's doorbell. */
 export class ReplyRings {
   private readonly rings: (SharedRing | undefined)[] = [];
-  private readonly bells: (Doorbell | undefined)[] = [];
+  private readonly bells: (ParkingSpot | undefined)[] = [];
 
   add(id: number, ring: SharedRing | SharedArrayBuffer, bell: SharedArrayBuffer): void {
     this.rings[id] = ring instanceof SharedRing ? ring : SharedRing.attach(ring);
-    this.bells[id] = new Doorbell(new Int32Array(bell));
+    this.bells[id] = bellAt(new Int32Array(bell), 0);
   }
 
   remove(id: number): void {
@@ -34,7 +33,7 @@ export class ReplyRings {
     return this.rings[id];
   }
 
-  bell(id: number): Doorbell | undefined {
+  bell(id: number): ParkingSpot | undefined {
     return this.bells[id];
   }
 }
@@ -46,8 +45,8 @@ export interface ServiceHostOptions {
   epoch: number;
   ring: SharedRing;
   control: Int32Array;
-  /** This instance's doorbell: callers ring it after writing a request. */
-  bell: Doorbell;
+  /** This instance's doorbell (protocol.ts bellAt): callers wake it after writing a request. */
+  bell: ParkingSpot;
   target: object;
   methods: MethodTable;
   replyRings: ReplyRings;
@@ -115,7 +114,7 @@ export class ServiceHost {
   private readonly replyRings: ReplyRings;
   private readonly epoch: number;
   private readonly spinner: AdaptiveSpin;
-  private readonly bell: Doorbell;
+  private readonly bell: ParkingSpot;
   private readonly blocking: boolean;
   private readonly hasRequest = (): boolean => this.ring.hasFrame();
   private readonly hasWork = (): boolean => this.ring.hasFrame() || this.ring.drained;
@@ -202,11 +201,11 @@ export class ServiceHost {
       if (this.blocking && this.outstanding === 0) {
         // A futex sleep, in slices; when a slice ends with nothing to do (a timeout, or the
         // manager woke it for a control message), the event loop gets a turn.
-        this.bell.sleep(this.hasWork, BLOCKING_SLICE_MS);
+        parkOnce(this.hasWork, this.bell, BLOCKING_SLICE_MS);
         if (!this.hasWork()) await immediate();
       } else {
         // Async methods are running: their continuations need the event loop.
-        await this.bell.sleepAsync(this.hasWork, this.outstanding > 0 ? BLOCKING_SLICE_MS : 1000);
+        await parkOnceAsync(this.hasWork, this.bell, this.outstanding > 0 ? BLOCKING_SLICE_MS : 1000);
       }
       now = lastMacrotask = lastBeat = performance.now();
       if (this.hasRequest()) this.spinner.parked(now - parkedAt);
@@ -376,12 +375,18 @@ export class ServiceHost {
     if (offset >= 0) {
       writeServiceResponse(ring.data, offset, id, result);
       ring.commit(offset);
-      this.replyRings.bell(reply)?.ring();
+      this.wakeReader(reply);
       return;
     }
     const bytes = new Uint8Array(frameLength);
     writeServiceResponse(bytes, 0, id, result);
     this.writeLater(reply, ring, bytes);
+  }
+
+  /** Wakes the reader of reply ring `reply`, if it is parked. */
+  private wakeReader(reply: number): void {
+    const bell = this.replyRings.bell(reply);
+    if (bell !== undefined) wake(bell);
   }
 
   /** Answers with an error record of `thrown` (the codec keeps its code, name, message and stack). */
@@ -391,7 +396,7 @@ export class ServiceHost {
     const bytes = encodeServiceResponse({ id, ok: false, error: thrown });
     try {
       if (ring.tryWrite(bytes, RESPONSE_FRAME)) {
-        this.replyRings.bell(reply)?.ring();
+        this.wakeReader(reply);
         return;
       }
     } catch (error) {
@@ -406,7 +411,7 @@ export class ServiceHost {
     this.outstanding++;
     ring.writeAsync(bytes, RESPONSE_FRAME).then(
       () => {
-        this.replyRings.bell(reply)?.ring();
+        this.wakeReader(reply);
         this.settledOne();
       },
       () => this.settledOne(), // closed: the caller is gone

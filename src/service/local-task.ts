@@ -4,8 +4,7 @@ import { BaseServiceTask, type TaskRuntime } from './base-task.js';
 import { UnknownMethodError } from './errors.js';
 import { ReplyRings, ServiceHost } from './host.js';
 import { collectMethods, instantiate, isCallableName, MethodTable } from './methods.js';
-import { Doorbell } from './doorbell.js';
-import { I_EPOCH, I_HOST_BELL, instanceBase } from './protocol.js';
+import { bellAt, I_EPOCH, I_HOST_BELL, instanceBase } from './protocol.js';
 
 /**
  * A service whose instance lives on the main thread. Calls from the main thread invoke its
@@ -74,7 +73,7 @@ export class LocalServiceTask extends BaseServiceTask {
       epoch: Atomics.load(this.words, instanceBase(0) + I_EPOCH),
       ring: this.rings[0]!,
       control: this.words,
-      bell: new Doorbell(this.words, instanceBase(0) + I_HOST_BELL),
+      bell: bellAt(this.words, instanceBase(0) + I_HOST_BELL),
       target: this.instance,
       methods: this.table,
       replyRings: this.replyRings,

@@ -2,9 +2,9 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgumentError } from '../errors.js';
 import { SharedRing } from '../ring/index.js';
+import { wake, wakeAll, type ParkingSpot } from '../sync/index.js';
 import type { BaseServiceTask, ServiceStatus, TaskRuntime } from './base-task.js';
 import { ServiceCaller } from './caller.js';
-import { Doorbell } from './doorbell.js';
 import { wrapLocalError } from './client.js';
 import { ServiceUnavailableError, TimeoutError, UnknownMethodError, UnknownServiceError } from './errors.js';
 import { LocalServiceTask } from './local-task.js';
@@ -18,7 +18,7 @@ import {
   type ResolvedManagerOptions,
   type ServiceManagerOptions,
 } from './options.js';
-import { G_DROPPED_RESPONSES, GLOBAL_WORDS, INSTANCE_DOWN_FRAME, type ServiceClientHandle } from './protocol.js';
+import { bellAt, createBell, G_DROPPED_RESPONSES, GLOBAL_WORDS, INSTANCE_DOWN_FRAME, type ServiceClientHandle } from './protocol.js';
 import { methodProxy, servicesRecord, type AsyncProxy } from './proxy.js';
 import { ServiceRegistry } from './registry.js';
 import type { RemoteService } from './remote-service.js';
@@ -42,7 +42,7 @@ export class ServiceManager {
   private readonly global = new SharedArrayBuffer(GLOBAL_WORDS * 4);
   private readonly globalWords = new Int32Array(this.global);
   /** Every reply ring (this thread's, clients', hosts' own clients'), with its reader's doorbell. */
-  private readonly replyRings = new Map<number, { ring: SharedRing; bellBuffer: SharedArrayBuffer; bell: Doorbell }>();
+  private readonly replyRings = new Map<number, { ring: SharedRing; bellBuffer: SharedArrayBuffer; bell: ParkingSpot }>();
   private readonly remotes = new Map<string, RemoteService>();
   private readonly starts = new Map<string, Promise<void>>();
   private readonly localInFlight = new Map<string, number>();
@@ -188,7 +188,7 @@ export class ServiceManager {
     caller?.close('the ServiceManager is stopped');
     for (const r of this.replyRings.values()) {
       r.ring.close();
-      r.bell.wakeAlways();
+      wakeAll(r.bell);
     }
     this.replyRings.clear();
   }
@@ -333,14 +333,14 @@ export class ServiceManager {
     this.replyRings.delete(handle.replyRingId);
     await Promise.all(this.registry.all().map((task) => task.removeReplyRing(handle.replyRingId)));
     entry.ring.close();
-    entry.bell.wakeAlways();
+    wakeAll(entry.bell);
   }
 
   private newReplyRing(): { id: number; ring: SharedRing; bellBuffer: SharedArrayBuffer } {
     const id = this.nextReplyRingId++;
     const ring = SharedRing.create({ capacity: this.options.replyRingCapacity, multiProducer: true });
-    const { bell, buffer: bellBuffer } = Doorbell.create();
-    this.replyRings.set(id, { ring, bellBuffer, bell });
+    const bellBuffer = createBell();
+    this.replyRings.set(id, { ring, bellBuffer, bell: bellAt(new Int32Array(bellBuffer), 0) });
     return { id, ring, bellBuffer };
   }
 
@@ -364,8 +364,8 @@ export class ServiceManager {
     const payload = new Uint8Array(new Int32Array([serviceId, instance, epoch, reason]).buffer);
     for (const { ring, bell } of this.replyRings.values()) {
       try {
-        if (ring.tryWrite(payload, INSTANCE_DOWN_FRAME)) bell.ring();
-        else ring.writeAsync(payload, INSTANCE_DOWN_FRAME).then(() => bell.ring(), () => undefined);
+        if (ring.tryWrite(payload, INSTANCE_DOWN_FRAME)) wake(bell);
+        else ring.writeAsync(payload, INSTANCE_DOWN_FRAME).then(() => wake(bell), () => undefined);
       } catch {
         // a closed ring: its thread is gone
       }

@@ -26,8 +26,8 @@
  *    32 * (2 + 2i)              instance i, what callers write and read on every call:
  *         +0  epoch             bumped at each restart; request frame type
  *         +1  admitted          places ever taken in the queue (wraps); callers add one per call
- *         +4  host doorbell     1 while the host sleeps; the first caller to write rings it
- *         +5  ready epoch       the epoch of the host that is serving (equal to +0 once it is up)
+ *         +4  host doorbell     where the host parks: waiters, signal, wake pending (see bellAt)
+ *         +7  ready epoch       the epoch of the host that is serving (equal to +0 once it is up)
  *    32 * (3 + 2i)              instance i, what its host writes:
  *         +0  taken             requests ever taken by the host (wraps); queued = admitted - taken
  *         +1  space signal      callers waiting for queue room park here
@@ -73,10 +73,10 @@ export const instanceBase = (instance: number): number => LINE_WORDS * (2 + 2 * 
 export const I_EPOCH = 0;
 /** Places ever taken in the instance's queue (int32, wrapping); see `queuedOf`. */
 export const I_ADMITTED = 1;
-/** The host's doorbell (see doorbell.ts): callers ring it after writing a request. */
+/** The host's doorbell (three words, see bellAt): callers wake it after writing a request. */
 export const I_HOST_BELL = 4;
 /** The epoch of the host serving now: it stores its epoch here before it serves its first request. */
-export const I_READY = 5;
+export const I_READY = 7;
 /** Requests ever taken from the ring by the instance's host (int32, wrapping); on the host's line. */
 export const I_TAKEN = LINE_WORDS;
 export const I_SPACE_SIGNAL = LINE_WORDS + 1;
@@ -90,6 +90,23 @@ export function queuedOf(control: Int32Array, instance: number): number {
  * Where callers park for room in instance `instance`'s queue (the space signal and waiters words),
  * for the sync layer's wait strategies; whoever frees places calls `wake()` on it.
  */
+/**
+ * A doorbell: where one consumer — a host waiting for requests, a thread waiting for answers on
+ * its reply ring — parks, as a sync ParkingSpot of three words at `index`: waiters, signal, and
+ * a wake-pending flag, so that a burst of writes to a parked consumer costs one Atomics.notify,
+ * not one per write. Producers `wake()` it after publishing; it costs one load while nobody is
+ * parked. (The ring has parking spots of its own, which these replace for services: a waiter
+ * there is counted by the ring's commit on every write.)
+ */
+export function bellAt(words: Int32Array, index: number): ParkingSpot {
+  return { words, waitersIndex: index, signalIndex: index + 1, pendingIndex: index + 2 };
+}
+
+/** A stand-alone doorbell (a reply ring's): three words, alone on a pair of cache lines. */
+export function createBell(): SharedArrayBuffer {
+  return new SharedArrayBuffer(128);
+}
+
 export function queueSpot(control: Int32Array, instance: number): ParkingSpot {
   const base = instanceBase(instance);
   return { words: control, waitersIndex: base + I_SPACE_WAITERS, signalIndex: base + I_SPACE_SIGNAL };
@@ -132,7 +149,7 @@ export interface ServiceClientHandle {
   readonly kind: 'ringflow.services';
   readonly replyRingId: number;
   readonly replyRing: SharedArrayBuffer;
-  /** The doorbell hosts ring after answering into the reply ring (see doorbell.ts). */
+  /** The doorbell hosts wake after answering into the reply ring (see bellAt). */
   readonly replyBell: SharedArrayBuffer;
   readonly global: SharedArrayBuffer;
   readonly services: readonly ServiceDescriptor[];

@@ -6,8 +6,8 @@ import { defaultWaitStrategy, wake, type ParkingSpot, type WaitStrategy } from '
 import { TimeoutError, ServiceUnavailableError, UnknownMethodError } from './errors.js';
 import { LatencyHistogram } from './histogram.js';
 import { isCallableName } from './methods.js';
-import { Doorbell } from './doorbell.js';
 import {
+  bellAt,
   C_STATE,
   histogramBase,
   I_EPOCH,
@@ -33,8 +33,8 @@ export class RemoteService {
   readonly instances: number;
   readonly control: Int32Array;
   readonly rings: SharedRing[];
-  /** Each instance's host doorbell: rung after writing a request. */
-  readonly bells: Doorbell[];
+  /** Each instance's host doorbell: woken after writing a request. */
+  readonly bells: ParkingSpot[];
   readonly queueLimit: number;
   readonly whenFull: 'wait' | 'fail';
   readonly timeoutMs: number;
@@ -58,7 +58,7 @@ export class RemoteService {
     this.instances = descriptor.instances;
     this.control = new Int32Array(descriptor.control);
     this.rings = descriptor.rings.map((buffer) => SharedRing.attach(buffer));
-    this.bells = this.rings.map((_, i) => new Doorbell(this.control, instanceBase(i) + I_HOST_BELL));
+    this.bells = this.rings.map((_, i) => bellAt(this.control, instanceBase(i) + I_HOST_BELL));
     this.queueSpots = this.rings.map((_, i) => queueSpot(this.control, i));
     this.takenSeen = new Int32Array(this.instances);
     for (let i = 0; i < this.instances; i++) this.takenSeen[i] = Atomics.load(this.control, instanceBase(i) + I_TAKEN);

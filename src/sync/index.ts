@@ -14,6 +14,8 @@ export {
   defaultWaitStrategy,
   wake,
   wakeAll,
+  parkOnce,
+  parkOnceAsync,
   deadlineAfter,
 } from './wait-strategy.js';
 export type { WaitStrategy, ParkingSpot, SpinThenParkOptions } from './wait-strategy.js';

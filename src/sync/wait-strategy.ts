@@ -135,9 +135,10 @@ interface Park {
 /**
  * The waiter's half of the protocol, written once for both drivers (Atomics.wait and
  * Atomics.waitAsync): register as a waiter, take back any pending wake, read the signal, re-check,
- * then yield to the driver to park; repeat until ready or past the deadline.
+ * then yield to the driver to park; repeat until ready or past the deadline (`once`: after the
+ * first park, whatever ended it).
  */
-function* parkSteps(ready: () => boolean, spot: ParkingSpot, deadline: number, maxParkMs: number): Generator<Park, boolean, void> {
+function* parkSteps(ready: () => boolean, spot: ParkingSpot, deadline: number, maxParkMs: number, once = false): Generator<Park, boolean, void> {
   const { words, waitersIndex, signalIndex } = spot;
   for (;;) {
     const remaining = deadline - performance.now();
@@ -152,8 +153,41 @@ function* parkSteps(ready: () => boolean, spot: ParkingSpot, deadline: number, m
     } finally {
       Atomics.sub(words, waitersIndex, 1);
     }
-    if (ready()) return true;
+    const done = ready();
+    if (done || once) return done;
   }
+}
+
+/**
+ * One park on `spot`, no spinning: returns when `ready()` (checked after registering, so no wake
+ * is lost), at a wake — which may be for another reason than `ready()`, e.g. wakeAll — or after
+ * `timeoutMs`; returns `ready()`. For a thread with its own spinning and its own reasons to wake,
+ * like a server loop that also turns its event loop. Blocking: the caller decides whether its
+ * thread may block (the strategies above refuse the main thread).
+ */
+export function parkOnce(ready: () => boolean, spot: ParkingSpot, timeoutMs: number): boolean {
+  const steps = parkSteps(ready, spot, Infinity, timeoutMs, true);
+  let step = steps.next();
+  while (!step.done) {
+    Atomics.wait(spot.words, spot.signalIndex, step.value.signal, step.value.ms);
+    step = steps.next();
+  }
+  return step.value;
+}
+
+/**
+ * `parkOnce` with Atomics.waitAsync: never blocks the thread. The pending wait does not keep the
+ * event loop alive (a caller that must stay alive meanwhile holds its own timer).
+ */
+export async function parkOnceAsync(ready: () => boolean, spot: ParkingSpot, timeoutMs: number): Promise<boolean> {
+  const steps = parkSteps(ready, spot, Infinity, timeoutMs, true);
+  let step = steps.next();
+  while (!step.done) {
+    const result = Atomics.waitAsync(spot.words, spot.signalIndex, step.value.signal, step.value.ms);
+    if (result.async) await result.value;
+    step = steps.next();
+  }
+  return step.value;
 }
 
 /** Tells the spinner how long the wait lasted, when it ended ready (so spinning can adapt). */

@@ -361,7 +361,7 @@ export class ServiceCaller {
         this.settle(call, false, error);
         return;
       }
-      this.byId.get(call.serviceId)?.histogram.record((this.now - call.startedAt) * 1000);
+      call.histogram.record((this.now - call.startedAt) * 1000);
       this.settle(call, true, value);
     } else {
       const info = response.error() ?? { code: '', name: 'Error', message: 'the service failed without an error record', stack: '' };
@@ -455,6 +455,7 @@ export class ServiceCaller {
       serviceId: service.id,
       service: service.name,
       method,
+      histogram: service.histogram,
       instance: service.pick(),
       epoch: 0,
       deadline: timeoutMs === Infinity ? Infinity : startedAt + timeoutMs,

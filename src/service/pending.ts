@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import type { LatencyHistogram } from './histogram.js';
 
 /** One call waiting for its response, on the calling thread. */
 export interface PendingCall {
@@ -7,6 +8,8 @@ export interface PendingCall {
   readonly serviceId: number;
   readonly service: string;
   readonly method: string;
+  /** Where the caller records the call's round trip. */
+  readonly histogram: LatencyHistogram;
   readonly instance: number;
   /** The instance's epoch when the request was sent. */
   epoch: number;

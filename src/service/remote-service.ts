@@ -44,6 +44,9 @@ export class RemoteService {
   /** How they wait there (the caller's spin budget; see ServiceCaller). */
   private readonly waits: WaitStrategy;
   private methods: Set<string> | null;
+  /** The last method name that passed `check`, and the last names `requestNames` returned. */
+  private lastMethod: string | undefined;
+  private lastNames: ServiceRequestNames | undefined;
   /** Each instance's `taken` count as last read (see tryAdmit). */
   private readonly takenSeen: Int32Array;
   private admissions = 0;
@@ -72,6 +75,8 @@ export class RemoteService {
 
   setMethods(methods: readonly string[]): void {
     this.methods = new Set(methods);
+    this.lastMethod = undefined;
+    this.lastNames = undefined;
   }
 
   get stateCode(): number {
@@ -80,8 +85,12 @@ export class RemoteService {
 
   /** Throws what a call must fail with before anything is sent: unknown method, service down. */
   check(method: string): void {
-    if (typeof method !== 'string' || !isCallableName(method) || (this.methods !== null && !this.methods.has(method))) {
-      throw new UnknownMethodError(this.name, method);
+    // Calls name the same method again and again: the last name that passed needs no lookup.
+    if (method !== this.lastMethod) {
+      if (typeof method !== 'string' || !isCallableName(method) || (this.methods !== null && !this.methods.has(method))) {
+        throw new UnknownMethodError(this.name, method);
+      }
+      this.lastMethod = method;
     }
     const state = Atomics.load(this.control, C_STATE);
     if (state !== ServiceState.running && state !== ServiceState.restarting && state !== ServiceState.starting) {
@@ -91,6 +100,8 @@ export class RemoteService {
 
   /** This service's and `method`'s names, encoded once for the requests that name them. */
   requestNames(method: string): ServiceRequestNames {
+    const last = this.lastNames;
+    if (last !== undefined && last.method === method) return last;
     let names = this.names.get(method);
     if (names === undefined) {
       // Method names are checked before (and known ones are few); the bound is for a service
@@ -99,6 +110,7 @@ export class RemoteService {
       names = serviceRequestNames(this.name, method);
       this.names.set(method, names);
     }
+    this.lastNames = names;
     return names;
   }
 

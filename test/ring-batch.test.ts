@@ -119,6 +119,13 @@ describe('SharedRing.tryWriteMany', () => {
     expect(readAll(ring)).toEqual(payloads.map((payload) => ({ type: 9, payload })));
   });
 
+  it('a list longer than one run goes out in several runs, all in order', () => {
+    const ring = SharedRing.create({ capacity: 1 << 16 });
+    const payloads = Array.from({ length: 100 }, (_, i) => payloadOf(i, i % 90));
+    expect(ring.tryWriteMany(payloads, 2)).toBe(100);
+    expect(readAll(ring)).toEqual(payloads.map((payload) => ({ type: 2, payload })));
+  });
+
   it('writes the prefix that fits when the ring fills', () => {
     const ring = SharedRing.create({ capacity: 1024 });
     const payloads = Array.from({ length: 40 }, (_, i) => payloadOf(i, 56));

@@ -255,8 +255,9 @@ export class SharedRing {
   /**
    * Writes as many of `payloads` as fit now, in order, one frame each; returns how many. Frames
    * are published in runs (one tail update, one Atomics.store and one wake check per run, not per
-   * frame) of at most an eighth of the ring, so the consumer can start on a run while the next is
-   * copied. Throws (FrameTooLargeError, RangeError, RingClosedError) before writing anything.
+   * frame) of up to 32 frames and 4 KiB (or one larger frame), so the consumer can start on a run
+   * while the next is copied. Throws (FrameTooLargeError, RangeError, RingClosedError) before
+   * writing anything.
    */
   tryWriteMany(payloads: readonly Uint8Array[], type = 0): number {
     const count = payloads.length;
@@ -672,7 +673,7 @@ export class SharedRing {
 
   /** One run of tryWriteMany, from `payloads[from]`: copies, then publishes as encodeRun does. */
   private writeRun(payloads: readonly Uint8Array[], from: number, type: number): number {
-    const start = this.claimRun(payloads.length - from, 0, payloads, from, this.capacity >>> 3);
+    const start = this.claimRun(Math.min(DEFAULT_RUN_FRAMES, payloads.length - from), 0, payloads, from, DEFAULT_RUN_BYTES);
     if (start < 0) return 0;
     const frames = this.runFrames;
     const words = this.words;
@@ -748,7 +749,7 @@ export class SharedRing {
   }
 }
 
-/** Frames per published run of encodeManyAsync, unless the caller says otherwise. */
+/** Frames per published run of tryWriteMany, and of encodeMany(Async) unless the caller says otherwise. */
 const DEFAULT_RUN_FRAMES = 32;
 /** ...and at most this many bytes per run, so large frames still go out in small runs. */
 const DEFAULT_RUN_BYTES = 4096;

@@ -35,9 +35,12 @@
  * never sees half a frame. A run of frames written together (tryWriteMany, tryEncodeMany) gets
  * the lengths of all but its first frame by plain stores, then the first frame's by one
  * Atomics.store: the reader goes frame by frame and cannot pass a length that reads 0, so it
- * reaches none of the run before that store, which orders every write of the run before it. Before moving head, the consumer zeroes the length word of every 8-byte
- * slot it has read past, so a stale length can never be mistaken for a new one. A frame that would cross the end is preceded by a
- * padding frame (type PADDING_TYPE) that fills the rest of the region.
+ * reaches none of the run before that store, which orders every write of the run before it.
+ *
+ * Before moving head, the consumer zeroes the length word of every 8-byte slot it has read past,
+ * so a stale length can never be mistaken for a new one. A frame that would cross the end is
+ * preceded by a padding frame (type PADDING_TYPE) that fills the rest of the region; a run that
+ * fails halfway is closed by a padding frame over its unwritten rest.
  */
 export const RING_MAGIC = 0x52464c57; // "RFLW"
 // 2: the frames-read counter moved from the closed flag's line to the head's (the consumer's own),

@@ -239,6 +239,18 @@ export const ringOneWay: Suite = {
       compute: (f) => quotient(best(f, FRAME_IDS), f.get('oneway.minimalRing')?.value),
     },
     {
+      // The cross-thread figures swing with the machine (the reference ring alone ran 4-22 M
+      // frames/s across runs on the 2-vCPU VM); ratios to it, in the same run, travel better.
+      id: 'oneway.ring.claim/minimalRing',
+      label: 'SharedRing tryClaim+commit (one publish per frame) / reference minimal ring',
+      compute: (f) => quotient(f.get('oneway.ring.claim')?.value, f.get('oneway.minimalRing')?.value),
+    },
+    {
+      id: 'oneway.ring.tryWrite/claim',
+      label: 'ring tryWrite (copy) / tryClaim+commit (in place), cross-thread',
+      compute: (f) => quotient(f.get('oneway.ring.tryWrite')?.value, f.get('oneway.ring.claim')?.value),
+    },
+    {
       id: 'oneway.ring.tryWrite.mpsc/spsc',
       label: 'ring tryWrite MPSC / SPSC',
       compute: (f) => quotient(f.get('oneway.ring.tryWrite.mpsc')?.value, f.get('oneway.ring.tryWrite')?.value),

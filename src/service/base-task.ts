@@ -60,7 +60,7 @@ export interface ServiceStatus {
   inFlight: number;
   /** Requests waiting in the instances' queues now. */
   queued: number;
-  /** Round-trip latency as callers measured it (µs), successful calls. */
+  /** Round-trip latency as callers measured it (µs), successful calls (of sync calls, a sample: one in 8). */
   latency: { p50: number; p99: number; samples: number };
   /** Date.now() of the oldest instance's last heartbeat (the request ring consumer's beat); 0 if never. */
   lastHeartbeat: number;

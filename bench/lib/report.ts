@@ -89,7 +89,7 @@ export function render(outcomes: SuiteOutcome[], figures: Figure[], ratios: Rati
       } else {
         rows.push([
           `  ${f.label}`,
-          `p50 ${micros(f.value)}`,
+          f.unit === 'µs' ? `${f.statistic ?? 'p50'} ${micros(f.value)}` : `${f.statistic ? `${f.statistic} ` : ''}${f.value.toPrecision(3)} ${f.unit}`,
           f.min === undefined ? '' : micros(f.min),
           f.mean === undefined ? '' : micros(f.mean),
           f.p99 === undefined ? '' : micros(f.p99),

@@ -27,6 +27,8 @@ export interface Figure {
   /** Relative margin of error of the mean, in % (tinybench), when known. */
   rme?: number;
   samples?: number;
+  /** What `value` is, for the table: 'p50' (the default for latencies), 'p99', 'max' … */
+  statistic?: string;
   /** Anything else worth keeping in results.json (items per iteration, alternative estimates, ...). */
   detail?: Record<string, unknown>;
 }

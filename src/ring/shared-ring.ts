@@ -206,14 +206,20 @@ export class SharedRing {
       }
       if (Atomics.compareExchange(words, TAIL, tail, next) === tail) break;
     }
-    let index = tail & this.mask;
-    if (padding !== 0) {
-      const padBase = (D.HEADER_LENGTH + index) >> 2;
-      words[padBase + 1] = D.PADDING_TYPE;
-      Atomics.store(words, padBase, padding);
-      index = 0;
-    }
-    return index;
+    return this.padTo(tail, padding);
+  }
+
+  /**
+   * Where a claim made at `tail` starts: there, or at 0 after a padding frame of `padding` bytes
+   * over the rest of the ring (published at once: the reader skips it).
+   */
+  private padTo(tail: number, padding: number): number {
+    const index = tail & this.mask;
+    if (padding === 0) return index;
+    const padBase = (D.HEADER_LENGTH + index) >> 2;
+    this.words[padBase + 1] = D.PADDING_TYPE;
+    Atomics.store(this.words, padBase, padding);
+    return 0;
   }
 
   /** Publishes a claimed frame: from here on the consumer sees it, whole. */
@@ -570,14 +576,7 @@ export class SharedRing {
         words[TAIL] = next; // only this thread writes it; see tryClaim
       }
       this.runFrames = frames;
-      let index = tail & this.mask;
-      if (padding !== 0) {
-        const padBase = (D.HEADER_LENGTH + index) >> 2;
-        words[padBase + 1] = D.PADDING_TYPE;
-        Atomics.store(words, padBase, padding);
-        index = 0;
-      }
-      return index;
+      return this.padTo(tail, padding);
     }
   }
 

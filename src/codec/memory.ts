@@ -85,6 +85,16 @@ export function claimRegion(bytes: Uint8Array, offset: number, size: number): nu
   return start;
 }
 
+/**
+ * The region of `bytes`, checked once for a writer that then places records in it by itself
+ * (stampServiceRequest, stampServiceResponse): `bytes` starts on a record boundary and the views
+ * cover all of it, so any record-aligned offset within `bytes` needs no check per record.
+ */
+export function wholeRegion(bytes: Uint8Array): Region {
+  claimRegion(bytes, 0, bytes.length);
+  return regionOf(bytes);
+}
+
 /** The buffer grew since the views were made (a growable SharedArrayBuffer), or is over 4 GiB. */
 function remakeViews(bytes: Uint8Array, end: number): void {
   const region = makeRegion(bytes);

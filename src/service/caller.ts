@@ -3,11 +3,11 @@ import { setImmediate as immediate } from 'node:timers/promises';
 import { isMainThread } from 'node:worker_threads';
 import {
   ServiceResponseReader,
-  writeServiceRequest,
   type ErrorInfo,
-  type ServiceRequestHeader,
   type ServiceRequestNames,
 } from '../codec/index.js';
+import { stampServiceRequest } from '../codec/service-request.js';
+import { checkUint32 } from '../codec/int64.js';
 import { InvalidArgumentError } from '../errors.js';
 import { RingClosedError, type FrameHandler, type SharedRing } from '../ring/index.js';
 import {
@@ -80,11 +80,6 @@ export class ServiceCaller {
   private readonly byId = new Map<number, RemoteService>();
   private readonly pending: PendingTable;
   private readonly responses: ServiceResponseReader;
-  /**
-   * Reused for every request written (writeServiceRequest reads it synchronously). The names come
-   * encoded (`names`, kept per method by RemoteService), so `service` and `method` stay unread.
-   */
-  private readonly header: ServiceRequestHeader = { id: 0, service: '', method: '', deadline: 0, replyRing: 0, names: undefined };
   private readonly spinner: AdaptiveSpin;
   /** How calls wait for room in a full request queue (see RemoteService.admitSync/admitAsync). */
   private readonly queueWaits: WaitStrategy;
@@ -102,7 +97,7 @@ export class ServiceCaller {
     this.replyRingId = replyRingId;
     this.replyBell = bellAt(new Int32Array(replyBell), 0);
     this.responses = new ServiceResponseReader(replyRing.data);
-    this.header.replyRing = replyRingId;
+    checkUint32(replyRingId, 'replyRingId'); // once: every request carries it unchecked
     this.global = new Int32Array(global);
     // A caller never spins less than a fast service's round trip (about 10 µs): a failed spin of
     // that length costs little, and a caller that stopped spinning would never learn it pays again.
@@ -380,15 +375,16 @@ export class ServiceCaller {
    * call its correlation id and the epoch it was sent in), publishes it and rings the host's bell.
    */
   private send(service: RemoteService, offset: number, call: PendingCall, epoch: number, names: ServiceRequestNames, args: PayloadEncoder | Uint8Array): void {
-    const header = this.header;
     const id = this.replyRing.nextCorrelationId();
     call.id = id;
     call.epoch = epoch;
-    header.id = id;
-    header.names = names;
-    header.deadline = call.deadline === Infinity ? 0 : TIME_ORIGIN + call.deadline;
-    const ring = service.rings[call.instance]!;
-    writeServiceRequest(ring.data, offset, header, args);
+    const deadline = call.deadline === Infinity ? 0 : TIME_ORIGIN + call.deadline;
+    const instance = call.instance;
+    const ring = service.rings[instance]!;
+    // Straight into the frame: the ring's region is checked once (RemoteService), the frame is
+    // 8-aligned and sized by names.requestSize, the id is a uint32 (nextCorrelationId).
+    const region = service.regions[instance]!;
+    stampServiceRequest(region, region.byteOffset + offset, names, id, deadline, this.replyRingId, args, args instanceof Uint8Array ? args.length : args.byteLength);
     ring.commit(offset);
     wake(service.bells[call.instance]!);
   }

@@ -6,6 +6,8 @@ import {
   serviceResponseSize,
   writeServiceResponse,
 } from '../codec/index.js';
+import { wholeRegion, type Region } from '../codec/memory.js';
+import { stampServiceResponse } from '../codec/service-response.js';
 import { FrameTooLargeError, RingClosedError, SharedRing, type FrameHandler } from '../ring/index.js';
 import { EXPIRED_MARK, UNKNOWN_METHOD_MARK } from './caller.js';
 import { UnserializableValueError } from './errors.js';
@@ -18,15 +20,24 @@ import { PayloadDecoder, PayloadEncoder } from './value-codec.js';
 export class ReplyRings {
   private readonly rings: (SharedRing | undefined)[] = [];
   private readonly bells: (ParkingSpot | undefined)[] = [];
+  /** Each ring's data as a codec region, checked once (answers are stamped into it). */
+  private readonly regions: (Region | undefined)[] = [];
 
   add(id: number, ring: SharedRing | SharedArrayBuffer, bell: SharedArrayBuffer): void {
-    this.rings[id] = ring instanceof SharedRing ? ring : SharedRing.attach(ring);
+    const attached = ring instanceof SharedRing ? ring : SharedRing.attach(ring);
+    this.rings[id] = attached;
     this.bells[id] = bellAt(new Int32Array(bell), 0);
+    this.regions[id] = wholeRegion(attached.data);
   }
 
   remove(id: number): void {
     this.rings[id] = undefined;
     this.bells[id] = undefined;
+    this.regions[id] = undefined;
+  }
+
+  region(id: number): Region | undefined {
+    return this.regions[id];
   }
 
   get(id: number): SharedRing | undefined {
@@ -373,7 +384,10 @@ export class ServiceHost {
       return; // RingClosedError: the caller is gone
     }
     if (offset >= 0) {
-      writeServiceResponse(ring.data, offset, id, result);
+      // Straight into the frame: the ring's region is checked once (ReplyRings.add), the frame is
+      // 8-aligned and sized by serviceResponseSize, the id came off the wire as a uint32.
+      const region = this.replyRings.region(reply)!;
+      stampServiceResponse(region, region.byteOffset + offset, id, result, length);
       ring.commit(offset);
       this.wakeReader(reply);
       return;

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 import { serviceRequestNames, type ServiceRequestNames } from '../codec/index.js';
+import { wholeRegion, type Region } from '../codec/memory.js';
 import { SharedRing } from '../ring/index.js';
 import { defaultWaitStrategy, wake, type ParkingSpot, type WaitStrategy } from '../sync/index.js';
 import { TimeoutError, ServiceUnavailableError, UnknownMethodError } from './errors.js';
@@ -33,6 +34,8 @@ export class RemoteService {
   readonly instances: number;
   readonly control: Int32Array;
   readonly rings: SharedRing[];
+  /** Each request ring's data as a codec region, checked once (requests are stamped into it). */
+  readonly regions: Region[];
   /** Each instance's host doorbell: woken after writing a request. */
   readonly bells: ParkingSpot[];
   readonly queueLimit: number;
@@ -61,6 +64,7 @@ export class RemoteService {
     this.instances = descriptor.instances;
     this.control = new Int32Array(descriptor.control);
     this.rings = descriptor.rings.map((buffer) => SharedRing.attach(buffer));
+    this.regions = this.rings.map((ring) => wholeRegion(ring.data));
     this.bells = this.rings.map((_, i) => bellAt(this.control, instanceBase(i) + I_HOST_BELL));
     this.queueSpots = this.rings.map((_, i) => queueSpot(this.control, i));
     this.takenSeen = new Int32Array(this.instances);

@@ -1,5 +1,5 @@
-import { InvalidValueError, ValueOutOfRangeError } from './errors.js';
-import { fieldPosition, readVector, rootTable, uint32Field } from './flat-table.js';
+import { InvalidValueError, MalformedRecordError, ValueOutOfRangeError } from './errors.js';
+import { rootTable, type VectorSpan } from './flat-table.js';
 import { ServiceRequest } from './generated/ringflow/wire.js';
 import { checkUint32 } from './int64.js';
 import { PAYLOAD_ALIGNMENT, RECORD_ALIGNMENT, ServiceRequestSlot } from './layout.js';
@@ -236,23 +236,29 @@ export class ServiceRequestReader extends RecordReader {
   private argsBytes = 0;
   private deadlineAt = -1;
   private ring = 0;
+  private readonly fields = new TableFields(this.view, this.bytes.length);
 
-  /** Points the reader at the ServiceRequest whose root offset is at `offset` of `bytes`. */
+  /**
+   * Points the reader at the ServiceRequest whose root offset is at `offset` of `bytes`. A host
+   * reads one per call: the table's vtable is read once here for all six fields (flat-table's
+   * helpers read it again for each, and read the DataView's byteLength, a slow getter, for each
+   * vector), with the same bounds checks.
+   */
   read(offset: number): this {
-    const view = this.view;
-    const table = rootTable(view, offset, 'ServiceRequest');
-    const service = readVector(view, table, ServiceRequestSlot.service, 1, this.span);
-    this.serviceAt = service.at;
-    this.serviceBytes = service.length;
-    const method = readVector(view, table, ServiceRequestSlot.method, 1, this.span);
-    this.methodAt = method.at;
-    this.methodBytes = method.length;
-    const args = readVector(view, table, ServiceRequestSlot.args, 1, this.span);
-    this.argsAt = args.at;
-    this.argsBytes = args.length;
-    this.correlation = uint32Field(view, table, ServiceRequestSlot.id);
-    this.deadlineAt = fieldPosition(view, table, ServiceRequestSlot.deadline);
-    this.ring = uint32Field(view, table, ServiceRequestSlot.replyRing);
+    const fields = this.fields.root(offset, 'ServiceRequest');
+    const span = this.span;
+    fields.vector(ServiceRequestSlot.service, span);
+    this.serviceAt = span.at;
+    this.serviceBytes = span.length;
+    fields.vector(ServiceRequestSlot.method, span);
+    this.methodAt = span.at;
+    this.methodBytes = span.length;
+    fields.vector(ServiceRequestSlot.args, span);
+    this.argsAt = span.at;
+    this.argsBytes = span.length;
+    this.correlation = fields.uint32(ServiceRequestSlot.id);
+    this.deadlineAt = fields.position(ServiceRequestSlot.deadline);
+    this.ring = fields.uint32(ServiceRequestSlot.replyRing);
     return this;
   }
 
@@ -294,6 +300,92 @@ export class ServiceRequestReader extends RecordReader {
   /** The arguments, deserialized into fresh objects ([] when none were sent). */
   args(): unknown[] {
     return this.argsBytes === 0 ? [] : (deserialize(this.argsPayload()) as unknown[]);
+  }
+}
+
+/**
+ * @internal The fields of one root table, its vtable read once (`root`): the in-place readers of the
+ * service records, which read one record per call, use it instead of flat-table's per-field
+ * helpers, with the same checks: the table, its vtable and its body lie in the buffer (`end`, its
+ * byte length, kept: a DataView's byteLength is a slow getter in Node 20), fields in the table,
+ * vectors in the buffer.
+ */
+export class TableFields {
+  private table = 0;
+  private vtable = 0;
+  private vtableSize = 0;
+  private tableSize = 0;
+
+  constructor(
+    private readonly view: DataView,
+    private readonly end: number,
+  ) {}
+
+  /** Points at the root table of the record at `offset`, checked as flat-table's rootTable does. */
+  root(offset: number, tableName: string): this {
+    const view = this.view;
+    const end = this.end;
+    if (!(offset >= 0 && offset % 4 === 0 && offset + 4 <= end)) return this.badRoot(offset, tableName);
+    const table = offset + view.getInt32(offset, true);
+    if (table < offset || table + 4 > end || table % 4 !== 0) return this.badRoot(offset, tableName);
+    const vtable = table - view.getInt32(table, true);
+    if (vtable < 0 || vtable + 4 > end || vtable % 2 !== 0) return this.badRoot(offset, tableName);
+    const vtableSize = view.getUint16(vtable, true);
+    const tableSize = view.getUint16(vtable + 2, true);
+    if (vtableSize < 4 || vtable + vtableSize > end || table + tableSize > end) return this.badRoot(offset, tableName);
+    this.table = table;
+    this.vtable = vtable;
+    this.vtableSize = vtableSize;
+    this.tableSize = tableSize;
+    return this;
+  }
+
+  /** The slow path: rootTable throws the error that says what is wrong. */
+  private badRoot(offset: number, tableName: string): never {
+    rootTable(this.view, offset, tableName);
+    throw new MalformedRecordError(`no ${tableName} at offset ${offset}`);
+  }
+
+  /** The table's position. */
+  get tableAt(): number {
+    return this.table;
+  }
+
+  /** Position of the field in vtable slot `slot`, or -1 when absent. */
+  position(slot: number): number {
+    if (slot >= this.vtableSize) return -1;
+    const relative = this.view.getUint16(this.vtable + slot, true);
+    if (relative === 0) return -1;
+    if (relative >= this.tableSize) throw new MalformedRecordError(`a field of the table at ${this.table} lies outside the table`);
+    return this.table + relative;
+  }
+
+  uint32(slot: number): number {
+    const at = this.position(slot);
+    return at < 0 ? 0 : this.view.getUint32(at, true);
+  }
+
+  uint8(slot: number): number {
+    const at = this.position(slot);
+    return at < 0 ? 0 : this.view.getUint8(at);
+  }
+
+  /** Where the byte vector (or string) in slot `slot` lies; both 0 when absent. */
+  vector(slot: number, into: VectorSpan): VectorSpan {
+    const field = this.position(slot);
+    if (field < 0) {
+      into.at = 0;
+      into.length = 0;
+      return into;
+    }
+    const view = this.view;
+    const prefix = field + view.getInt32(field, true);
+    if (prefix < field || prefix + 4 > this.end) throw new MalformedRecordError(`a vector of the table at ${this.table} starts outside the buffer`);
+    const length = view.getInt32(prefix, true);
+    if (length < 0 || prefix + 4 + length > this.end) throw new MalformedRecordError(`a vector of the table at ${this.table} runs past the end of the buffer`);
+    into.at = prefix + 4;
+    into.length = length;
+    return into;
   }
 }
 

@@ -1,6 +1,7 @@
 import { Builder } from 'flatbuffers';
 import { MalformedRecordError } from './errors.js';
-import { fieldPosition, readVector, rootTable, uint32Field, uint8Field } from './flat-table.js';
+import { fieldPosition, readVector } from './flat-table.js';
+import { TableFields } from './service-request.js';
 import { ErrorInfo as ErrorInfoTable, ServiceResponse } from './generated/ringflow/wire.js';
 import { checkUint32 } from './int64.js';
 import { ErrorInfoSlot, PAYLOAD_ALIGNMENT, RECORD_ALIGNMENT, ServiceResponseSlot } from './layout.js';
@@ -173,17 +174,18 @@ export class ServiceResponseReader extends RecordReader {
   private resultAt = 0;
   private resultBytes = 0;
   private table = 0;
+  private readonly fields = new TableFields(this.view, this.bytes.length);
 
   /** Points the reader at the ServiceResponse whose root offset is at `offset` of `bytes`. */
   read(offset: number): this {
-    const view = this.view;
-    const table = rootTable(view, offset, 'ServiceResponse');
-    const result = readVector(view, table, ServiceResponseSlot.result, 1, this.span);
+    // One vtable read for the three fields (TableFields); a caller reads one response per call.
+    const fields = this.fields.root(offset, 'ServiceResponse');
+    const result = fields.vector(ServiceResponseSlot.result, this.span);
     this.resultAt = result.at;
     this.resultBytes = result.length;
-    this.correlation = uint32Field(view, table, ServiceResponseSlot.id);
-    this.succeeded = uint8Field(view, table, ServiceResponseSlot.ok);
-    this.table = table;
+    this.correlation = fields.uint32(ServiceResponseSlot.id);
+    this.succeeded = fields.uint8(ServiceResponseSlot.ok);
+    this.table = fields.tableAt;
     return this;
   }
 

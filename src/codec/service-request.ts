@@ -155,20 +155,10 @@ export function writeServiceRequest(bytes: Uint8Array, offset: number, header: S
     throw new ValueOutOfRangeError(`deadline must be a finite number of ms >= 0 (0 = none), got ${String(deadline)}`);
   }
   const names = header.names ?? serviceRequestNames(header.service, header.method);
-  const head = requestHead!;
-  const argsAt = names.argsAt;
   const argsBytes = payloadLength(args);
-  const end = argsAt + 4 + argsBytes;
-  const size = alignUp(end, RECORD_ALIGNMENT);
+  const size = alignUp(names.argsAt + 4 + argsBytes, RECORD_ALIGNMENT);
   const start = claimRegion(bytes, offset, size);
-  const region = regionOf(bytes);
-  names.prefix.stamp(region, start);
-  region.u32[(start + head.idAt) >>> 2] = id;
-  region.f64[(start + head.deadlineAt) >>> 3] = deadline;
-  region.u32[(start + head.replyRingAt) >>> 2] = replyRing;
-  region.u32[(start + argsAt) >>> 2] = argsBytes;
-  writePayload(region.u8, start + argsAt + 4, args);
-  zeroBytes(region, start + end, start + size);
+  stampServiceRequest(regionOf(bytes), start, names, id, deadline, replyRing, args, argsBytes);
   return size;
 }
 

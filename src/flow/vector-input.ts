@@ -18,7 +18,10 @@ export function checkVector(vec: unknown, dim: number): ArrayLike<number> {
   if (values.length !== dim) throw new DimensionMismatchError(dim, values.length, 'vector');
   if (values instanceof Float32Array || values instanceof Float64Array) {
     // Typed floats need no type check, only a finiteness check.
-    if (!allFinite(values)) throw notFinite(firstNotFinite(values), values[firstNotFinite(values)]);
+    if (!allFinite(values)) {
+      const at = values.findIndex((x) => !Number.isFinite(x));
+      throw notFinite(at, values[at]);
+    }
     return values;
   }
   for (let i = 0; i < dim; i++) {
@@ -47,10 +50,6 @@ function allFinite(v: Float32Array | Float64Array): boolean {
   }
   for (; i < n; i++) a += v[i]! * 0;
   return a + b + c + d === 0;
-}
-
-function firstNotFinite(v: Float32Array | Float64Array): number {
-  return v.findIndex((x) => !Number.isFinite(x));
 }
 
 function notFinite(index: number, x: unknown): TypeError {

@@ -168,7 +168,7 @@ export interface ArenaHandle {
   buffer: SharedArrayBuffer;
 }
 
-const BATCH_REF_SIZE = 8;
+export const BATCH_REF_SIZE = 8;
 
 /** Writes a BatchRef frame's payload (claimed with `BATCH_REF_SIZE` bytes) at `offset` of `data`. */
 export function writeBatchRef(data: Uint8Array, offset: number, arena: number, at: number): void {
@@ -176,8 +176,6 @@ export function writeBatchRef(data: Uint8Array, offset: number, arena: number, a
   view.setInt32(0, arena, true);
   view.setUint32(4, at, true);
 }
-
-export { BATCH_REF_SIZE };
 
 /** Receives vector records as their parts: see RecordDecoder.decode. */
 export type VectorEmitter = (uid: bigint, ts: number, vector: VectorArray) => void;

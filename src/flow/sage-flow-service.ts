@@ -4,7 +4,7 @@ import type { ThreadPriority } from '../pool/index.js';
 import { SharedRing } from '../ring/index.js';
 import { batchRows, rowBytes, FeedArena, FeedBarrier, SharedVectorBatch, StreamEnvironment, VectorBatch, type DataStream, type RunningJob, type VectorRecord } from '../stream/index.js';
 import { FeedQueue } from './feed-queue.js';
-import { checkDim, checkDType, checkVector, copyVector, toUid } from './vector-input.js';
+import { checkDim, checkDType, checkUid, checkVector, copyVector, toUid } from './vector-input.js';
 
 export interface SageFlowServiceOptions {
   /** Vector dimension. Default 4. */
@@ -28,7 +28,8 @@ export interface SageFlowServiceOptions {
 }
 
 /**
- * `(uid, ts, vector, record)`: ts is the processing time (ms) at which the vector was pushed;
+ * `(uid, ts, vector, record)`: ts is the processing time (ms) at which run() took the vector from
+ * the queue into the pipeline (where SAGE's source stamps it: one clock read per run, none per push);
  * `record` is the whole result when your operators made something richer than a vector record
  * (e.g. topK's `{ record, hits }`), else undefined.
  */
@@ -140,11 +141,11 @@ export class SageFlowService {
    */
   push(uid: bigint | number, vec: ArrayLike<number>): void {
     if (this.closed) throw new SageFlowStateError('push after close()');
-    const id = toUid(uid);
+    const id = checkUid(uid);
     let batch = this.queue[this.queue.length - 1];
     if (batch === undefined || batch.full) this.queue.push((batch = this.emptyBatch()));
     copyVector(vec, this.dim, batch.data, batch.count * this.dim);
-    batch.commitRow(id, Date.now());
+    batch.commitUid(id);
     this.queuedCount++;
   }
 
@@ -177,12 +178,16 @@ export class SageFlowService {
 
   private async runOnce(): Promise<number> {
     if (this.closed) throw new SageFlowStateError('run after close()');
-    const batches: unknown[] = this.queue;
+    const queued = this.queue;
     let count = this.queuedCount;
     this.queue = [];
     this.queuedCount = 0;
-    count += this.takeInbox(batches);
+    count += this.takeInbox(queued);
     if (count === 0) return 0;
+    // The source's processing time: when this run took the records in.
+    const now = Date.now();
+    for (const batch of queued) batch.stampAll(now);
+    const batches: unknown[] = queued;
     const job = this.ensureStarted();
     const epoch = ++this.epoch;
     const reached = job.barrier(epoch);
@@ -205,14 +210,15 @@ export class SageFlowService {
   }
 
   /** Moves what other threads pushed into `batches` (copies: the inbox space is reused); returns how many. */
-  private takeInbox(batches: unknown[]): number {
+  private takeInbox(batches: QueueBatch[]): number {
     const reader = new VectorReader(this.inbox.data);
     let batch: QueueBatch | undefined;
     let count = 0;
     this.inbox.drain((_type, _data, offset) => {
       reader.read(offset);
       if (batch === undefined || batch.full) batches.push((batch = this.emptyBatch()));
-      batch.add(reader.uid, reader.ts, reader.vector());
+      batch.data.set(reader.vector(), batch.count * this.dim);
+      batch.commitUid(reader.uid);
       count++;
     });
     return count;
@@ -251,7 +257,8 @@ export class SageFlowProducer {
     const vector = checkVector(vec, this.handle.dim);
     const id = toUid(uid);
     const offset = this.inbox.claim(VECTOR_FRAME, this.size);
-    writeVectorRecord(this.inbox.data, offset, id, Date.now(), vector, this.handle.dtype);
+    // ts 0: the service stamps records when run() takes them (no clock read per push).
+    writeVectorRecord(this.inbox.data, offset, id, 0, vector, this.handle.dtype);
     this.inbox.commit(offset);
   }
 }

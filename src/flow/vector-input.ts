@@ -56,14 +56,20 @@ function notFinite(index: number, x: unknown): TypeError {
   return new TypeError(`vector element ${index} must be a finite number, got ${typeof x === 'number' ? x : typeof x}`);
 }
 
-/** A uid as the uint64 the records carry. */
-export function toUid(uid: unknown): bigint {
-  if (typeof uid === 'bigint') {
+/** A uid checked to fit the uint64 the records carry; a number stays a number (no BigInt made). */
+export function checkUid(uid: unknown): bigint | number {
+  if (typeof uid === 'number') {
+    if (Number.isSafeInteger(uid) && uid >= 0) return uid;
+  } else if (typeof uid === 'bigint') {
     if (uid >= 0n && uid <= UINT64_MAX) return uid;
-  } else if (typeof uid === 'number' && Number.isSafeInteger(uid) && uid >= 0) {
-    return BigInt(uid);
   }
   throw new TypeError(`uid must be a non-negative integer below 2^64 (a bigint, or a safe integer number), got ${String(uid)}`);
+}
+
+/** A uid as the uint64 the records carry. */
+export function toUid(uid: unknown): bigint {
+  const checked = checkUid(uid);
+  return typeof checked === 'bigint' ? checked : BigInt(checked);
 }
 
 export function checkDim(dim: unknown): number {

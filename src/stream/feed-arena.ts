@@ -67,6 +67,7 @@ export class FeedArena {
 export class SharedVectorBatch extends ColumnBatch {
   readonly uids: BigUint64Array;
   readonly data: VectorArray;
+  protected readonly uidWords: Uint32Array;
   /** The int64 ts column as 32-bit halves: a number goes in without a BigInt. */
   private readonly tsWords: Int32Array;
   private readonly ts: BigInt64Array;
@@ -78,6 +79,7 @@ export class SharedVectorBatch extends ColumnBatch {
     super(layout.dim, layout.dtype, layout.capacity);
     const { buffer } = arena;
     this.uids = new BigUint64Array(buffer, layout.uidsAt, layout.capacity);
+    this.uidWords = new Uint32Array(buffer, layout.uidsAt, layout.capacity * 2);
     this.ts = new BigInt64Array(buffer, layout.tsAt, layout.capacity);
     this.tsWords = new Int32Array(buffer, layout.tsAt, layout.capacity * 2);
     const elements = layout.capacity * layout.dim;

@@ -23,6 +23,8 @@ export interface VectorRows {
 export abstract class ColumnBatch implements VectorRows {
   abstract readonly uids: BigUint64Array;
   abstract readonly data: VectorArray;
+  /** The uid column as uint32 halves (little-endian): a number uid goes in without a BigInt. */
+  protected abstract readonly uidWords: Uint32Array;
   count = 0;
   maxTs = -Infinity;
 
@@ -48,6 +50,27 @@ export abstract class ColumnBatch implements VectorRows {
     this.uids[row] = uid;
     this.storeTs(row, ts);
     if (ts > this.maxTs) this.maxTs = ts;
+  }
+
+  /**
+   * Counts in the next row with its uid only (its vector is already in `data`): the ts column is
+   * filled for all rows at once by `stampAll`. `uid` is a checked uint64, as a bigint or a safe
+   * integer number (stored as two uint32 halves, no BigInt made).
+   */
+  commitUid(uid: bigint | number): void {
+    const row = this.count++;
+    if (typeof uid === 'number') {
+      this.uidWords[row * 2] = uid >>> 0;
+      this.uidWords[row * 2 + 1] = Math.floor(uid / 2 ** 32);
+    } else {
+      this.uids[row] = uid;
+    }
+  }
+
+  /** Gives every row the same ts. */
+  stampAll(ts: number): void {
+    for (let row = 0; row < this.count; row++) this.storeTs(row, ts);
+    this.maxTs = this.count > 0 ? ts : -Infinity;
   }
 
   abstract tsAt(row: number): number;
@@ -79,10 +102,12 @@ export class VectorBatch extends ColumnBatch {
   readonly uids: BigUint64Array;
   readonly ts: Float64Array;
   readonly data: VectorArray;
+  protected readonly uidWords: Uint32Array;
 
   constructor(dim: number, dtype: VectorDType, capacity: number) {
     super(dim, dtype, capacity);
     this.uids = new BigUint64Array(capacity);
+    this.uidWords = new Uint32Array(this.uids.buffer);
     this.ts = new Float64Array(capacity);
     this.data = dtype === 'Float64' ? new Float64Array(capacity * dim) : new Float32Array(capacity * dim);
   }

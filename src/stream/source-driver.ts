@@ -34,6 +34,7 @@ export interface SourceTiming {
 export class SourceDriver {
   records = 0;
   private maxTs = -Infinity;
+  private sentWatermark = -Infinity;
 
   constructor(
     private readonly source: SourceSpec,
@@ -98,9 +99,20 @@ export class SourceDriver {
   /** Every WATERMARK_EVERY records: the watermark goes out, and the event loop gets a turn if due. */
   private async checkpoint(waiting: Promise<void> | undefined): Promise<void> {
     if (waiting) await waiting;
-    await this.writer.controlAsync(FrameKind.Watermark, this.maxTs - this.timing.outOfOrdernessMs);
+    await this.advanceWatermark();
     const turn = yieldIfDue();
     if (turn) await turn;
+  }
+
+  /**
+   * Sends the watermark when it has moved since the last one sent: a repeated watermark tells the
+   * stages nothing, and costs each of them a flush of their output batches and a frame to the sink.
+   */
+  private async advanceWatermark(): Promise<void> {
+    const watermark = this.maxTs - this.timing.outOfOrdernessMs;
+    if (!(watermark > this.sentWatermark)) return;
+    this.sentWatermark = watermark;
+    await this.writer.controlAsync(FrameKind.Watermark, watermark);
   }
 
   /** Writes a batch of vector records (their ts are already set), as one frame where the routing allows. */
@@ -109,7 +121,7 @@ export class SourceDriver {
     await this.writer.writeBatchAsync(batch);
     this.records += batch.count;
     if (batch.maxTs > this.maxTs) this.maxTs = batch.maxTs;
-    await this.writer.controlAsync(FrameKind.Watermark, this.maxTs - this.timing.outOfOrdernessMs);
+    await this.advanceWatermark();
     const turn = yieldIfDue();
     if (turn) await turn;
   }

@@ -224,8 +224,24 @@ export class SharedRing {
 
   /** Publishes a claimed frame: from here on the consumer sees it, whole. */
   commit(payloadOffset: number): void {
+    this.commitQuietly(payloadOffset);
+    wake(this.dataSpot);
+  }
+
+  /**
+   * Publishes a claimed frame without waking a parked consumer, for a producer that publishes a
+   * burst of frames and then wakes it once with `wakeReader`. That producer must wake it before
+   * it blocks or goes idle: a consumer parked on frames published quietly sleeps until its park
+   * times out. (Each wake of a parked consumer is a syscall, and for a main thread in
+   * Atomics.waitAsync also a task of its event loop.)
+   */
+  commitQuietly(payloadOffset: number): void {
     const base = (D.HEADER_LENGTH + payloadOffset - D.FRAME_HEADER_LENGTH) >> 2;
     Atomics.store(this.words, base, -this.words[base]!);
+  }
+
+  /** Wakes the consumer if it is parked (free when it is not): see commitQuietly. */
+  wakeReader(): void {
     wake(this.dataSpot);
   }
 

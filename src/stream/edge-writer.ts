@@ -2,7 +2,8 @@ import { writeRecordBatch, type VectorDType } from '../codec/index.js';
 import { SharedRing } from '../ring/index.js';
 import { loadFn } from './chain.js';
 import { SharedVectorBatch } from './feed-arena.js';
-import { BATCH_REF_SIZE, FrameKind, frameType, isVectorRecord, PreparedRecord, writeBatchRef, writeControl, writeControlAsync, type VectorRecord } from './frames.js';
+import { BATCH_REF_SIZE, writeBatchRef, type InputBatch } from './batch-ref.js';
+import { FrameKind, frameType, isVectorRecord, PreparedRecord, writeControl, writeControlAsync, type VectorRecord } from './frames.js';
 import type { Partition } from './graph.js';
 import { Router } from './routing.js';
 import { batchRows, VectorBatch, type VectorRows } from './vector-batch.js';
@@ -21,7 +22,16 @@ interface Target {
   readonly ring: SharedRing;
   readonly port: number;
   pending: VectorBatch | undefined;
+  /** Frames published without waking the reader since it was last woken. */
+  unannounced: number;
 }
+
+/**
+ * A worker publishes its output frames quietly and wakes the reader once per this many (and when
+ * it flushes, blocks or writes a control mark): a main-thread sink woken for every batch spends
+ * more on wake-ups than on the records, and so do the workers that wake it.
+ */
+const WAKE_EVERY_FRAMES = 16;
 
 interface OpenEdge {
   readonly targets: Target[];
@@ -42,15 +52,31 @@ interface OpenEdge {
  */
 export class EdgeWriter {
   private readonly prepared = new PreparedRecord();
+  /** The one ring every record goes to, when there is exactly one: rows of a referenced input batch can then go on in place. */
+  private readonly soleTarget: Target | undefined;
+  private input: InputBatch | undefined;
 
-  private constructor(private readonly edges: OpenEdge[]) {}
+  private constructor(private readonly edges: OpenEdge[]) {
+    const only = edges.length === 1 ? edges[0]! : undefined;
+    this.soleTarget = only !== undefined && only.batchable && only.targets.length === 1 ? only.targets[0] : undefined;
+  }
+
+  /**
+   * Lets records that are rows of the referenced batch being decoded (`input`, see RecordDecoder)
+   * go on in place: the batch is sent on by reference with the rows that reached this writer,
+   * instead of each row being copied into a batch of its own. Only for a writer with one target
+   * (the batch then still belongs to one reader at a time).
+   */
+  follow(input: InputBatch): void {
+    if (this.soleTarget !== undefined) this.input = input;
+  }
 
   static async open(tasks: EdgeTask[], instance: number): Promise<EdgeWriter> {
     const edges = await Promise.all(
       tasks.map(async (t): Promise<OpenEdge> => {
         const key = t.partition.kind === 'hash' ? ((await loadFn(t.partition.key)) as (value: unknown) => unknown) : undefined;
         return {
-          targets: t.rings.map((buffer) => ({ ring: SharedRing.attach(buffer), port: t.port, pending: undefined })),
+          targets: t.rings.map((buffer) => ({ ring: SharedRing.attach(buffer), port: t.port, pending: undefined, unannounced: 0 })),
           router: new Router(t.partition.kind, t.rings.length, instance, key),
           port: t.port,
           producer: t.producer,
@@ -63,6 +89,11 @@ export class EdgeWriter {
 
   /** Blocking write (worker threads); vector records are batched until `flush`. */
   write(value: unknown, ts: number): void {
+    const input = this.input;
+    if (input !== undefined) {
+      if (this.keepInPlace(input, value)) return;
+      if (input.selection.count > 0) this.sendSelection();
+    }
     if (isVectorRecord(value)) {
       for (const edge of this.edges) {
         const t = edge.router.route(value);
@@ -80,9 +111,72 @@ export class EdgeWriter {
     }
   }
 
-  /** Sends every pending vector batch (blocking). */
+  /** Sends every pending vector batch (blocking), and wakes the readers of what went out. */
   flush(): void {
-    for (const edge of this.edges) for (const target of edge.targets) this.flushTarget(target);
+    this.sendKept();
+    for (const edge of this.edges) {
+      for (const target of edge.targets) {
+        this.flushTarget(target);
+        this.announce(target);
+      }
+    }
+  }
+
+  /** Sends the rows of the input batch kept in place so far (call when the batch's rows are done). */
+  sendKept(): void {
+    if (this.input !== undefined && this.input.selection.count > 0) this.sendSelection();
+  }
+
+  /**
+   * Takes `value` as a row of the input batch, kept in place, when it is one: a vector record whose
+   * vector is the view the decoder handed out for a row after the last one kept. A changed uid or
+   * ts is written back into the batch, and so is the vector when the operators had a private copy.
+   */
+  private keepInPlace(input: InputBatch, value: unknown): boolean {
+    if (!input.active || !isVectorRecord(value)) return false;
+    const vector = value.vector;
+    if (vector.length !== input.dim || vector instanceof Float64Array !== input.float64 || vector.buffer !== input.viewBuffer) return false;
+    const row = (vector.byteOffset - input.viewByteOffset) / input.rowBytes;
+    if (!Number.isInteger(row) || row <= input.lastRow || row >= input.rows) return false;
+    input.lastRow = row;
+    if (input.copied) input.data!.set(vector, row * input.dim);
+    input.uids![row] = value.uid;
+    const ms = Math.trunc(value.ts);
+    input.tsWords![row * 2] = ms >>> 0;
+    input.tsWords![row * 2 + 1] = Math.floor(ms / 2 ** 32);
+    input.selection.add(row);
+    return true;
+  }
+
+  /** Sends the input batch's kept rows on by reference (after what the target had pending, to keep order). */
+  private sendSelection(): void {
+    const input = this.input!;
+    const target = this.soleTarget!;
+    this.flushTarget(target);
+    const offset = this.claim(target, frameType(FrameKind.BatchRef, target.port), BATCH_REF_SIZE);
+    writeBatchRef(target.ring.data, offset, input.arena, input.at, input.selection);
+    this.publish(target, offset);
+    input.selection.clear();
+  }
+
+  /** Claims a frame, waking every reader of frames published quietly before it may block (a full ring). */
+  private claim(target: Target, type: number, size: number): number {
+    const offset = target.ring.tryClaim(type, size);
+    if (offset >= 0) return offset;
+    for (const edge of this.edges) for (const t of edge.targets) this.announce(t);
+    return target.ring.claim(type, size);
+  }
+
+  /** Commits quietly; the reader is woken every WAKE_EVERY_FRAMES frames and by `announce`. */
+  private publish(target: Target, offset: number): void {
+    target.ring.commitQuietly(offset);
+    if (++target.unannounced >= WAKE_EVERY_FRAMES) this.announce(target);
+  }
+
+  private announce(target: Target): void {
+    if (target.unannounced === 0) return;
+    target.unannounced = 0;
+    target.ring.wakeReader();
   }
 
   /** Never blocks; the returned promise (only when a ring was full) must settle before the next write. */
@@ -128,6 +222,7 @@ export class EdgeWriter {
   /** Sends a control mark to every ring of every edge (after the batches before it). */
   control(kind: number, value: number): void {
     this.flush();
+    // (writeControl commits with a wake, which also announces everything before it.)
     for (const edge of this.edges) for (const t of edge.targets) writeControl(t.ring, kind, edge.producer, value, edge.port);
   }
 
@@ -163,17 +258,17 @@ export class EdgeWriter {
   private flushTarget(target: Target): void {
     const batch = target.pending;
     if (batch === undefined || batch.count === 0) return;
-    const offset = target.ring.claim(frameType(FrameKind.VectorBatch, target.port), batch.frameSize());
+    const offset = this.claim(target, frameType(FrameKind.VectorBatch, target.port), batch.frameSize());
     writeRecordBatch(target.ring.data, offset, batch.input());
-    target.ring.commit(offset);
+    this.publish(target, offset);
     batch.clear();
   }
 
   private put(target: Target, type: number): void {
     this.flushTarget(target);
-    const offset = target.ring.claim(type, this.prepared.size);
+    const offset = this.claim(target, type, this.prepared.size);
     this.prepared.writeInto(target.ring.data, offset);
-    target.ring.commit(offset);
+    this.publish(target, offset);
   }
 
   // ---------------------------------------------------------------- async internals

@@ -1,5 +1,6 @@
-import { encodeEnvelope, EnvelopeReader, RecordBatchReader, UINT64_MAX, VectorReader, vectorRecordSize, writeVectorRecord, type VectorArray } from '../codec/index.js';
+import { encodeEnvelope, EnvelopeReader, RecordBatchReader, type DecodedRecordBatch, UINT64_MAX, VectorReader, vectorRecordSize, writeVectorRecord, type VectorArray } from '../codec/index.js';
 import type { SharedRing } from '../ring/index.js';
+import { InputBatch, refAllRows, refArena, refHasRow, refOffset } from './batch-ref.js';
 
 /**
  * What travels between the stages of a pipeline: records, and the control marks that flow in band
@@ -99,6 +100,8 @@ export class RecordDecoder {
   private readonly words: Int32Array;
   /** Readers of the feed arenas that BatchRef frames point into, by arena id. */
   private readonly arenaReaders = new Map<number, RecordBatchReader>();
+  /** The referenced batch being decoded (see InputBatch). */
+  readonly input = new InputBatch();
 
   constructor(
     data: Uint8Array,
@@ -125,29 +128,89 @@ export class RecordDecoder {
       else emit({ uid: r.uid, ts, vector } satisfies VectorRecord, ts);
       return 1;
     }
-    if (kind === FrameKind.VectorBatch) return this.decodeBatch(this.batches.read(offset), emit, emitVector);
-    if (kind === FrameKind.BatchRef) return this.decodeBatch(this.referencedBatch(offset), emit, emitVector);
+    if (kind === FrameKind.VectorBatch) return this.decodeBatch(this.batches.read(offset), -1, emit, emitVector);
+    if (kind === FrameKind.BatchRef) return this.decodeReferenced(offset, emit, emitVector);
     const e = this.envelopes.read(offset);
     emit(e.value(), e.ts);
     return 1;
   }
 
-  private decodeBatch(b: RecordBatchReader, emit: (value: unknown, ts: number) => void, emitVector?: VectorEmitter): number {
+  /** The rows a BatchRef frame carries; the batch is `input` meanwhile, for writers that send rows on in place. */
+  private decodeReferenced(offset: number, emit: (value: unknown, ts: number) => void, emitVector?: VectorEmitter): number {
+    const b = this.referencedBatch(offset);
+    const w = offset >>> 2;
+    const input = this.input;
+    input.arena = refArena(this.words, w);
+    input.at = refOffset(this.words, w);
+    input.lastRow = -1;
+    input.selection.clear();
+    input.active = true;
+    try {
+      return this.decodeBatch(b, refAllRows(this.words, w) ? -1 : w, emit, emitVector);
+    } finally {
+      input.active = false;
+      input.data = input.uids = input.tsWords = input.viewBuffer = undefined;
+    }
+  }
+
+  /** Hands out a batch's rows: all of them, or (`ref` ≥ 0) those the BatchRef frame at word `ref` selects. */
+  private decodeBatch(b: RecordBatchReader, ref: number, emit: (value: unknown, ts: number) => void, emitVector?: VectorEmitter): number {
     const uids = b.uids();
-    const data = this.copyVectors ? b.data().slice() : b.data();
+    const inPlace = b.data();
+    const data = this.copyVectors ? inPlace.slice() : inPlace;
     const dim = b.dim;
-    for (let row = 0; row < b.count; row++) {
+    const rows = b.count;
+    // Rows as views made by the constructor: subarray costs ~1.5× as much per call in V8.
+    const Vector = data instanceof Float64Array ? Float64Array : Float32Array;
+    const { buffer, byteOffset } = data;
+    const rowBytes = dim * Vector.BYTES_PER_ELEMENT;
+    const input = this.input;
+    if (input.active) {
+      const ts = b.timestamps();
+      input.rows = rows;
+      input.dim = dim;
+      input.float64 = Vector === Float64Array;
+      input.viewBuffer = buffer;
+      input.viewByteOffset = byteOffset;
+      input.rowBytes = rowBytes;
+      input.copied = data !== inPlace;
+      input.data = inPlace;
+      input.uids = uids;
+      input.tsWords = new Int32Array(ts.buffer, ts.byteOffset, rows * 2);
+    }
+    let count = 0;
+    for (let row = 0; row < rows; row++) {
+      if (ref >= 0 && !refHasRow(this.words, ref, row)) continue;
+      count++;
       const ts = b.ts(row); // as a number straight from the int64's halves: no BigInt per row
-      const vector = data.subarray(row * dim, row * dim + dim);
+      const vector = new Vector(buffer as ArrayBuffer, byteOffset + row * rowBytes, dim);
       if (emitVector) emitVector(uids[row]!, ts, vector);
       else emit({ uid: uids[row]!, ts, vector } satisfies VectorRecord, ts);
     }
-    return b.count;
+    return count;
+  }
+
+  /** The rows a BatchRef frame at `offset` carries, copied into fresh columns. */
+  copyReferenced(offset: number): DecodedRecordBatch {
+    const b = this.referencedBatch(offset);
+    const whole = b.copy();
+    const w = offset >>> 2;
+    if (refAllRows(this.words, w)) return whole;
+    const rows = Array.from({ length: b.count }, (_, row) => row).filter((row) => refHasRow(this.words, w, row));
+    const data = whole.dtype === 'Float64' ? new Float64Array(rows.length * whole.dim) : new Float32Array(rows.length * whole.dim);
+    rows.forEach((row, i) => data.set(whole.data.subarray(row * whole.dim, (row + 1) * whole.dim), i * whole.dim));
+    return {
+      dim: whole.dim,
+      dtype: whole.dtype,
+      uids: BigUint64Array.from(rows, (row) => whole.uids[row]!),
+      ts: BigInt64Array.from(rows, (row) => whole.ts[row]!),
+      data,
+    };
   }
 
   /** The RecordBatch a BatchRef frame at `offset` points to, read in place in its arena. */
   referencedBatch(offset: number): RecordBatchReader {
-    return this.arenaReader(this.words[offset >>> 2]!).read(this.words[(offset >>> 2) + 1]! >>> 0);
+    return this.arenaReader(refArena(this.words, offset >>> 2)).read(refOffset(this.words, offset >>> 2));
   }
 
   /** The arena's reader, remade when the arena has grown since (a reader's view has a fixed length). */
@@ -166,15 +229,6 @@ export class RecordDecoder {
 export interface ArenaHandle {
   id: number;
   buffer: SharedArrayBuffer;
-}
-
-export const BATCH_REF_SIZE = 8;
-
-/** Writes a BatchRef frame's payload (claimed with `BATCH_REF_SIZE` bytes) at `offset` of `data`. */
-export function writeBatchRef(data: Uint8Array, offset: number, arena: number, at: number): void {
-  const view = new DataView(data.buffer, data.byteOffset + offset, BATCH_REF_SIZE);
-  view.setInt32(0, arena, true);
-  view.setUint32(4, at, true);
 }
 
 /** Receives vector records as their parts: see RecordDecoder.decode. */

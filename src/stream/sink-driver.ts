@@ -120,7 +120,7 @@ export class SinkDriver {
   /** A record frame as bytes to pass on; a batch reference becomes the batch itself (the arena is ours alone). */
   private frameCopy(kind: number, type: number, data: Uint8Array, offset: number, length: number): [Uint8Array, number] {
     if (kind !== FrameKind.BatchRef) return [data.slice(offset, offset + length), type];
-    const batch = this.decoder.referencedBatch(offset).copy();
+    const batch = this.decoder.copyReferenced(offset);
     const bytes = new Uint8Array(recordBatchSize(batch.uids.length, batch.dim, batch.dtype));
     writeRecordBatch(bytes, 0, batch);
     return [bytes, frameType(FrameKind.VectorBatch, portOf(type))];

@@ -4,6 +4,7 @@ import { SharedRing, TimeoutError } from '../ring/index.js';
 import { ServiceClient, type ServiceClientHandle } from '../service/index.js';
 import { buildChain, loadFn, OperatorError, type ChainNode, type Link } from './chain.js';
 import type { FnRef } from './functions.js';
+import type { InputBatch } from './batch-ref.js';
 import { EdgeWriter, type EdgeTask } from './edge-writer.js';
 import type { OperatorContext } from './data-stream.js';
 import { FrameKind, isRecordKind, kindOf, portOf, readControl, RecordDecoder, type ArenaHandle } from './frames.js';
@@ -70,6 +71,7 @@ export async function runStage(task: StageTask): Promise<StageReport> {
     }
   };
   const decoder = new RecordDecoder(input.data, !task.zeroCopyVectors, task.arenas);
+  output.follow(decoder.input);
   const watermarks = new MinWatermark(task.producers);
   const barriers = new Map<number, number>();
   let ended = 0;
@@ -88,6 +90,8 @@ export async function runStage(task: StageTask): Promise<StageReport> {
     if (isRecordKind(kind)) {
       port = portOf(type);
       report.records += decoder.decode(kind, offset, processRecord);
+      // Rows of a referenced batch kept in place go on as soon as the batch is done.
+      if (kind === FrameKind.BatchRef) output.sendKept();
       return;
     }
     const mark = readControl(data, offset);
@@ -136,6 +140,14 @@ export async function runStage(task: StageTask): Promise<StageReport> {
 /** The last link of a worker chain: hands each record to the edge writer (blocking when full). */
 class StageOutput implements Link {
   constructor(private readonly writer: EdgeWriter) {}
+
+  follow(input: InputBatch): void {
+    this.writer.follow(input);
+  }
+
+  sendKept(): void {
+    this.writer.sendKept();
+  }
 
   process(value: unknown, ts: number): void {
     this.writer.write(value, ts);

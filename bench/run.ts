@@ -90,7 +90,7 @@ async function main(): Promise<number> {
         if (figures.has(figure.id)) throw new Error(`figure id ${figure.id} reported twice`);
         const full: Figure = { ...figure, suite: suite.name };
         figures.set(full.id, full);
-        const shown = full.kind === 'latency' ? `p50 ${full.value.toFixed(2)} µs, p99 ${full.p99?.toFixed(2)} µs` : `${(full.value / 1e6).toFixed(3)} M ${full.unit}`;
+        const shown = full.kind === 'latency' ? `${full.statistic ?? 'p50'} ${full.value.toFixed(2)} ${full.unit}${full.p99 !== undefined && full.statistic !== 'p99' ? `, p99 ${full.p99.toFixed(2)} ${full.unit}` : ''}` : `${(full.value / 1e6).toFixed(3)} M ${full.unit}`;
         console.log(`    ${full.label}: ${shown}`);
       },
       log: (m) => console.log(`    ${m}`),

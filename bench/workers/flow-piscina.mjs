@@ -10,7 +10,7 @@ export function perRecord(record) {
   return record;
 }
 
-/** A batch: { count, dim, uids: BigUint64Array, data: Float32Array }; the data is transferred both ways. */
+/** A batch: { count, dim, uids: Float64Array, data: Float32Array }; the data is transferred both ways. */
 export function batch(b) {
   const { count, dim, data } = b;
   let kept = 0;

@@ -47,6 +47,11 @@ describe('SageFlowService', () => {
     expect(() => svc.push(1n, [1, 2, 'x', 4] as never)).toThrow(TypeError);
     expect(() => svc.push(1n, [1, 2, Number.NaN, 4])).toThrow(TypeError);
     expect(() => svc.push(-1, [1, 2, 3, 4])).toThrow(TypeError);
+    // Typed vectors are checked where they land: NaN is refused, and so is a Float64 value that a
+    // Float32 row cannot hold; each with a stable code.
+    expect(() => svc.push(2, Float32Array.of(1, 2, Number.POSITIVE_INFINITY, 4))).toThrow(expect.objectContaining({ name: 'InvalidValueError', code: 'ERR_INVALID_VALUE' }));
+    expect(() => svc.push(2, Float64Array.of(1, 2, 3, 1e300))).toThrow(expect.objectContaining({ name: 'ValueOutOfRangeError', code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => svc.push(2, Float64Array.of(1, 2, 3))).toThrow(expect.objectContaining({ code: 'ERR_DIM_MISMATCH' }));
     expect(() => new SageFlowService({ dim: 0 })).toThrow(/dim must be a positive integer/);
     expect(() => new SageFlowService({ dtype: 'Int8' as never })).toThrow(/dtype/);
     expect(svc.queued).toBe(0);

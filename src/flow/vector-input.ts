@@ -1,59 +1,79 @@
-import { DimensionMismatchError, UINT64_MAX, type VectorArray, type VectorDType } from '../codec/index.js';
+import { DimensionMismatchError, InvalidValueError, UINT64_MAX, ValueOutOfRangeError, type VectorArray, type VectorDType } from '../codec/index.js';
 import { InvalidArgumentError } from '../errors.js';
 
 /**
- * Checks `vec` (dim finite numbers) and copies it into `target` at `offset`. It checks first and
- * copies after, so a bad vector leaves the target as it was.
+ * Stores `vec` (dim finite numbers, converted to the target's type) into `target` at `offset`,
+ * or throws. `target` from `offset` is scratch space the caller counts in only when this returns
+ * (the next row of a batch): a typed vector is copied first and checked where it landed, which is
+ * quicker than checking it first and also catches a Float64 value that overflows a Float32 row.
  */
 export function copyVector(vec: unknown, dim: number, target: VectorArray, offset: number): void {
+  if (vec instanceof Float32Array || vec instanceof Float64Array) {
+    if (vec.length !== dim) throw new DimensionMismatchError(dim, vec.length, 'vector');
+    target.set(vec, offset);
+    if (!allFinite(target, offset, dim)) throw notStored(vec, target, offset);
+    return;
+  }
   target.set(checkVector(vec, dim), offset);
 }
 
 /** Checks what a user pushes: a vector of `dim` finite numbers; returns it, typed for copying. */
 export function checkVector(vec: unknown, dim: number): ArrayLike<number> {
   if (vec === null || typeof vec !== 'object' || typeof (vec as ArrayLike<number>).length !== 'number') {
-    throw new TypeError(`push needs a vector (an array or typed array of ${dim} numbers), got ${vec === null ? 'null' : typeof vec}`);
+    throw new InvalidValueError(`push needs a vector (an array or typed array of ${dim} numbers), got ${vec === null ? 'null' : typeof vec}`);
   }
   const values = vec as ArrayLike<unknown>;
   if (values.length !== dim) throw new DimensionMismatchError(dim, values.length, 'vector');
   if (values instanceof Float32Array || values instanceof Float64Array) {
     // Typed floats need no type check, only a finiteness check.
-    if (!allFinite(values)) {
-      const at = values.findIndex((x) => !Number.isFinite(x));
-      throw notFinite(at, values[at]);
-    }
+    if (!allFinite(values, 0, dim)) throw notFinite(firstNonFinite(values), values);
     return values;
   }
   for (let i = 0; i < dim; i++) {
     const x = values[i];
-    if (typeof x !== 'number' || !Number.isFinite(x)) throw notFinite(i, x);
+    if (typeof x !== 'number' || !Number.isFinite(x)) throw notFinite(i, values);
   }
   return values as ArrayLike<number>;
 }
 
 /**
- * True when no element is NaN or ±Infinity: x * 0 is 0 for a finite x and NaN otherwise. Four
- * independent sums let the loop run about twice as fast as one Number.isFinite per element.
+ * True when no element of `v` in [from, from + n) is NaN or ±Infinity: x * 0 is 0 for a finite x
+ * and NaN otherwise. Four independent sums let the loop run about twice as fast as one
+ * Number.isFinite per element.
  */
-function allFinite(v: Float32Array | Float64Array): boolean {
-  const n = v.length;
+function allFinite(v: Float32Array | Float64Array, from: number, n: number): boolean {
+  const end = from + n;
   let a = 0;
   let b = 0;
   let c = 0;
   let d = 0;
-  let i = 0;
-  for (; i + 3 < n; i += 4) {
+  let i = from;
+  for (; i + 3 < end; i += 4) {
     a += v[i]! * 0;
     b += v[i + 1]! * 0;
     c += v[i + 2]! * 0;
     d += v[i + 3]! * 0;
   }
-  for (; i < n; i++) a += v[i]! * 0;
+  for (; i < end; i++) a += v[i]! * 0;
   return a + b + c + d === 0;
 }
 
-function notFinite(index: number, x: unknown): TypeError {
-  return new TypeError(`vector element ${index} must be a finite number, got ${typeof x === 'number' ? x : typeof x}`);
+function firstNonFinite(v: ArrayLike<number>, from = 0): number {
+  let i = from;
+  while (Number.isFinite(v[i])) i++;
+  return i - from;
+}
+
+/** Why a typed vector copied to `target` at `offset` did not store as finite numbers. */
+function notStored(vec: Float32Array | Float64Array, target: VectorArray, offset: number): Error {
+  const at = firstNonFinite(target, offset);
+  if (!Number.isFinite(vec[at]!)) return notFinite(at, vec);
+  return new ValueOutOfRangeError(`vector element ${at} (${vec[at]}) does not fit a Float32 (it would be ${target[offset + at]})`);
+}
+
+function notFinite(index: number, values: ArrayLike<unknown>): InvalidValueError {
+  const x = values[index];
+  return new InvalidValueError(`vector element ${index} must be a finite number, got ${typeof x === 'number' ? x : typeof x}`);
 }
 
 /** A uid checked to fit the uint64 the records carry; a number stays a number (no BigInt made). */
@@ -63,7 +83,7 @@ export function checkUid(uid: unknown): bigint | number {
   } else if (typeof uid === 'bigint') {
     if (uid >= 0n && uid <= UINT64_MAX) return uid;
   }
-  throw new TypeError(`uid must be a non-negative integer below 2^64 (a bigint, or a safe integer number), got ${String(uid)}`);
+  throw new InvalidValueError(`uid must be a non-negative integer below 2^64 (a bigint, or a safe integer number), got ${String(uid)}`);
 }
 
 /** A uid as the uint64 the records carry. */

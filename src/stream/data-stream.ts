@@ -30,6 +30,13 @@ export interface SinkOptions {
    * callbacks that read the vector and keep nothing.
    */
   vectorViews?: boolean;
+  /**
+   * Records reach the callback only up to the barrier a `job.barrier(epoch)` asks for, and wait
+   * in the sink's ring until then (`job.releaseSinks()` lets everything through). For feeds whose
+   * records the operators may process before the caller asks for them (SageFlowService's eager
+   * runs): the callback still sees them only during the run they belong to.
+   */
+  gated?: boolean;
 }
 
 export interface KeyByOptions {
@@ -187,7 +194,7 @@ export class DataStream<T> {
   sink(target: ((value: T) => unknown) | SharedRing, options: SinkOptions = {}): void {
     const sink =
       typeof target === 'function'
-        ? { kind: 'callback' as const, fn: target as (value: unknown) => unknown, vectorViews: options.vectorViews === true }
+        ? { kind: 'callback' as const, fn: target as (value: unknown) => unknown, vectorViews: options.vectorViews === true, gated: options.gated === true }
         : { kind: 'ring' as const, ring: target };
     this.owner.graph.add({ kind: 'sink', sink }, options.name ?? this.owner.nextName('sink'), [this.edge()], 1);
   }
@@ -201,7 +208,7 @@ export class DataStream<T> {
    */
   sinkVectors(fn: (uid: bigint, ts: number, vector: Float32Array | Float64Array, record: unknown) => unknown, options: SinkOptions = {}): void {
     if (typeof fn !== 'function') throw new InvalidArgumentError('sinkVectors needs a callback (uid, ts, vector, record) => void');
-    this.owner.graph.add({ kind: 'sink', sink: { kind: 'vectors', fn, vectorViews: options.vectorViews === true } }, options.name ?? this.owner.nextName('sink'), [this.edge()], 1);
+    this.owner.graph.add({ kind: 'sink', sink: { kind: 'vectors', fn, vectorViews: options.vectorViews === true, gated: options.gated === true } }, options.name ?? this.owner.nextName('sink'), [this.edge()], 1);
   }
 
   /** Logs every record on the main thread. */

@@ -313,6 +313,28 @@ export class EdgeWriter {
     const type = frameType(FrameKind.BatchRef, target.port);
     let offset = target.ring.tryClaim(type, BATCH_REF_SIZE);
     if (offset < 0) offset = await target.ring.claimAsync(type, BATCH_REF_SIZE);
+    this.commitBatchRef(target, offset, batch);
+  }
+
+  /**
+   * Sends an arena batch by reference now, when that needs neither waiting nor copying: one edge,
+   * routed whole to one ring (not broadcast, not keyed), with room for the frame. Else false, and
+   * nothing was sent.
+   */
+  trySendBatchRef(batch: SharedVectorBatch): boolean {
+    const edge = this.edges.length === 1 ? this.edges[0]! : undefined;
+    if (edge === undefined || !edge.batchable) return false;
+    const t = edge.router.route(undefined);
+    if (t < 0) return false;
+    const target = edge.targets[t]!;
+    batch.seal();
+    const offset = target.ring.tryClaim(frameType(FrameKind.BatchRef, target.port), BATCH_REF_SIZE);
+    if (offset < 0) return false;
+    this.commitBatchRef(target, offset, batch);
+    return true;
+  }
+
+  private commitBatchRef(target: Target, offset: number, batch: SharedVectorBatch): void {
     writeBatchRef(target.ring.data, offset, batch.arena.id, batch.layout.offset);
     target.ring.commit(offset);
   }

@@ -30,7 +30,10 @@ export interface StreamEnvironmentOptions {
 
 export interface RunningJob {
   readonly done: Promise<JobResult>;
+  /** Resolves once a FeedBarrier of `epoch` has reached every sink (and lets gated sinks deliver up to it). */
   barrier(epoch: number): Promise<void>;
+  /** Opens gated sinks for good: they pass on what they hold and all that follows, or (`deliver: false`) drop it. */
+  releaseSinks(options?: { deliver?: boolean }): void;
 }
 
 export interface SourceOptions<T = unknown> {
@@ -160,7 +163,7 @@ export class StreamEnvironment implements GraphOwner {
     });
     this.running = true;
     const done = job.run().finally(() => (this.running = false));
-    return { done, barrier: (epoch) => job.barrier(epoch) };
+    return { done, barrier: (epoch) => job.barrier(epoch), releaseSinks: (options) => job.releaseSinks(options?.deliver ?? true) };
   }
 
   /**

@@ -38,8 +38,8 @@ export type SourceSpec =
   | { kind: 'feed'; batches: AsyncIterable<unknown[]>; arena?: FeedArena };
 
 export type SinkSpec =
-  | { kind: 'callback'; fn: (value: unknown) => unknown; vectorViews?: boolean }
-  | { kind: 'vectors'; fn: (uid: bigint, ts: number, vector: Float32Array | Float64Array, record: unknown) => unknown; vectorViews?: boolean }
+  | { kind: 'callback'; fn: (value: unknown) => unknown; vectorViews?: boolean; gated?: boolean }
+  | { kind: 'vectors'; fn: (uid: bigint, ts: number, vector: Float32Array | Float64Array, record: unknown) => unknown; vectorViews?: boolean; gated?: boolean }
   | { kind: 'ring'; ring: SharedRing };
 
 export type VectorMetric = 'l2' | 'cosine' | 'dot';

@@ -3,7 +3,7 @@ export type { StreamEnvironmentOptions, SourceOptions, RunningJob } from './envi
 export { DataStream, KeyedStream, WindowedStream } from './data-stream.js';
 export type { OperatorContext, OperatorOptions, SinkOptions, KeyByOptions, Aggregator, WindowResult, Fn } from './data-stream.js';
 export type { WindowSpec, Partition } from './graph.js';
-export { STOP, FeedBarrier } from './source-driver.js';
+export { STOP, FeedBarrier, type DirectFeed } from './source-driver.js';
 export { JobFailedError } from './job.js';
 export type { JobResult, OperatorFailure, SideOutput } from './job.js';
 export { OperatorFunctionError } from './functions.js';

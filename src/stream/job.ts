@@ -113,6 +113,11 @@ export class Job {
     return Promise.all([...this.sinks.values()].map((s) => s.barrier(epoch))).then(() => undefined);
   }
 
+  /** See RunningJob.releaseSinks. */
+  releaseSinks(deliver: boolean): void {
+    for (const sink of this.sinks.values()) sink.release(deliver);
+  }
+
   /** Runs every source to its end and resolves once everything has reached the sinks. */
   async run(): Promise<JobResult> {
     const handles = await this.serviceHandles();

@@ -22,6 +22,16 @@ export class SinkDriver {
   /** Records go to the callback while their frame is still held (zero-copy vector views). */
   private readonly direct: boolean;
   private stopped = false;
+  /**
+   * A gated sink (SinkSpec.gated) drains only while the barrier of `gateEpoch` has not yet come
+   * through; `barrier(epoch)` moves the gate on, `release` opens it for good.
+   */
+  private readonly gated: boolean;
+  private gateEpoch = 0;
+  private passedEpoch = 0;
+  private gateOpened: (() => void) | undefined;
+  /** Released without delivering: what comes is dropped (the caller never asked for it). */
+  private discard = false;
 
   constructor(
     readonly name: string,
@@ -35,17 +45,36 @@ export class SinkDriver {
     // so are callbacks that take vector views. Others get owned values after the frame is released.
     this.direct = sink.kind === 'vectors' || (sink.kind === 'callback' && sink.vectorViews === true);
     this.decoder = new RecordDecoder(this.ring.data, sink.kind === 'ring' || sink.vectorViews !== true, arenas);
+    this.gated = sink.kind !== 'ring' && sink.gated === true;
   }
 
-  /** Resolves when the barrier of `epoch` has arrived from every producer. */
+  /** Resolves when the barrier of `epoch` has arrived from every producer; a gated sink delivers up to it. */
   barrier(epoch: number): Promise<void> {
-    return new Promise((resolve) => this.barrierWaiters.set(epoch, resolve));
+    const reached = new Promise<void>((resolve) => this.barrierWaiters.set(epoch, resolve));
+    if (epoch > this.gateEpoch) this.openGate(epoch);
+    return reached;
+  }
+
+  /** Opens a gated sink for good; with `deliver` false, what it holds and all that follows is dropped. */
+  release(deliver: boolean): void {
+    this.discard = !deliver;
+    this.openGate(Infinity);
   }
 
   /** Makes `run` return at its next turn (the job is being torn down). */
   stop(): void {
     this.stopped = true;
     this.ring.close();
+    this.gateOpened?.();
+  }
+
+  private openGate(epoch: number): void {
+    this.gateEpoch = epoch;
+    this.gateOpened?.();
+  }
+
+  private get gateClosed(): boolean {
+    return this.gated && this.passedEpoch >= this.gateEpoch;
   }
 
   async run(): Promise<void> {
@@ -69,6 +98,7 @@ export class SinkDriver {
     const collect = (type: number, data: Uint8Array, offset: number, length: number): boolean => {
       const kind = kindOf(type);
       if (isRecordKind(kind)) {
+        if (this.discard) return true;
         if (this.sink.kind === 'ring') pending.push(...this.frameCopy(kind, type, data, offset, length));
         else passRecords += this.decoder.decode(kind, offset, this.direct ? deliverNow : push, deliverVector);
         // A pass ends after a few thousand records (a batch frame holds hundreds), so the event
@@ -78,11 +108,21 @@ export class SinkDriver {
         this.ended++;
       } else if (kind === FrameKind.Barrier) {
         const epoch = readControl(data, offset).epoch;
-        pending.push(BARRIER, epoch);
+        if (this.barrierComplete(epoch)) {
+          pending.push(BARRIER, epoch);
+          this.passedEpoch = Math.max(this.passedEpoch, epoch);
+          // A gated sink stops at the barrier it was opened up to: what follows waits for the next.
+          return !this.gateClosed;
+        }
       }
       return true;
     };
     while (this.ended < this.producers && !this.stopped) {
+      if (this.gateClosed) {
+        await new Promise<void>((resolve) => (this.gateOpened = resolve));
+        this.gateOpened = undefined;
+        continue;
+      }
       passRecords = 0;
       if (this.ring.drain(collect, 1024) === 0) {
         const turn = yieldIfDue();
@@ -103,7 +143,9 @@ export class SinkDriver {
     for (let i = 0; i < items.length; i++) {
       const item = items[i];
       if (item === BARRIER) {
-        this.onBarrier(items[++i] as number);
+        const epoch = items[++i] as number;
+        this.barrierWaiters.get(epoch)?.();
+        this.barrierWaiters.delete(epoch);
       } else if (item === AWAIT) {
         await items[++i];
       } else if (sink.kind === 'ring') {
@@ -126,15 +168,15 @@ export class SinkDriver {
     return [bytes, frameType(FrameKind.VectorBatch, portOf(type))];
   }
 
-  private onBarrier(epoch: number): void {
+  /** Counts a barrier mark in; true when it has now come from every producer. */
+  private barrierComplete(epoch: number): boolean {
     const seen = (this.barrierCounts.get(epoch) ?? 0) + 1;
     if (seen < this.producers) {
       this.barrierCounts.set(epoch, seen);
-      return;
+      return false;
     }
     this.barrierCounts.delete(epoch);
-    this.barrierWaiters.get(epoch)?.();
-    this.barrierWaiters.delete(epoch);
+    return true;
   }
 }
 

@@ -17,6 +17,19 @@ export class FeedBarrier {
   constructor(readonly epoch: number) {}
 }
 
+/**
+ * A feed that can also take a batch synchronously, outside its async iteration: the source driver
+ * attaches a sender that puts an arena batch straight into the pipeline when it can do so at once
+ * (a free ring, nothing of the feed's own in progress), and says whether it did.
+ */
+export interface DirectFeed {
+  attachSender(send: (batch: SharedVectorBatch) => boolean): void;
+}
+
+function isDirectFeed(value: unknown): value is DirectFeed {
+  return typeof (value as Partial<DirectFeed>).attachSender === 'function';
+}
+
 /** How often (in records) a source sends its watermark downstream. */
 const WATERMARK_EVERY = 256;
 
@@ -35,6 +48,8 @@ export class SourceDriver {
   records = 0;
   private maxTs = -Infinity;
   private sentWatermark = -Infinity;
+  /** A feed source is writing a batch list of its own (a direct send must not cut in). */
+  private feeding = false;
 
   constructor(
     private readonly source: SourceSpec,
@@ -69,16 +84,22 @@ export class SourceDriver {
     } else if (source.kind === 'ring') {
       await this.pumpRing(source.ring);
     } else if (source.kind === 'feed') {
+      if (isDirectFeed(source.batches)) source.batches.attachSender((batch) => this.sendNow(batch));
       for await (const batch of source.batches) {
+        this.feeding = true;
         for (const item of batch) {
           if (aborted.aborted) return;
-          if (item instanceof FeedBarrier) await this.writer.controlAsync(FrameKind.Barrier, item.epoch);
-          else if (item instanceof VectorBatch || item instanceof SharedVectorBatch) await this.emitBatch(item);
+          if (item instanceof FeedBarrier) {
+            // Batches sent directly may have moved the event time on since the last watermark.
+            await this.advanceWatermark();
+            await this.writer.controlAsync(FrameKind.Barrier, item.epoch);
+          } else if (item instanceof VectorBatch || item instanceof SharedVectorBatch) await this.emitBatch(item);
           else {
             const waiting = this.emit(item);
             if (waiting) await waiting;
           }
         }
+        this.feeding = false;
       }
     }
     await this.writer.endAsync();
@@ -113,6 +134,18 @@ export class SourceDriver {
     if (!(watermark > this.sentWatermark)) return;
     this.sentWatermark = watermark;
     await this.writer.controlAsync(FrameKind.Watermark, watermark);
+  }
+
+  /**
+   * A DirectFeed's sender: puts the batch into the pipeline now, by reference, if that needs no
+   * waiting and the feed is not in the middle of its own batches (so order is kept); else false.
+   */
+  private sendNow(batch: SharedVectorBatch): boolean {
+    if (this.feeding || this.signal.aborted || batch.count === 0) return false;
+    if (!this.writer.trySendBatchRef(batch)) return false;
+    this.records += batch.count;
+    if (batch.maxTs > this.maxTs) this.maxTs = batch.maxTs;
+    return true;
   }
 
   /** Writes a batch of vector records (their ts are already set), as one frame where the routing allows. */

@@ -107,3 +107,56 @@ describe('rows sent on in place', () => {
     expect(out.map((r) => [...r.vector])).toEqual(passed.map((i) => [...vectorOf(i)]));
   }, 30_000);
 });
+
+describe('eager runs', () => {
+  it('sends full batches on before run(), and the sink still sees them only in the run that takes them', async () => {
+    for (const eager of [true, false]) {
+      const svc = new SageFlowService({ dim: DIM, workers: 1, eager });
+      svc.transform((s) => s.map((r) => ({ uid: r.uid, ts: r.ts, vector: r.vector.map((x) => x + 1) })));
+      const got: number[] = [];
+      svc.setSink((uid, _ts, vec) => {
+        expect(vec[0]).toBe(Number(uid) + 1);
+        got.push(Number(uid));
+      });
+      svc.push(0, vectorOf(0));
+      expect(await svc.run()).toBe(1); // deploys the pipeline
+      got.length = 0;
+      for (let i = 0; i < 3000; i++) svc.push(i, vectorOf(i));
+      // Give the workers time to process what went early: nothing may reach the sink before run().
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      expect(got).toEqual([]);
+      expect(await svc.run()).toBe(3000);
+      expect(got).toEqual(Array.from({ length: 3000 }, (_, i) => i));
+      await svc.close();
+    }
+  }, 30_000);
+
+  it('keeps push order when pushes made during a run wait and later ones would go early', async () => {
+    const svc = new SageFlowService({ dim: DIM, workers: 1 });
+    const got: number[] = [];
+    let next = 10_000;
+    svc.setSink((uid) => {
+      got.push(Number(uid));
+      // Pushed during the run: these wait for the next run, ahead of anything pushed after it.
+      if (uid < 600n) svc.push(next, vectorOf(next++));
+    });
+    for (let i = 0; i < 600; i++) svc.push(i, vectorOf(i));
+    expect(await svc.run()).toBe(600);
+    for (let i = 0; i < 1000; i++) svc.push(20_000 + i, vectorOf(20_000 + i));
+    got.length = 0;
+    expect(await svc.run()).toBe(1600);
+    expect(got).toEqual([...Array.from({ length: 600 }, (_, i) => 10_000 + i), ...Array.from({ length: 1000 }, (_, i) => 20_000 + i)]);
+    await svc.close();
+  }, 30_000);
+
+  it('close() drops what was pushed but never run, sent early or not', async () => {
+    const svc = new SageFlowService({ dim: DIM, workers: 2 });
+    let sunk = 0;
+    svc.setSink(() => void sunk++);
+    svc.push(0, vectorOf(0));
+    await svc.run();
+    for (let i = 0; i < 2000; i++) svc.push(i, vectorOf(i));
+    await svc.close();
+    expect(sunk).toBe(1);
+  }, 30_000);
+});

@@ -20,6 +20,14 @@ export interface SageFlowServiceOptions {
   /** Bytes of the ring other threads push into (a power of two). Default 4 MiB. */
   inboxCapacity?: number;
   /**
+   * Once the pipeline is deployed (by the first run()), a batch of pushes that fills up between
+   * runs goes to the workers at once, so they process it while you push the rest; the sink still
+   * gets the results only during the run() that takes them (they wait in shared memory till
+   * then). Operators may so run before run() is called. False: operators run only inside run(),
+   * as in SAGE. Default true.
+   */
+  eager?: boolean;
+  /**
    * Shared memory (bytes) this thread's pushes are queued in, where the workers read them in place.
    * Address space is reserved up front and memory taken as the queue first grows; what grew is
    * kept for reuse. Pushes beyond it queue in private memory and are copied in by run(). Default 256 MiB.
@@ -78,6 +86,11 @@ export class SageFlowService {
 
   /** Pushes from this thread, in columnar batches (sent a frame per batch). */
   private queue: QueueBatch[] = [];
+  /** Batches of the next run already in the pipeline (eager). */
+  private sent: SharedVectorBatch[] = [];
+  private readonly eager: boolean;
+  /** A run is taking its records through the pipeline: pushes meanwhile wait for the next run. */
+  private inRun = false;
   private readonly arena: FeedArena;
   private queuedCount = 0;
   private readonly rowsPerBatch: number;
@@ -100,6 +113,7 @@ export class SageFlowService {
     this.inbox = SharedRing.create({ capacity: options.inboxCapacity ?? 1 << 22 });
     this.rowsPerBatch = batchRows(this.dim, this.dtype, this.env.ringCapacity >>> 1);
     this.arena = new FeedArena(options.queueMemory ?? QUEUE_MEMORY);
+    this.eager = options.eager ?? true;
     this.maxSpare = Math.max(1, Math.floor(SPARE_BYTES / (this.rowsPerBatch * rowBytes(this.dim, this.dtype))));
   }
 
@@ -147,6 +161,23 @@ export class SageFlowService {
     copyVector(vec, this.dim, batch.data, batch.count * this.dim);
     batch.commitUid(id);
     this.queuedCount++;
+    if (batch.full && this.eager && this.feed !== undefined && !this.inRun) this.sendEarly();
+  }
+
+  /**
+   * Puts the queue's full batches into the pipeline before run() (eager), oldest first, as far as
+   * they can go at once; order is kept, so it stops at the first that cannot.
+   */
+  private sendEarly(): void {
+    for (;;) {
+      const batch = this.queue[0];
+      if (!(batch instanceof SharedVectorBatch) || !batch.full) return;
+      // Stamped now: the time it enters the pipeline, as run() stamps the rest.
+      batch.stampAll(Date.now());
+      if (!this.feed!.sendNow(batch)) return;
+      this.queue.shift();
+      this.sent.push(batch);
+    }
   }
 
   /** Vectors waiting for the next run() (pushes from this thread; other threads' are in the inbox). */
@@ -171,6 +202,8 @@ export class SageFlowService {
     await this.running;
     this.inbox.close();
     if (this.job) {
+      // What was pushed but never run stays undelivered, sent early or not.
+      this.job.releaseSinks({ deliver: false });
       this.feed!.close();
       await this.job.done;
     }
@@ -178,9 +211,20 @@ export class SageFlowService {
 
   private async runOnce(): Promise<number> {
     if (this.closed) throw new SageFlowStateError('run after close()');
+    this.inRun = true;
+    try {
+      return await this.takeQueue();
+    } finally {
+      this.inRun = false;
+    }
+  }
+
+  private async takeQueue(): Promise<number> {
     const queued = this.queue;
+    const sent = this.sent;
     let count = this.queuedCount;
     this.queue = [];
+    this.sent = [];
     this.queuedCount = 0;
     count += this.takeInbox(queued);
     if (count === 0) return 0;
@@ -195,7 +239,7 @@ export class SageFlowService {
     this.feed!.push(batches);
     await Promise.race([reached, job.done.then(() => Promise.reject(new SageFlowStateError('the pipeline ended during run()')))]);
     // Everything before the barrier has gone through the pipeline: the batches can be refilled.
-    for (const item of batches) {
+    for (const item of [...sent, ...batches]) {
       if (item instanceof SharedVectorBatch) this.arena.recycle(item);
       else if (item instanceof VectorBatch && this.spare.length < this.maxSpare) {
         item.clear();
@@ -231,7 +275,8 @@ export class SageFlowService {
     this.feed = new FeedQueue<unknown>();
     let stream = this.env.fromFeed<unknown>(this.feed, { name: 'queue', timestamp: (r) => (r as VectorRecord).ts, arena: this.arena });
     if (this.transformFn) stream = this.transformFn(stream as DataStream<VectorRecord>);
-    stream.sinkVectors(fn, { name: this.sink.name, vectorViews: this.sink.vectorViews });
+    // Gated: results of batches sent early wait for the run() that takes them.
+    stream.sinkVectors(fn, { name: this.sink.name, vectorViews: this.sink.vectorViews, gated: true });
     this.job = this.env.start();
     this.job.done.catch(() => undefined); // surfaced by run() and close()
     return this.job;

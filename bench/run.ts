@@ -114,7 +114,8 @@ async function main(): Promise<number> {
   const all = [...figures.values()];
   const { ratios, goals } = evaluate(selected, figures);
   console.log('\n' + render(outcomes, all, ratios, goals) + '\n');
-  const out = values.out ?? fileURLToPath(new URL('./results.json', import.meta.url));
+  // bench/results.json in the source tree, whether this runs from source or compiled (dist/bench).
+  const out = values.out ?? fileURLToPath(new URL(import.meta.url.endsWith('.js') ? '../../bench/results.json' : './results.json', import.meta.url));
   const durationMs = performance.now() - t0;
   writeResults(out, { date: started, machine, quick: values.quick!, filter, durationMs }, outcomes, all, ratios, goals);
   console.log(`results written to ${out} (${(durationMs / 1000).toFixed(1)} s)`);

@@ -100,7 +100,16 @@ export async function startWorker(
   return handle;
 }
 
+/** Running compiled (dist/bench, what `npm run bench` does) rather than from source (tsx). */
+const compiled = import.meta.url.endsWith('.js');
+
+/**
+ * A bench worker's module, named by its source file. Compiled, a `.ts` worker is its `.js` next
+ * to this file in dist, and a plain `.mjs` one (not compiled) stays in the source tree.
+ */
 export function benchWorkerUrl(file: string): URL {
+  if (compiled && file.endsWith('.ts')) return new URL(`../workers/${file.slice(0, -3)}.js`, import.meta.url);
+  if (compiled && file.endsWith('.mjs')) return new URL(`../../../bench/workers/${file}`, import.meta.url);
   return new URL(`../workers/${file}`, import.meta.url);
 }
 

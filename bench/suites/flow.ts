@@ -317,14 +317,17 @@ export const flow: Suite = {
     { id: 'flow.zeroCopyVsPiscinaBatch', label: 'SageFlowService (zero-copy) vs Piscina run() per 1024-batch', compute: (f) => quotient(f.get('flow.sage.zeroCopy')?.value, f.get('flow.piscina.batch1024')?.value) },
     { id: 'flow.scaling', label: 'CPU-bound map: 2 workers vs 1', compute: (f) => quotient(f.get('flow.scale.2')?.value, f.get('flow.scale.1')?.value) },
   ],
-  // The pipeline goals are read on the zero-copy configuration (documented options, nothing else
-  // changed); the defaults' figures are in the ratios above and the table.
+  // The pipeline goals are shown for the defaults and for zero-copy (documented options, nothing
+  // else changed).
   goals: [
-    { id: 'flow.goal.throughput', label: 'SageFlowService dim-128 filter → map → sink (zero-copy)', value: (f) => f.get('flow.sage.zeroCopy')?.value, op: '>=', target: 1.5e6, unit: 'vec/s' },
-    { id: 'flow.goal.perRecord', label: 'vs Piscina run() per record (zero-copy)', value: (f) => quotient(f.get('flow.sage.zeroCopy')?.value, f.get('flow.piscina.perRecord')?.value), op: '>=', target: 10, unit: '×' },
-    { id: 'flow.goal.batch', label: 'vs Piscina run() per 1024-batch (zero-copy)', value: (f) => quotient(f.get('flow.sage.zeroCopy')?.value, f.get('flow.piscina.batch1024')?.value), op: '>=', target: 1.5, unit: '×' },
+    { id: 'flow.goal.throughput', label: 'SageFlowService dim-128 filter → map → sink (defaults)', value: (f) => f.get('flow.sage')?.value, op: '>=', target: 1.5e6, unit: 'vec/s' },
+    { id: 'flow.goal.throughput.zeroCopy', label: '  the same, zero-copy', value: (f) => f.get('flow.sage.zeroCopy')?.value, op: '>=', target: 1.5e6, unit: 'vec/s' },
+    { id: 'flow.goal.perRecord', label: 'vs Piscina run() per record (defaults)', value: (f) => quotient(f.get('flow.sage')?.value, f.get('flow.piscina.perRecord')?.value), op: '>=', target: 10, unit: '×' },
+    { id: 'flow.goal.batch', label: 'vs Piscina run() per 1024-batch (defaults)', value: (f) => quotient(f.get('flow.sage')?.value, f.get('flow.piscina.batch1024')?.value), op: '>=', target: 1.5, unit: '×' },
+    { id: 'flow.goal.batch.zeroCopy', label: '  the same, zero-copy', value: (f) => quotient(f.get('flow.sage.zeroCopy')?.value, f.get('flow.piscina.batch1024')?.value), op: '>=', target: 1.5, unit: '×' },
     { id: 'flow.goal.scaling', label: 'CPU-bound operator, 2 workers vs 1', value: (f) => quotient(f.get('flow.scale.2')?.value, f.get('flow.scale.1')?.value), op: '>=', target: 1.7, unit: '×' },
-    { id: 'flow.goal.eventLoop', label: 'event-loop delay p99 at full speed (zero-copy)', value: (f) => (f.get('flow.sage.zeroCopy.eventLoopP99')?.value ?? NaN) / 1000, op: '<=', target: 10, unit: 'ms' },
+    { id: 'flow.goal.eventLoop', label: 'event-loop delay p99 at full speed (defaults)', value: (f) => (f.get('flow.sage.eventLoopP99')?.value ?? NaN) / 1000, op: '<=', target: 10, unit: 'ms' },
+    { id: 'flow.goal.eventLoop.zeroCopy', label: '  the same, zero-copy', value: (f) => (f.get('flow.sage.zeroCopy.eventLoopP99')?.value ?? NaN) / 1000, op: '<=', target: 10, unit: 'ms' },
     { id: 'flow.goal.memory', label: 'RSS growth, slow sink', value: (f) => f.get('flow.memory.rssGrowthMB')?.value, op: '<=', target: 64, unit: 'MB' },
     { id: 'flow.goal.latency', label: 'push → sink p50 at low load', value: (f) => f.get('flow.latency')?.value, op: '<=', target: 100, unit: 'µs' },
   ],

@@ -17,7 +17,7 @@ import { budget, latency, throughput, type Budget } from '../lib/measure.js';
 import { best, bestId, quotient, type Suite, type SuiteContext } from '../lib/suite.js';
 import { benchWorkerUrl, startWorker } from '../lib/workers.js';
 
-const SERVICE_MODULE = new URL('../../workers/service-bench.ts', import.meta.url);
+const SERVICE_MODULE = new URL(`../../workers/service-bench${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 const BENCH_SERVICE = op(SERVICE_MODULE, 'BenchService');
 const IN_FLIGHT = 256;
 

@@ -121,6 +121,9 @@ export class SinkDriver {
       if (this.gateClosed) {
         await new Promise<void>((resolve) => (this.gateOpened = resolve));
         this.gateOpened = undefined;
+        // The gate opens as the run starts feeding, on this thread: let that feeding happen first
+        // (one event-loop turn), rather than spin on an empty ring while it cannot.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         continue;
       }
       passRecords = 0;

@@ -160,3 +160,23 @@ describe('eager runs', () => {
     expect(sunk).toBe(1);
   }, 30_000);
 });
+
+describe('a pipeline that dies', () => {
+  it('fails the run waiting on it, and every run after it', async () => {
+    const svc = new SageFlowService({ dim: DIM, workers: 1 });
+    svc.transform((s) =>
+      s.map((r) => {
+        if (r.uid === 1005n) process.exit(3); // the worker thread dies mid-run
+        return r;
+      }),
+    );
+    svc.setSink(() => {});
+    svc.push(0, vectorOf(0));
+    expect(await svc.run()).toBe(1);
+    for (let i = 1000; i < 1010; i++) svc.push(i, vectorOf(i));
+    await expect(svc.run()).rejects.toMatchObject({ code: 'ERR_JOB_FAILED' });
+    svc.push(1, vectorOf(1));
+    await expect(svc.run()).rejects.toMatchObject({ code: 'ERR_JOB_FAILED' });
+    await svc.close().catch(() => undefined);
+  }, 30_000);
+});

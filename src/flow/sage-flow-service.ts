@@ -91,6 +91,11 @@ export class SageFlowService {
   private readonly eager: boolean;
   /** A run is taking its records through the pipeline: pushes meanwhile wait for the next run. */
   private inRun = false;
+  /** Fails the run waiting for its barrier, when the job ends first. */
+  private failRun: ((reason: unknown) => void) | undefined;
+  private jobEnd: { reason: unknown } | undefined;
+  /** Reads what other threads pushed (one reader serves the inbox's whole region). */
+  private readonly inboxReader: VectorReader;
   private readonly arena: FeedArena;
   private queuedCount = 0;
   private readonly rowsPerBatch: number;
@@ -111,6 +116,7 @@ export class SageFlowService {
     this.dtype = checkDType(options.dtype ?? 'Float32');
     this.env = new StreamEnvironment({ workers: options.workers, zeroCopyVectors: options.zeroCopyVectors, workerPriority: options.workerPriority });
     this.inbox = SharedRing.create({ capacity: options.inboxCapacity ?? 1 << 22 });
+    this.inboxReader = new VectorReader(this.inbox.data);
     this.rowsPerBatch = batchRows(this.dim, this.dtype, this.env.ringCapacity >>> 1);
     this.arena = new FeedArena(options.queueMemory ?? QUEUE_MEMORY);
     this.eager = options.eager ?? true;
@@ -237,7 +243,7 @@ export class SageFlowService {
     const reached = job.barrier(epoch);
     batches.push(new FeedBarrier(epoch));
     this.feed!.push(batches);
-    await Promise.race([reached, job.done.then(() => Promise.reject(new SageFlowStateError('the pipeline ended during run()')))]);
+    await this.untilReached(reached);
     // Everything before the barrier has gone through the pipeline: the batches can be refilled.
     for (const item of [...sent, ...batches]) {
       if (item instanceof SharedVectorBatch) this.arena.recycle(item);
@@ -249,13 +255,25 @@ export class SageFlowService {
     return count;
   }
 
+  /**
+   * Waits for the run's barrier, or fails with the job's end. (Not a Promise.race against
+   * job.done: that would add a reaction to the long-lived job.done on every run.)
+   */
+  private untilReached(reached: Promise<void>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.jobEnd !== undefined) return reject(this.jobEnd.reason);
+      this.failRun = reject;
+      reached.then(resolve, reject);
+    }).finally(() => (this.failRun = undefined));
+  }
+
   private emptyBatch(): QueueBatch {
     return this.arena.take(this.dim, this.dtype, this.rowsPerBatch) ?? this.spare.pop() ?? new VectorBatch(this.dim, this.dtype, this.rowsPerBatch);
   }
 
   /** Moves what other threads pushed into `batches` (copies: the inbox space is reused); returns how many. */
   private takeInbox(batches: QueueBatch[]): number {
-    const reader = new VectorReader(this.inbox.data);
+    const reader = this.inboxReader;
     let batch: QueueBatch | undefined;
     let count = 0;
     this.inbox.drain((_type, _data, offset) => {
@@ -278,8 +296,17 @@ export class SageFlowService {
     // Gated: results of batches sent early wait for the run() that takes them.
     stream.sinkVectors(fn, { name: this.sink.name, vectorViews: this.sink.vectorViews, gated: true });
     this.job = this.env.start();
-    this.job.done.catch(() => undefined); // surfaced by run() and close()
+    // Surfaced by run() and close().
+    this.job.done.then(
+      () => this.endRuns(new SageFlowStateError('the pipeline ended during run()')),
+      (error: unknown) => this.endRuns(error),
+    );
     return this.job;
+  }
+
+  private endRuns(reason: unknown): void {
+    this.jobEnd = { reason };
+    this.failRun?.(reason);
   }
 
   private assertNotStarted(what: string): void {

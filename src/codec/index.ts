@@ -14,7 +14,7 @@ export type { RecordBatchInput, DecodedRecordBatch, OpenRecordBatch } from './re
 export { envelopeSize, writeEnvelope, encodeEnvelope, EnvelopeReader, decodeEnvelope } from './envelope.js';
 export type { EnvelopeHeader, PayloadCodecName, DecodedEnvelope } from './envelope.js';
 export { hashKey, keyString } from './hash-key.js';
-export { UINT64_MAX } from './int64.js';
+export { UINT64_MAX, storeInt64Words } from './int64.js';
 export type { RecordKey } from './hash-key.js';
 export {
   serviceRequestSize,

@@ -49,10 +49,17 @@ export function storeInt64(region: Region, at: number, value: bigint | number): 
     region.i64[at >>> 3] = value;
     return;
   }
+  storeInt64Words(region.i32, at >>> 2, value);
+}
+
+/**
+ * Stores an integer number (|value| ≤ 2^53) as a little-endian int64 in `words[index]` (low half)
+ * and `words[index + 1]` (high half): no BigInt is made.
+ */
+export function storeInt64Words(words: Int32Array, index: number, value: number): void {
   const high = Math.floor(value / TWO_POW_32);
-  const word = at >>> 2;
-  region.u32[word] = value - high * TWO_POW_32;
-  region.i32[word + 1] = high;
+  words[index] = value - high * TWO_POW_32; // an Int32Array store keeps the low 32 bits
+  words[index + 1] = high;
 }
 
 /** Reads an int64 as a number (exact up to 2^53; rounded beyond, like Number(bigint)). */

@@ -1,4 +1,4 @@
-import { writeRecordBatch, type VectorDType } from '../codec/index.js';
+import { storeInt64Words, writeRecordBatch, type VectorDType } from '../codec/index.js';
 import { SharedRing } from '../ring/index.js';
 import { loadFn } from './chain.js';
 import { SharedVectorBatch } from './feed-arena.js';
@@ -141,9 +141,7 @@ export class EdgeWriter {
     input.lastRow = row;
     if (input.copied) input.data!.set(vector, row * input.dim);
     input.uids![row] = value.uid;
-    const ms = Math.trunc(value.ts);
-    input.tsWords![row * 2] = ms >>> 0;
-    input.tsWords![row * 2 + 1] = Math.floor(ms / 2 ** 32);
+    storeInt64Words(input.tsWords!, row * 2, Math.trunc(value.ts));
     input.selection.add(row);
     return true;
   }

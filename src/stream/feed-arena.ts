@@ -1,4 +1,4 @@
-import { openRecordBatch, recordBatchSize, sealRecordBatch, type OpenRecordBatch, type VectorArray, type VectorDType } from '../codec/index.js';
+import { openRecordBatch, recordBatchSize, sealRecordBatch, storeInt64Words, type OpenRecordBatch, type VectorArray, type VectorDType } from '../codec/index.js';
 import { InvalidArgumentError } from '../errors.js';
 import { ColumnBatch } from './vector-batch.js';
 
@@ -67,7 +67,7 @@ export class FeedArena {
 export class SharedVectorBatch extends ColumnBatch {
   readonly uids: BigUint64Array;
   readonly data: VectorArray;
-  protected readonly uidWords: Uint32Array;
+  protected readonly uidWords: Int32Array;
   /** The int64 ts column as 32-bit halves: a number goes in without a BigInt. */
   private readonly tsWords: Int32Array;
   private readonly ts: BigInt64Array;
@@ -79,7 +79,7 @@ export class SharedVectorBatch extends ColumnBatch {
     super(layout.dim, layout.dtype, layout.capacity);
     const { buffer } = arena;
     this.uids = new BigUint64Array(buffer, layout.uidsAt, layout.capacity);
-    this.uidWords = new Uint32Array(buffer, layout.uidsAt, layout.capacity * 2);
+    this.uidWords = new Int32Array(buffer, layout.uidsAt, layout.capacity * 2);
     this.ts = new BigInt64Array(buffer, layout.tsAt, layout.capacity);
     this.tsWords = new Int32Array(buffer, layout.tsAt, layout.capacity * 2);
     const elements = layout.capacity * layout.dim;
@@ -96,10 +96,7 @@ export class SharedVectorBatch extends ColumnBatch {
   }
 
   protected storeTs(row: number, ts: number): void {
-    const ms = Math.trunc(ts);
-    // Little-endian int64 as two int32 halves (exact for |ms| < 2^53).
-    this.tsWords[row * 2] = ms >>> 0;
-    this.tsWords[row * 2 + 1] = Math.floor(ms / 2 ** 32);
+    storeInt64Words(this.tsWords, row * 2, Math.trunc(ts));
   }
 
   protected tsColumn(): BigInt64Array {

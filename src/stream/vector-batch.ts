@@ -1,4 +1,4 @@
-import { recordBatchSize, type RecordBatchInput, type VectorArray, type VectorDType } from '../codec/index.js';
+import { recordBatchSize, storeInt64Words, type RecordBatchInput, type VectorArray, type VectorDType } from '../codec/index.js';
 
 /** Vector records in columns, as the edge writers take them: a private VectorBatch or a SharedVectorBatch. */
 export interface VectorRows {
@@ -23,8 +23,8 @@ export interface VectorRows {
 export abstract class ColumnBatch implements VectorRows {
   abstract readonly uids: BigUint64Array;
   abstract readonly data: VectorArray;
-  /** The uid column as uint32 halves (little-endian): a number uid goes in without a BigInt. */
-  protected abstract readonly uidWords: Uint32Array;
+  /** The uid column as 32-bit halves (little-endian): a number uid goes in without a BigInt. */
+  protected abstract readonly uidWords: Int32Array;
   count = 0;
   maxTs = -Infinity;
 
@@ -60,8 +60,7 @@ export abstract class ColumnBatch implements VectorRows {
   commitUid(uid: bigint | number): void {
     const row = this.count++;
     if (typeof uid === 'number') {
-      this.uidWords[row * 2] = uid >>> 0;
-      this.uidWords[row * 2 + 1] = Math.floor(uid / 2 ** 32);
+      storeInt64Words(this.uidWords, row * 2, uid);
     } else {
       this.uids[row] = uid;
     }
@@ -102,12 +101,12 @@ export class VectorBatch extends ColumnBatch {
   readonly uids: BigUint64Array;
   readonly ts: Float64Array;
   readonly data: VectorArray;
-  protected readonly uidWords: Uint32Array;
+  protected readonly uidWords: Int32Array;
 
   constructor(dim: number, dtype: VectorDType, capacity: number) {
     super(dim, dtype, capacity);
     this.uids = new BigUint64Array(capacity);
-    this.uidWords = new Uint32Array(this.uids.buffer);
+    this.uidWords = new Int32Array(this.uids.buffer);
     this.ts = new Float64Array(capacity);
     this.data = dtype === 'Float64' ? new Float64Array(capacity * dim) : new Float32Array(capacity * dim);
   }

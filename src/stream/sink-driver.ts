@@ -57,6 +57,7 @@ export class SinkDriver {
 
   /** Opens a gated sink for good; with `deliver` false, what it holds and all that follows is dropped. */
   release(deliver: boolean): void {
+    if (!this.gated) return;
     this.discard = !deliver;
     this.openGate(Infinity);
   }

@@ -6,15 +6,15 @@ let nextArenaId = 1;
 
 /**
  * Shared memory where a feed's queue builds its batches: each batch is a RecordBatch laid out in
- * place and filled row by row, so handing it to a worker costs a 16-byte reference frame instead of
- * a copy of the vectors through the main thread. The arena grows a batch at a time up to
+ * place and filled row by row, so handing it to a worker costs a 48-byte reference frame (see
+ * batch-ref.ts) instead of a copy of the vectors through the main thread. The arena grows a batch at a time up to
  * `maxBytes` (a growable SharedArrayBuffer: address space is reserved, memory is taken as it
  * grows) and keeps what it grew; batches come back with `recycle` once the pipeline is done with
  * them (for SageFlowService: once the run that sent them has reached the sink).
  *
  * ```
  *  arena: | batch 0 (RecordBatch, capacity rows) | batch 1 | ... | batch n |   free for growth   |
- *  ring:  [BatchRef arena id, offset] ──────────────┘  (a worker reads the sealed batch in place)
+ *  ring:  [BatchRef arena id, offset, rows] ────────┘  (a worker reads the sealed batch in place)
  * ```
  */
 export class FeedArena {

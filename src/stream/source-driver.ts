@@ -143,17 +143,21 @@ export class SourceDriver {
   private sendNow(batch: SharedVectorBatch): boolean {
     if (this.feeding || this.signal.aborted || batch.count === 0) return false;
     if (!this.writer.trySendBatchRef(batch)) return false;
+    this.sent(batch);
+    return true;
+  }
+
+  /** Counts a batch that went into the pipeline, and the event time it reached. */
+  private sent(batch: VectorRows): void {
     this.records += batch.count;
     if (batch.maxTs > this.maxTs) this.maxTs = batch.maxTs;
-    return true;
   }
 
   /** Writes a batch of vector records (their ts are already set), as one frame where the routing allows. */
   async emitBatch(batch: VectorRows): Promise<void> {
     if (this.signal.aborted || batch.count === 0) return;
     await this.writer.writeBatchAsync(batch);
-    this.records += batch.count;
-    if (batch.maxTs > this.maxTs) this.maxTs = batch.maxTs;
+    this.sent(batch);
     await this.advanceWatermark();
     const turn = yieldIfDue();
     if (turn) await turn;

@@ -193,19 +193,18 @@ export class RecordDecoder {
   /** The rows a BatchRef frame at `offset` carries, copied into fresh columns. */
   copyReferenced(offset: number): DecodedRecordBatch {
     const b = this.referencedBatch(offset);
-    const whole = b.copy();
     const w = offset >>> 2;
-    if (refAllRows(this.words, w)) return whole;
-    const rows = Array.from({ length: b.count }, (_, row) => row).filter((row) => refHasRow(this.words, w, row));
-    const data = whole.dtype === 'Float64' ? new Float64Array(rows.length * whole.dim) : new Float32Array(rows.length * whole.dim);
-    rows.forEach((row, i) => data.set(whole.data.subarray(row * whole.dim, (row + 1) * whole.dim), i * whole.dim));
-    return {
-      dim: whole.dim,
-      dtype: whole.dtype,
-      uids: BigUint64Array.from(rows, (row) => whole.uids[row]!),
-      ts: BigInt64Array.from(rows, (row) => whole.ts[row]!),
-      data,
-    };
+    if (refAllRows(this.words, w)) return b.copy();
+    const rows: number[] = [];
+    for (let row = 0; row < b.count; row++) if (refHasRow(this.words, w, row)) rows.push(row);
+    // Only the selected rows are copied, straight from the arena.
+    const { dim } = b;
+    const uids = b.uids();
+    const ts = b.timestamps();
+    const source = b.data();
+    const data = source instanceof Float64Array ? new Float64Array(rows.length * dim) : new Float32Array(rows.length * dim);
+    rows.forEach((row, i) => data.set(source.subarray(row * dim, (row + 1) * dim), i * dim));
+    return { dim, dtype: b.dtype, uids: BigUint64Array.from(rows, (row) => uids[row]!), ts: BigInt64Array.from(rows, (row) => ts[row]!), data };
   }
 
   /** The RecordBatch a BatchRef frame at `offset` points to, read in place in its arena. */

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../../errors.js';
 import type { GraphNode, Partition, StreamGraph } from './graph.js';
 
 /**

@@ -1,9 +1,9 @@
 import type { EdgeWriter } from './edge-writer.js';
 import { FrameKind, isRecordKind, kindOf, RecordDecoder } from './frames.js';
-import type { SourceSpec } from './graph.js';
+import type { SourceSpec } from '../plan/graph.js';
 import { yieldIfDue } from './main-slice.js';
-import { SharedVectorBatch } from './feed-arena.js';
-import { VectorBatch, type VectorRows } from './vector-batch.js';
+import { SharedVectorBatch } from '../batches/feed-arena.js';
+import { VectorBatch, type VectorRows } from '../batches/vector-batch.js';
 
 /** Returned by a `fromSource` function to end the stream. */
 export const STOP: unique symbol = Symbol.for('ringflow.stop');
@@ -163,7 +163,7 @@ export class SourceDriver {
     if (turn) await turn;
   }
 
-  private async pumpRing(ring: import('../ring/index.js').SharedRing): Promise<void> {
+  private async pumpRing(ring: import('../../ring/index.js').SharedRing): Promise<void> {
     const decoder = new RecordDecoder(ring.data);
     const batch: { value: unknown; ts: number }[] = [];
     const push = (value: unknown, ts: number) => void batch.push({ value, ts });

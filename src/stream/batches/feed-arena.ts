@@ -1,5 +1,5 @@
-import { openRecordBatch, recordBatchSize, sealRecordBatch, storeInt64Words, type OpenRecordBatch, type VectorArray, type VectorDType } from '../codec/index.js';
-import { InvalidArgumentError } from '../errors.js';
+import { openRecordBatch, recordBatchSize, sealRecordBatch, storeInt64Words, type OpenRecordBatch, type VectorArray, type VectorDType } from '../../codec/index.js';
+import { InvalidArgumentError } from '../../errors.js';
 import { ColumnBatch } from './vector-batch.js';
 
 let nextArenaId = 1;

@@ -1,14 +1,14 @@
 import { availableParallelism } from 'node:os';
-import { InvalidArgumentError } from '../errors.js';
-import { checkThreadPriority, type ThreadPriority } from '../pool/index.js';
-import type { SharedRing } from '../ring/index.js';
-import { ServiceManager, type RegisterServiceOptions, type ServiceClientHandle } from '../service/index.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { checkThreadPriority, type ThreadPriority } from '../../pool/index.js';
+import type { SharedRing } from '../../ring/index.js';
+import { ServiceManager, type RegisterServiceOptions, type ServiceClientHandle } from '../../service/index.js';
 import { DataStream, type GraphOwner } from './data-stream.js';
-import { StreamGraph, type GraphNode, type SourceSpec } from './graph.js';
-import { Job, type JobResult, type OperatorFailure, type SideOutput } from './job.js';
-import { describePlan, plan } from './planner.js';
-import type { SourceTiming, STOP } from './source-driver.js';
-import type { FeedArena } from './feed-arena.js';
+import { StreamGraph, type GraphNode, type SourceSpec } from '../plan/graph.js';
+import { Job, type JobResult, type OperatorFailure, type SideOutput } from '../runtime/job.js';
+import { describePlan, plan } from '../plan/planner.js';
+import type { SourceTiming, STOP } from '../runtime/source-driver.js';
+import type { FeedArena } from '../batches/feed-arena.js';
 
 export interface StreamEnvironmentOptions {
   /** Default parallelism of every operator. Default: the machine's available parallelism. */

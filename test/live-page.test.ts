@@ -42,13 +42,13 @@ describe.runIf(available)('live pipeline page', () => {
       const boxes = await page.$$eval('.box .name', (els) => els.map((e) => e.textContent));
       expect(boxes).toEqual(['numbers', 'inc→drop-thirds ×2', 'count']);
       const sinkCount = () => page.$eval('.box.sink .rate', (e) => Number((e.textContent ?? '').split(' ')[0]!.replace(/k$/, 'e3').replace(/M$/, 'e6')));
-      await page.waitForFunction(() => /\/s/.test(document.querySelector('.box.sink .rate')?.textContent ?? ''), { timeout: 20_000 });
+      // Functions evaluated in the page, written as strings: the test's TypeScript has no DOM types.
+      await page.waitForFunction(`/\\/s/.test(document.querySelector('.box.sink .rate')?.textContent ?? '')`, { timeout: 20_000 });
       const first = await sinkCount();
-      await page.waitForFunction((before: number) => {
-        const text = document.querySelector('.box.sink .rate')?.textContent ?? '';
-        const n = Number(text.split(' ')[0]!.replace(/k$/, 'e3').replace(/M$/, 'e6'));
-        return n > before;
-      }, { timeout: 20_000 }, first);
+      await page.waitForFunction(
+        `Number((document.querySelector('.box.sink .rate')?.textContent ?? '').split(' ')[0].replace(/k$/, 'e3').replace(/M$/, 'e6')) > ${first}`,
+        { timeout: 20_000 },
+      );
       expect(await sinkCount()).toBeGreaterThan(first);
       expect(await page.$eval('#status', (e) => e.textContent)).toMatch(/^running · failures 0/);
       mkdirSync(artifacts, { recursive: true });

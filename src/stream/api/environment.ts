@@ -119,6 +119,11 @@ export class StreamEnvironment implements GraphOwner {
     return this;
   }
 
+  /** True once onError has been given a handler. */
+  get hasErrorHandler(): boolean {
+    return this.failureHandler !== undefined;
+  }
+
   /** Receives side outputs (records too late for their window, …). Without one they are kept in the result. */
   onSideOutput(handler: (output: SideOutput) => void): this {
     this.sideOutputHandler = handler;

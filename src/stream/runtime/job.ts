@@ -135,7 +135,9 @@ export class Job {
    * everything fed before it has gone through the whole pipeline. Register before sending it.
    */
   barrier(epoch: number): Promise<void> {
-    return Promise.all([...this.sinks.values()].map((s) => s.barrier(epoch))).then(() => undefined);
+    // Failures and side outputs of records before the barrier were sent before it: they are in the
+    // channel by now, and are dispatched before the barrier resolves.
+    return Promise.all([...this.sinks.values()].map((s) => s.barrier(epoch))).then(() => this.takeReports());
   }
 
   /** See RunningJob.stop. */
@@ -278,15 +280,21 @@ export class Job {
 
   /** Failures and side outputs from the workers, until the job ends. */
   private async pumpChannel(): Promise<void> {
-    const messages: ChannelMessage[] = [];
-    const take = (type: number, data: Uint8Array, offset: number) => {
-      if (kindOf(type) === FrameKind.Value) messages.push(decodeEnvelope(data, offset).value as ChannelMessage);
-    };
-    while (await this.channel.readable()) {
-      this.channel.drain(take);
-      for (const message of messages) this.dispatch(message);
-      messages.length = 0;
+    for (;;) {
+      const more = await this.channel.readable();
+      this.takeReports();
+      // barrier() takes reports too: a wake-up may find the channel already drained.
+      if (!more && this.channel.closed) return;
     }
+  }
+
+  /** Dispatches what the channel holds now. */
+  private takeReports(): void {
+    const messages: ChannelMessage[] = [];
+    this.channel.drain((type, data, offset) => {
+      if (kindOf(type) === FrameKind.Value) messages.push(decodeEnvelope(data, offset).value as ChannelMessage);
+    });
+    for (const message of messages) this.dispatch(message);
   }
 
   private dispatch(message: ChannelMessage): void {

@@ -1,6 +1,6 @@
 import { decodeEnvelope } from '../../codec/index.js';
 import { RingflowError } from '../../errors.js';
-import { WorkerPool, type ThreadPriority } from '../../pool/index.js';
+import { WorkerPool, workerModule, type ThreadPriority } from '../../pool/index.js';
 import { SharedRing } from '../../ring/index.js';
 import type { ChainNode } from './chain.js';
 import { EdgeWriter, type EdgeTask } from './edge-writer.js';
@@ -12,7 +12,7 @@ import { SinkDriver } from './sink-driver.js';
 import { SourceDriver, type SourceTiming } from './source-driver.js';
 import type { ChannelMessage, StageReport, StageTask } from './stage.js';
 
-const STAGE_MODULE = new URL(`./stage${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
+const STAGE_MODULE = workerModule('stage.mjs', new URL(`./stage${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
 
 export interface JobOptions {
   ringCapacity: number;

@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import { storedDeclarations, type StoredTableDeclaration, type TableDeclaration } from './declarations.js';
 import { UnknownTableError } from './errors.js';
-import { DEFAULT_MAX_PARALLELISM, checkMaxParallelism, keyGroupRange, type KeyGroupRange } from './key-groups.js';
+import { DEFAULT_MAX_PARALLELISM, checkMaxParallelism, keyGroupOf, keyGroupRange, type KeyGroupRange } from './key-groups.js';
 import type { CommittedCheckpoint, PartitionChanges, PartitionExtent, PartitionWriter, RestoreSink, RestoreStats, StateStore } from './store.js';
 import { Table, type CurrentEvent, type TableScope } from './table.js';
 import { WindowedTable } from './windowed-table.js';
@@ -73,6 +73,12 @@ export class StatePartition {
     const t = this.table<V>(name);
     if (!t.windowed) throw new InvalidArgumentError(`table '${name}' is not windowed`);
     return t;
+  }
+
+  /** Whether this partition owns the key's key group. */
+  ownsKey(key: unknown): boolean {
+    const group = keyGroupOf(key, this.maxParallelism);
+    return group >= this.range.start && group < this.range.end;
   }
 
   /** The record an operator is about to process: its value and timestamp (for windowed tables). */

@@ -15,6 +15,7 @@ import { ringVector } from './ring-vector.js';
 import { rttMain } from './rtt-main.js';
 import { rttWorker } from './rtt-worker.js';
 import { services } from './services.js';
+import { state } from './state.js';
 
 export const suites: Suite[] = [
   ringOps,
@@ -28,4 +29,5 @@ export const suites: Suite[] = [
   rttMain,
   services,
   flow,
+  state,
 ];

@@ -1,5 +1,5 @@
-import { hashKey } from '../codec/index.js';
-import type { Partition } from './graph.js';
+import { hashKey } from '../../codec/index.js';
+import type { Partition } from '../plan/graph.js';
 
 /**
  * Picks which instance(s) of the next vertex get a record. The same code routes on the main thread

@@ -1,7 +1,7 @@
-import { RingflowError } from '../errors.js';
-import { resolveTaskFunction } from '../pool/index.js';
-import { compileSource, type FnRef } from './functions.js';
-import type { NodeSpec } from './graph.js';
+import { RingflowError } from '../../errors.js';
+import { resolveTaskFunction } from '../../pool/index.js';
+import { compileSource, type FnRef } from '../plan/functions.js';
+import type { NodeSpec } from '../plan/graph.js';
 import {
   IntervalJoinOperator,
   reducer,
@@ -14,8 +14,8 @@ import {
   type KeyedOperatorCore,
   type OutputTag,
   type WindowSpec as CoreWindowSpec,
-} from './operators/index.js';
-import type { OperatorContext } from './data-stream.js';
+} from '../operators/index.js';
+import type { OperatorContext } from '../operators/context.js';
 
 /** One operator in a worker's chain; the last link is the stage's output. */
 export interface Link {

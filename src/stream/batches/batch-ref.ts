@@ -1,4 +1,4 @@
-import type { VectorArray } from '../codec/index.js';
+import type { VectorArray } from '../../codec/index.js';
 
 /**
  * A BatchRef frame names a RecordBatch in a feed arena and which of its rows the frame carries:

@@ -1,12 +1,12 @@
-import { storeInt64Words, writeRecordBatch, type VectorDType } from '../codec/index.js';
-import { SharedRing } from '../ring/index.js';
+import { storeInt64Words, writeRecordBatch, type VectorDType } from '../../codec/index.js';
+import { SharedRing } from '../../ring/index.js';
 import { loadFn } from './chain.js';
-import { SharedVectorBatch } from './feed-arena.js';
-import { BATCH_REF_SIZE, writeBatchRef, type InputBatch } from './batch-ref.js';
+import { SharedVectorBatch } from '../batches/feed-arena.js';
+import { BATCH_REF_SIZE, writeBatchRef, type InputBatch } from '../batches/batch-ref.js';
 import { FrameKind, frameType, isVectorRecord, PreparedRecord, writeControl, writeControlAsync, type VectorRecord } from './frames.js';
-import type { Partition } from './graph.js';
+import type { Partition } from '../plan/graph.js';
 import { Router } from './routing.js';
-import { batchRows, VectorBatch, type VectorRows } from './vector-batch.js';
+import { batchRows, VectorBatch, type VectorRows } from '../batches/vector-batch.js';
 
 /** One outgoing edge of a producer (a stage instance or a main-thread source), as data. */
 export interface EdgeTask {

@@ -1,5 +1,5 @@
-import { openRecordBatch, recordBatchSize, sealRecordBatch, storeInt64Words, type OpenRecordBatch, type VectorArray, type VectorDType } from '../codec/index.js';
-import { InvalidArgumentError } from '../errors.js';
+import { openRecordBatch, recordBatchSize, sealRecordBatch, storeInt64Words, type OpenRecordBatch, type VectorArray, type VectorDType } from '../../codec/index.js';
+import { InvalidArgumentError } from '../../errors.js';
 import { ColumnBatch } from './vector-batch.js';
 
 let nextArenaId = 1;
@@ -48,6 +48,12 @@ export class FeedArena {
     const batch = new SharedVectorBatch(this, openRecordBatch(this.bytes, this.used, capacity, dim, dtype));
     this.used += size;
     return batch;
+  }
+
+  /** True when `take` of this shape would return a batch. */
+  hasRoom(dim: number, dtype: VectorDType, capacity: number): boolean {
+    for (const batch of this.free) if (batch.dim === dim && batch.dtype === dtype && batch.capacity === capacity) return true;
+    return this.used + recordBatchSize(capacity, dim, dtype) <= this.maxBytes;
   }
 
   /** Gives a batch back for reuse: nothing may read it any more. */

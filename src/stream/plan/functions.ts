@@ -1,6 +1,6 @@
 import { parse, type Node } from 'acorn';
-import { RingflowError } from '../errors.js';
-import { isOpRef } from '../pool/index.js';
+import { RingflowError } from '../../errors.js';
+import { isOpRef } from '../../pool/index.js';
 
 /**
  * How a user function travels to a worker: its source text (for self-contained functions), or a

@@ -1,19 +1,11 @@
-import { InvalidArgumentError } from '../errors.js';
-import type { SharedRing } from '../ring/index.js';
-import type { OpRef } from '../pool/index.js';
-import { toFnRef, type FnRef } from './functions.js';
-import type { AggregateFns, Edge, GraphNode, NodeSpec, Partition, StreamGraph, VectorMetric, WindowSpec } from './graph.js';
+import { InvalidArgumentError } from '../../errors.js';
+import type { SharedRing } from '../../ring/index.js';
+import type { OpRef } from '../../pool/index.js';
+import { toFnRef, type FnRef } from '../plan/functions.js';
+import type { AggregateFns, Edge, GraphNode, NodeSpec, Partition, StreamGraph, VectorMetric, WindowSpec } from '../plan/graph.js';
 
-/** What an operator function gets besides the record. */
-export interface OperatorContext {
-  /** This instance's index, 0 … parallelism-1. */
-  readonly instance: number;
-  readonly parallelism: number;
-  /** The operator's name. */
-  readonly name: string;
-  /** Registered services, called synchronously: `ctx.services.kv.get('k')`. */
-  readonly services: Record<string, Record<string, (...args: unknown[]) => unknown>>;
-}
+export type { OperatorContext } from '../operators/context.js';
+import type { OperatorContext } from '../operators/context.js';
 
 export type Fn<A extends unknown[], R> = ((...args: A) => R) | OpRef;
 

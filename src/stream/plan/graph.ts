@@ -1,6 +1,6 @@
-import type { SharedRing } from '../ring/index.js';
+import type { SharedRing } from '../../ring/index.js';
 import type { FnRef } from './functions.js';
-import type { FeedArena } from './feed-arena.js';
+import type { FeedArena } from '../batches/feed-arena.js';
 
 /** How records of an edge are spread over the instances of the operator downstream. */
 export type Partition =

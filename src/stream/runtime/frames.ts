@@ -1,6 +1,6 @@
-import { encodeEnvelope, EnvelopeReader, RecordBatchReader, type DecodedRecordBatch, UINT64_MAX, VectorReader, vectorRecordSize, writeVectorRecord, type VectorArray } from '../codec/index.js';
-import type { SharedRing } from '../ring/index.js';
-import { InputBatch, refAllRows, refArena, refHasRow, refOffset } from './batch-ref.js';
+import { encodeEnvelope, EnvelopeReader, RecordBatchReader, type DecodedRecordBatch, UINT64_MAX, VectorReader, vectorRecordSize, writeVectorRecord, type VectorArray } from '../../codec/index.js';
+import type { SharedRing } from '../../ring/index.js';
+import { InputBatch, refAllRows, refArena, refHasRow, refOffset } from '../batches/batch-ref.js';
 
 /**
  * What travels between the stages of a pipeline: records, and the control marks that flow in band

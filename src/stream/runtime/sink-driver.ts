@@ -1,8 +1,8 @@
-import { SharedRing } from '../ring/index.js';
+import { SharedRing } from '../../ring/index.js';
 import { yieldIfDue } from './main-slice.js';
-import { recordBatchSize, writeRecordBatch } from '../codec/index.js';
+import { recordBatchSize, writeRecordBatch } from '../../codec/index.js';
 import { FrameKind, frameType, isRecordKind, kindOf, portOf, readControl, RecordDecoder, type ArenaHandle } from './frames.js';
-import type { SinkSpec } from './graph.js';
+import type { SinkSpec } from '../plan/graph.js';
 
 /** Records a sink hands over in one drain pass at most. */
 const PASS_RECORDS = 2048;

@@ -1,4 +1,4 @@
-import { recordBatchSize, storeInt64Words, type RecordBatchInput, type VectorArray, type VectorDType } from '../codec/index.js';
+import { recordBatchSize, storeInt64Words, type RecordBatchInput, type VectorArray, type VectorDType } from '../../codec/index.js';
 
 /** Vector records in columns, as the edge writers take them: a private VectorBatch or a SharedVectorBatch. */
 export interface VectorRows {

@@ -1,14 +1,14 @@
 import { performance } from 'node:perf_hooks';
-import { encodeEnvelope } from '../codec/index.js';
-import { SharedRing, TimeoutError } from '../ring/index.js';
-import { ServiceClient, type ServiceClientHandle } from '../service/index.js';
+import { encodeEnvelope } from '../../codec/index.js';
+import { SharedRing, TimeoutError } from '../../ring/index.js';
+import { ServiceClient, type ServiceClientHandle } from '../../service/index.js';
 import { buildChain, loadFn, OperatorError, type ChainNode, type Link } from './chain.js';
-import type { FnRef } from './functions.js';
-import type { InputBatch } from './batch-ref.js';
+import type { FnRef } from '../plan/functions.js';
+import type { InputBatch } from '../batches/batch-ref.js';
 import { EdgeWriter, type EdgeTask } from './edge-writer.js';
-import type { OperatorContext } from './data-stream.js';
+import type { OperatorContext } from '../operators/context.js';
 import { FrameKind, isRecordKind, kindOf, portOf, readControl, RecordDecoder, type ArenaHandle } from './frames.js';
-import { MinWatermark } from './operators/index.js';
+import { MinWatermark } from '../operators/index.js';
 
 /** Everything one worker needs to run one instance of a vertex (structured-cloneable). */
 export interface StageTask {

@@ -177,6 +177,7 @@ export class ServiceManager {
 
   private async shutdown(graceMs: number): Promise<void> {
     await Promise.all([...this.starts.values()].map((p) => p.catch(() => undefined)));
+    for (const task of this.registry.all()) task.beginDrain();
     const caller = this.caller;
     const drained = Promise.all([caller?.whenIdle(), this.whenLocalIdle()]).then(() => true);
     const inTime = graceMs > 0 && (await Promise.race([drained, sleep(graceMs, false, { ref: false })]));

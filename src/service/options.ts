@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../errors.js';
+import { checkOptionKeys, InvalidArgumentError } from '../errors.js';
 import { isOpRef, type OpRef } from '../pool/op.js';
 
 export type Placement = 'local' | 'worker';
@@ -25,6 +25,14 @@ export interface RegisterServiceOptions {
   ringCapacity?: number;
   /** How long a worker host spins for the next request before it parks (µs). Default 200. */
   spinMicros?: number;
+  /**
+   * Worker placement: an instance whose heartbeat has stopped for this long (ms) while a call to
+   * it went past its deadline is declared hung: its worker is terminated and replaced (counting
+   * against maxRestarts), its calls in flight fail with ServiceUnavailableError. A host beats
+   * between requests and every 50 ms under load, so only a method that holds its thread this
+   * long stops the beat. Default 5000; Infinity never declares an instance hung.
+   */
+  hangAfterMs?: number;
 }
 
 export interface ResolvedServiceOptions {
@@ -37,6 +45,7 @@ export interface ResolvedServiceOptions {
   options: unknown;
   ringCapacity: number;
   spinMicros: number;
+  hangAfterMs: number;
 }
 
 export interface ServiceManagerOptions {
@@ -57,8 +66,19 @@ export interface ResolvedManagerOptions {
   stopGraceMs: number;
 }
 
-const SERVICE_OPTION_KEYS = new Set(['placement', 'instances', 'maxRestarts', 'requestQueueSize', 'whenFull', 'timeoutMs', 'options', 'ringCapacity', 'spinMicros']);
-const MANAGER_OPTION_KEYS = new Set(['replyRingCapacity', 'allowBlockingOnMainThread', 'callerSpinMicros', 'stopGraceMs']);
+const SERVICE_OPTION_KEYS = [
+  'placement',
+  'instances',
+  'maxRestarts',
+  'requestQueueSize',
+  'whenFull',
+  'timeoutMs',
+  'options',
+  'ringCapacity',
+  'spinMicros',
+  'hangAfterMs',
+] as const;
+const MANAGER_OPTION_KEYS = ['replyRingCapacity', 'allowBlockingOnMainThread', 'callerSpinMicros', 'stopGraceMs'] as const;
 
 const NAME = /^[A-Za-z_$][\w$.-]*$/;
 
@@ -91,9 +111,7 @@ export function resolveServiceOptions(name: string, target: unknown, options: Re
     throw new InvalidArgumentError(`service '${name}': options must be an object, got ${describe(options)}`);
   }
   const o = options ?? {};
-  for (const key of Object.keys(o)) {
-    if (!SERVICE_OPTION_KEYS.has(key)) throw new InvalidArgumentError(`service '${name}': unknown option '${key}'`);
-  }
+  checkOptionKeys(`service '${name}'`, o, SERVICE_OPTION_KEYS);
   const placement = o.placement ?? (isOpRef(target) ? 'worker' : 'local');
   if (placement !== 'local' && placement !== 'worker') {
     throw new InvalidArgumentError(`service '${name}': placement must be 'local' or 'worker', got ${describe(placement)}`);
@@ -121,6 +139,7 @@ export function resolveServiceOptions(name: string, target: unknown, options: Re
     options: o.options,
     ringCapacity,
     spinMicros: nonNegative(`service '${name}': spinMicros`, o.spinMicros ?? 200),
+    hangAfterMs: timeout(`service '${name}': hangAfterMs`, o.hangAfterMs ?? 5000),
   };
 }
 
@@ -129,9 +148,7 @@ export function resolveManagerOptions(options: ServiceManagerOptions | undefined
     throw new InvalidArgumentError(`ServiceManager options must be an object, got ${describe(options)}`);
   }
   const o = options ?? {};
-  for (const key of Object.keys(o)) {
-    if (!MANAGER_OPTION_KEYS.has(key)) throw new InvalidArgumentError(`ServiceManager: unknown option '${key}'`);
-  }
+  checkOptionKeys('ServiceManager', o, MANAGER_OPTION_KEYS);
   const replyRingCapacity = o.replyRingCapacity ?? 1 << 20;
   if (!Number.isInteger(replyRingCapacity) || replyRingCapacity < 1024 || replyRingCapacity > 1 << 30 || (replyRingCapacity & (replyRingCapacity - 1)) !== 0) {
     throw new InvalidArgumentError(`ServiceManager: replyRingCapacity must be a power of two from 1024 to 2^30 bytes, got ${describe(replyRingCapacity)}`);

@@ -9,6 +9,7 @@ import { Job, type JobResult, type OperatorFailure, type SideOutput } from './jo
 import { describePlan, plan } from './planner.js';
 import type { SourceTiming, STOP } from './source-driver.js';
 import type { FeedArena } from './feed-arena.js';
+import { runConnectors, sourceFeed, type SourceConnector } from './connector.js';
 
 export interface StreamEnvironmentOptions {
   /** Default parallelism of every operator. Default: the machine's available parallelism. */
@@ -92,6 +93,11 @@ export class StreamEnvironment implements GraphOwner {
     return this.source({ kind: 'function', fn }, options);
   }
 
+  /** Reads a source connector (e.g. fromJetStream): its records are acked once they have reached the sinks. */
+  from<T>(source: SourceConnector<T>, options: Omit<SourceOptions<T>, 'name'> = {}): DataStream<T> {
+    return this.fromFeed<T>(sourceFeed(this, source), { ...options, name: source?.name });
+  }
+
   /** Reads records from a SharedRing (e.g. another pipeline's ring sink) until it is closed and drained. */
   fromRing<T>(ring: SharedRing, options: SourceOptions<T> = {}): DataStream<T> {
     return this.source({ kind: 'ring', ring }, options);
@@ -162,7 +168,8 @@ export class StreamEnvironment implements GraphOwner {
       onSideOutput: this.sideOutputHandler,
     });
     this.running = true;
-    const done = job.run().finally(() => (this.running = false));
+    const hooks = { barrier: (epoch: number) => job.barrier(epoch), onFailure: this.failureHandler };
+    const done = runConnectors(this, hooks, job.run()).finally(() => (this.running = false));
     return { done, barrier: (epoch) => job.barrier(epoch), releaseSinks: (options) => job.releaseSinks(options?.deliver ?? true) };
   }
 

@@ -14,3 +14,5 @@ export type { VectorRows } from './vector-batch.js';
 export { FeedArena, SharedVectorBatch } from './feed-arena.js';
 export { op } from '../pool/index.js';
 export type { OpRef } from '../pool/index.js';
+export { isSourceConnector, isSinkConnector } from './connector.js';
+export type { SourceConnector, SinkConnector, SourceBatch, SourceContext } from './connector.js';

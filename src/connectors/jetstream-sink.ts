@@ -4,7 +4,7 @@
  * pipeline, wait). `msgId` sets `Nats-Msg-Id`, so a record published again after a redelivery is
  * dropped by the stream's de-duplication window.
  */
-import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { InvalidArgumentError } from '../errors.js';
 import { connectNats, serverList, type NatsConnection } from '../nats/index.js';
 import type { SinkConnector } from '../stream/index.js';
@@ -22,11 +22,16 @@ export interface JetStreamSinkOptions<T> {
   encode: MessageFormat;
   /** Publishes awaiting the server's ack at most. Default 512. */
   maxInFlight?: number;
+  /**
+   * How long a publish is retried while the server cannot take it (a restart, a lost connection) before
+   * the sink fails (ms). Retries keep the record's Nats-Msg-Id, so none is stored twice. Default 30 000.
+   */
+  retryMs?: number;
   connectTimeoutMs?: number;
   name?: string;
 }
 
-const KEYS = ['servers', 'subject', 'msgId', 'encode', 'maxInFlight', 'connectTimeoutMs', 'name'] as const;
+const KEYS = ['servers', 'subject', 'msgId', 'encode', 'maxInFlight', 'retryMs', 'connectTimeoutMs', 'name'] as const;
 
 export function toJetStream<T = unknown>(options: JetStreamSinkOptions<T>): JetStreamSink<T> {
   return new JetStreamSink<T>(options);
@@ -43,6 +48,8 @@ export class JetStreamSink<T = unknown> implements SinkConnector<T> {
   private readonly connectTimeoutMs: number;
   private nc: NatsConnection | undefined;
   private js: JetStreamClient | undefined;
+  private jsm: JetStreamManager | undefined;
+  private readonly retryMs: number;
   private readonly inFlight = new Set<Promise<void>>();
   private failure: Error | undefined;
   private room: (() => void) | undefined;
@@ -60,6 +67,7 @@ export class JetStreamSink<T = unknown> implements SinkConnector<T> {
     this.encode = encoderFor(checkFormat(o.encode, 'toJetStream encode'));
     this.maxInFlight = positiveInteger('toJetStream maxInFlight', o.maxInFlight, 512);
     this.connectTimeoutMs = positiveInteger('toJetStream connectTimeoutMs', o.connectTimeoutMs, 5000);
+    this.retryMs = positiveInteger('toJetStream retryMs', o.retryMs, 30_000);
     this.name = o.name === undefined ? `jetstream:${typeof this.subject === 'string' ? this.subject : 'subjects'}` : String(o.name);
   }
 
@@ -78,6 +86,7 @@ export class JetStreamSink<T = unknown> implements SinkConnector<T> {
         });
       }
       this.js = jetstream(nc);
+      this.jsm = jsm;
       this.nc = nc;
     } catch (error) {
       await nc.close().catch(() => undefined);
@@ -96,13 +105,9 @@ export class JetStreamSink<T = unknown> implements SinkConnector<T> {
       throw new PublishError(subject, `cannot encode the record: ${(error as Error).message}`, { cause: error });
     }
     const id = this.msgId?.(record);
-    const publish: Promise<void> = this.js!.publish(subject, data, id === undefined ? undefined : { msgID: String(id) }).then(
+    const publish: Promise<void> = this.publishOne(subject, data, id === undefined ? undefined : String(id)).then(
       () => void this.published++,
-      (error: unknown) => {
-        this.failure ??= isNoResponders(error)
-          ? new UnknownSubjectError(subject, 'no JetStream stream captures it', { cause: error })
-          : new PublishError(subject, (error as Error)?.message ?? String(error), { cause: error });
-      },
+      (error: Error) => void (this.failure ??= error),
     );
     const tracked = publish.finally(() => {
       this.inFlight.delete(tracked);
@@ -112,6 +117,35 @@ export class JetStreamSink<T = unknown> implements SinkConnector<T> {
     });
     this.inFlight.add(tracked);
     if (this.inFlight.size >= this.maxInFlight) return this.waitForRoom();
+  }
+
+  /** One publish, retried while the server cannot take it; rejects with a coded error. */
+  private async publishOne(subject: string, data: Uint8Array, msgID: string | undefined): Promise<void> {
+    const until = Date.now() + this.retryMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.js!.publish(subject, data, msgID === undefined ? undefined : { msgID });
+        return;
+      } catch (error) {
+        // JetStream answered and refused it: retrying would not help.
+        if (error instanceof JetStreamApiError) throw new PublishError(subject, error.message, { cause: error });
+        if (isNoResponders(error) && (await this.noStreamFor(subject))) {
+          throw new UnknownSubjectError(subject, 'no JetStream stream captures it', { cause: error });
+        }
+        if (Date.now() >= until) throw new PublishError(subject, `not acknowledged within ${this.retryMs} ms: ${(error as Error)?.message ?? error}`, { cause: error });
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * attempt)));
+      }
+    }
+  }
+
+  /** True when the server says no stream captures `subject` (false when it cannot say now). */
+  private async noStreamFor(subject: string): Promise<boolean> {
+    try {
+      await this.jsm!.streams.find(subject);
+      return false;
+    } catch (error) {
+      return error instanceof JetStreamApiError || /no stream matches/i.test((error as Error)?.message ?? '');
+    }
   }
 
   private async waitForRoom(): Promise<void> {

@@ -53,6 +53,13 @@ export const DEAD_LETTER_HEADERS = {
   deliveries: 'Ringflow-Deliveries',
 } as const;
 
+/**
+ * A message given back is redelivered after this delay: by then this client's pull requests are
+ * gone. (Redelivered at once into a pull request of a client that then goes away, nats-server 2.9
+ * rolls the delivery back and loses count of the earlier deliveries, so maxDeliver never came.)
+ */
+const NAK_DELAY_MS = 500;
+
 export function fromJetStream<T = unknown>(options: JetStreamSourceOptions): JetStreamSource<T> {
   return new JetStreamSource<T>(options);
 }
@@ -167,20 +174,20 @@ export class JetStreamSource<T = unknown> implements SourceConnector<T> {
     if (nc && !nc.isClosed()) await nc.drain().catch(() => nc.close());
   }
 
-  private settle(m: JsMsg, how: 'ack' | 'nak' | 'term', reason?: string): void {
+  private settle(m: JsMsg, how: 'ack' | 'nak' | 'term'): void {
     if (!this.unsettled.delete(m)) return;
     if (how === 'ack') {
       m.ack();
       this.counts.acked++;
-    } else if (how === 'nak') m.nak();
-    else m.term(reason);
+    } else if (how === 'nak') m.nak(NAK_DELAY_MS);
+    else m.term(); // (no reason: nats-server 2.9 ignores a +TERM that carries one)
   }
 
   private undecodable(m: JsMsg, cause: unknown, context: SourceContext): void {
     this.counts.undecodable++;
     const error = new DecodeError(m.subject, m.seq, this.format, cause);
     context.report({ operator: this.name, key: undefined, record: { subject: m.subject, sequence: m.seq, data: m.data.slice() }, error });
-    this.settle(m, 'term', error.message);
+    this.settle(m, 'term');
   }
 
   private async deadLetter(m: JsMsg, reason: string): Promise<void> {
@@ -203,7 +210,7 @@ export class JetStreamSource<T = unknown> implements SourceConnector<T> {
       }
     }
     this.counts.deadLettered++;
-    this.settle(m, 'term', reason);
+    this.settle(m, 'term');
   }
 
   private async open(): Promise<void> {

@@ -175,7 +175,7 @@ export class ServiceManager {
     const expose = task.options.expose;
     if (expose === undefined) return;
     const exposing = import('./nats-remote.js').then((m) =>
-      m.exposeService(task.name, task.methods, expose, (method, args) => this.call(task.name, method, args)),
+      m.exposeService(task.name, task.methods, expose, (method, args) => this.call(task.name, method, args), () => this.status(task.name)),
     );
     this.exposures.set(task.name, exposing);
     await exposing;

@@ -32,6 +32,7 @@ export async function exposeService(
   methods: readonly string[] | null,
   options: ExposeOptions,
   call: (method: string, args: unknown[]) => Promise<unknown>,
+  status: () => unknown,
 ): Promise<Exposure> {
   const nc = await connectNats(serverList(options.servers, 'expose'), { name: `ringflow service ${name}`, connectTimeoutMs: options.connectTimeoutMs });
   let service: Service;
@@ -41,6 +42,8 @@ export async function exposeService(
       version: options.version ?? '0.1.0',
       description: `ringflow service ${name}`,
       metadata: { methods: (methods ?? []).join(','), runtime: 'ringflow' },
+      // The API times only a handler's synchronous part; the service's own counters and latency are in `data`.
+      statsHandler: async () => status(),
     });
     const prefix = `${SUBJECT_PREFIX}.${name}.`;
     service.addEndpoint('call', {
@@ -117,12 +120,18 @@ export async function remoteInstance(name: string, options: ResolvedRemoteOption
 }
 
 async function discoverMethods(nc: NatsConnection, name: string, waitMs: number): Promise<string[]> {
-  const replies = await new Svcm(nc).client({ strategy: 'count', maxMessages: 1, maxWait: waitMs }).info(name);
-  for await (const info of replies) {
-    const listed = info.metadata?.methods;
-    if (typeof listed === 'string') return listed.split(',').filter((m) => m.length > 0);
+  const nobody = (cause?: unknown) =>
+    new ServiceUnavailableError(name, `no process answers NATS discovery for it within ${waitMs} ms (start the exposing process first, or pass methods)`, { cause });
+  try {
+    const replies = await new Svcm(nc).client({ strategy: 'count', maxMessages: 1, maxWait: waitMs }).info(name);
+    for await (const info of replies) {
+      const listed = info.metadata?.methods;
+      if (typeof listed === 'string') return listed.split(',').filter((m) => m.length > 0);
+    }
+  } catch (error) {
+    throw nobody(error);
   }
-  throw new ServiceUnavailableError(name, `no process answers NATS discovery for it within ${waitMs} ms (start the exposing process first, or pass methods)`);
+  throw nobody();
 }
 
 async function request(nc: NatsConnection, service: string, method: string, subject: string, args: unknown[], timeoutMs: number): Promise<unknown> {

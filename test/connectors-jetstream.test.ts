@@ -73,7 +73,7 @@ describe.skipIf(!available)('JetStream connectors (real nats-server on 127.0.0.1
     const job = env.start();
     await until('the even records', () => seen.length === n / 2);
     await until('every ack', async () => (await jsm.consumers.info('ACK', 'ack-test')).num_ack_pending === 0);
-    source.stop();
+    job.stop(); // the job's graceful stop ends the connector's batches too
     const result = await job.done;
     expect(result.sources[source.name]).toBe(n);
     expect(seen.sort((a, b) => a - b)).toEqual(Array.from({ length: n / 2 }, (_, k) => k * 20));

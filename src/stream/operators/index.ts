@@ -1,5 +1,6 @@
 // ringflow stream operators: the single-threaded, stateful cores (windows, joins, vector search)
 // that the runtime drives with records and watermarks. See core.ts for the contract.
+export type { OperatorContext } from './context.js';
 export { OutputTag } from './core.js';
 export type { Collector, OperatorCore, KeyedOperatorCore, KeyedTwoInputOperatorCore, JoinSide } from './core.js';
 export { ArrayCollector } from './collector.js';

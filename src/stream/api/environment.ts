@@ -1,0 +1,245 @@
+import { availableParallelism } from 'node:os';
+import { InvalidArgumentError } from '../../errors.js';
+import { checkThreadPriority, type ThreadPriority } from '../../pool/index.js';
+import type { SharedRing } from '../../ring/index.js';
+import { ServiceManager, type RegisterServiceOptions, type ServiceClientHandle, type ServiceStatus } from '../../service/index.js';
+import { DataStream, type GraphOwner } from './data-stream.js';
+import { StreamGraph, type GraphNode, type SourceSpec } from '../plan/graph.js';
+import { Job, type JobResult, type JobSnapshot, type OperatorFailure, type SideOutput } from '../runtime/job.js';
+import { describePlan, plan, planGraph, type PlanGraph } from '../plan/planner.js';
+import type { SourceTiming, STOP } from '../runtime/source-driver.js';
+import type { FeedArena } from '../batches/feed-arena.js';
+import { runConnectors, sourceFeed, type SourceConnector } from './connector.js';
+
+export interface StreamEnvironmentOptions {
+  /** Default parallelism of every operator. Default: the machine's available parallelism. */
+  workers?: number;
+  /** Bytes of each ring between stages (a power of two). Default 4 MiB. */
+  ringCapacity?: number;
+  /**
+   * Operators in workers get vector records whose vector is a view over the ring (no copy),
+   * valid only during the call: for operators that keep no record (map, filter, topK …; the
+   * built-in windows and joins copy what they keep). Default false: every record owns its memory.
+   */
+  zeroCopyVectors?: boolean;
+  /**
+   * Scheduling priority of the operator threads (Linux). Default 'belowNormal': when cores are
+   * short, the main thread's event loop gets the CPU first; otherwise workers run flat out.
+   */
+  workerPriority?: ThreadPriority;
+}
+
+export interface RunningJob {
+  readonly done: Promise<JobResult>;
+  /** Resolves once a FeedBarrier of `epoch` has reached every sink (and lets gated sinks deliver up to it). */
+  barrier(epoch: number): Promise<void>;
+  /**
+   * Ends every source early, as if exhausted: what they already sent drains through the pipeline
+   * and `done` resolves as usual (the graceful stop of `ringflow run`'s first Ctrl-C).
+   */
+  stop(): void;
+  /** What the job has done so far (records per source and sink, each stage instance's backlog). */
+  snapshot(): JobSnapshot;
+  /** Opens gated sinks for good: they pass on what they hold and all that follows, or (`deliver: false`) drop it. */
+  releaseSinks(options?: { deliver?: boolean }): void;
+}
+
+/** See StreamEnvironment.metrics(). */
+export interface EnvironmentMetrics {
+  /** The current job's progress (the last job's, once it ended); undefined before the first start(). */
+  job: JobSnapshot | undefined;
+  running: boolean;
+  services: ServiceStatus[];
+}
+
+export interface SourceOptions<T = unknown> {
+  name?: string;
+  /** Event time of each record (ms); default: the time it enters the pipeline. */
+  timestamp?: (value: T) => number;
+  /** How far the watermark trails the largest timestamp seen (ms). Default 0. */
+  outOfOrdernessMs?: number;
+}
+
+/**
+ * Where pipelines are built and run. Sources and sinks run on the main thread (never blocking
+ * it); every other operator runs in a Piscina pool, chained where no shuffle is needed, each
+ * parallel instance fed by its own SharedRing.
+ */
+export class StreamEnvironment implements GraphOwner {
+  readonly graph = new StreamGraph();
+  readonly parallelism: number;
+  readonly ringCapacity: number;
+  readonly zeroCopyVectors: boolean;
+  readonly workerPriority: ThreadPriority;
+  private readonly timing = new Map<GraphNode, SourceTiming>();
+  private readonly names = new Map<string, number>();
+  private failureHandler?: (failure: OperatorFailure) => void;
+  private sideOutputHandler?: (output: SideOutput) => void;
+  private running = false;
+  private serviceManager: ServiceManager | undefined;
+  private currentJob: Job | undefined;
+
+  constructor(options: StreamEnvironmentOptions = {}) {
+    this.parallelism = options.workers ?? availableParallelism();
+    if (!Number.isInteger(this.parallelism) || this.parallelism < 1) {
+      throw new InvalidArgumentError(`workers must be a positive integer, got ${String(options.workers)}`);
+    }
+    this.ringCapacity = options.ringCapacity ?? 1 << 22;
+    this.workerPriority = checkThreadPriority(options.workerPriority ?? 'belowNormal');
+    this.zeroCopyVectors = options.zeroCopyVectors === true;
+  }
+
+  fromIterable<T>(iterable: Iterable<T>, options: SourceOptions<T> = {}): DataStream<T> {
+    if (iterable == null || typeof (iterable as Iterable<T>)[Symbol.iterator] !== 'function') {
+      throw new InvalidArgumentError('fromIterable needs an iterable');
+    }
+    return this.source({ kind: 'iterable', iterable }, options);
+  }
+
+  fromAsyncIterable<T>(iterable: AsyncIterable<T>, options: SourceOptions<T> = {}): DataStream<T> {
+    if (iterable == null || typeof (iterable as AsyncIterable<T>)[Symbol.asyncIterator] !== 'function') {
+      throw new InvalidArgumentError('fromAsyncIterable needs an async iterable');
+    }
+    return this.source({ kind: 'asyncIterable', iterable }, options);
+  }
+
+  /** Calls `fn` on the main thread for each next record (it may return a promise); returning STOP ends the stream. */
+  fromSource<T>(fn: () => T | typeof STOP | Promise<T | typeof STOP>, options: SourceOptions<Exclude<T, typeof STOP>> = {}): DataStream<Exclude<T, typeof STOP>> {
+    if (typeof fn !== 'function') throw new InvalidArgumentError('fromSource needs a function that returns the next record or STOP');
+    return this.source({ kind: 'function', fn }, options);
+  }
+
+  /** Reads a source connector (e.g. fromJetStream): its records are acked once they have reached the sinks. */
+  from<T>(source: SourceConnector<T>, options: Omit<SourceOptions<T>, 'name'> = {}): DataStream<T> {
+    return this.fromFeed<T>(sourceFeed(this, source), { ...options, name: source?.name });
+  }
+
+  /** Reads records from a SharedRing (e.g. another pipeline's ring sink) until it is closed and drained. */
+  fromRing<T>(ring: SharedRing, options: SourceOptions<T> = {}): DataStream<T> {
+    return this.source({ kind: 'ring', ring }, options);
+  }
+
+  /** Handles records an operator threw on; the pipeline keeps going. Without one, execute() rejects. */
+  onError(handler: (failure: OperatorFailure) => void): this {
+    this.failureHandler = handler;
+    return this;
+  }
+
+  /** True once onError has been given a handler. */
+  get hasErrorHandler(): boolean {
+    return this.failureHandler !== undefined;
+  }
+
+  /** Receives side outputs (records too late for their window, …). Without one they are kept in the result. */
+  onSideOutput(handler: (output: SideOutput) => void): this {
+    this.sideOutputHandler = handler;
+    return this;
+  }
+
+  /**
+   * The services operators call as `ctx.services.<name>.<method>(…)` (synchronously, in their
+   * worker) and the main thread as `env.services.call(…)`. Created on first use.
+   */
+  get services(): ServiceManager {
+    return (this.serviceManager ??= new ServiceManager());
+  }
+
+  /** Registers a service (see ServiceManager.registerService); execute() starts the services. */
+  registerService(name: string, target: unknown, options?: RegisterServiceOptions): this {
+    this.services.registerService(name, target, options);
+    return this;
+  }
+
+  /**
+   * A snapshot of what is running: the current (or last) job's progress and each registered
+   * service's status. Cheap: it reads counters the runtime keeps anyway.
+   */
+  metrics(): EnvironmentMetrics {
+    const manager = this.serviceManager;
+    return {
+      job: this.currentJob?.snapshot(),
+      running: this.running,
+      services: manager ? manager.names().map((name) => manager.status(name)) : [],
+    };
+  }
+
+  /** Stops the services (draining their queues). Idempotent. */
+  async close(): Promise<void> {
+    await this.serviceManager?.stop();
+  }
+
+  /** The physical plan, one line per vertex (chains, parallelism, partitions). */
+  explain(): string {
+    return describePlan(plan(this.graph, this.parallelism));
+  }
+
+  /** The physical plan as data: vertices (chains, parallelism) and the edges between them. */
+  planGraph(): PlanGraph {
+    return planGraph(plan(this.graph, this.parallelism));
+  }
+
+  /** Runs the pipeline; resolves when every source is exhausted and every record has reached its sink. */
+  async execute(): Promise<JobResult> {
+    return this.start().done;
+  }
+
+  /**
+   * Starts the pipeline and returns at once: `done` settles as execute() would; `barrier(epoch)`
+   * resolves when a FeedBarrier of that epoch, sent through a feed source, has reached every sink.
+   */
+  start(): RunningJob {
+    if (this.running) throw new InvalidArgumentError('this environment is already executing');
+    const manager = this.serviceManager;
+    const job = new Job(plan(this.graph, this.parallelism), this.timing, {
+      services: manager && manager.names().length > 0
+        ? {
+            handle: async () => {
+              await manager.start();
+              return manager.clientHandle();
+            },
+            release: (handle) => manager.releaseClient(handle as ServiceClientHandle),
+          }
+        : undefined,
+      ringCapacity: this.ringCapacity,
+      zeroCopyVectors: this.zeroCopyVectors,
+      workerPriority: this.workerPriority,
+      onFailure: this.failureHandler,
+      onSideOutput: this.sideOutputHandler,
+    });
+    this.running = true;
+    this.currentJob = job;
+    const hooks = { barrier: (epoch: number) => job.barrier(epoch), onFailure: this.failureHandler };
+    const connectors = runConnectors(this, hooks, job.run());
+    const done = connectors.done.finally(() => (this.running = false));
+    const stop = () => {
+      job.stop();
+      connectors.stop(); // a connector waiting for messages ends its batches
+    };
+    return { done, stop, snapshot: () => job.snapshot(), barrier: (epoch) => job.barrier(epoch), releaseSinks: (options) => job.releaseSinks(options?.deliver ?? true) };
+  }
+
+  /**
+   * A source the caller feeds with batches of records and FeedBarriers (SageFlowService's queue).
+   * SharedVectorBatches in the batches must come from `arena`, which the workers then read in place.
+   */
+  fromFeed<T>(batches: AsyncIterable<unknown[]>, options: SourceOptions<T> & { arena?: FeedArena } = {}): DataStream<T> {
+    return this.source({ kind: 'feed', batches, arena: options.arena }, options);
+  }
+
+  nextName(kind: string): string {
+    const n = (this.names.get(kind) ?? 0) + 1;
+    this.names.set(kind, n);
+    return n === 1 ? kind : `${kind}#${n}`;
+  }
+
+  private source<T>(spec: SourceSpec, options: SourceOptions<T>): DataStream<T> {
+    const outOfOrdernessMs = options.outOfOrdernessMs ?? 0;
+    if (!(outOfOrdernessMs >= 0)) throw new InvalidArgumentError(`outOfOrdernessMs must be >= 0, got ${outOfOrdernessMs}`);
+    if (options.timestamp !== undefined && typeof options.timestamp !== 'function') {
+      throw new InvalidArgumentError('timestamp must be a function of the record');
+    }
+    const node = this.graph.add({ kind: 'source', source: spec, outOfOrdernessMs }, options.name ?? this.nextName('source'), []);
+    this.timing.set(node, { timestamp: options.timestamp as ((value: unknown) => number) | undefined, outOfOrdernessMs });
+    return new DataStream<T>(this, node);
+  }
+}

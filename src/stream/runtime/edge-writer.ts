@@ -1,0 +1,339 @@
+import { storeInt64Words, writeRecordBatch, type VectorDType } from '../../codec/index.js';
+import { SharedRing } from '../../ring/index.js';
+import { loadFn } from './chain.js';
+import { SharedVectorBatch } from '../batches/feed-arena.js';
+import { BATCH_REF_SIZE, writeBatchRef, type InputBatch } from '../batches/batch-ref.js';
+import { FrameKind, frameType, isVectorRecord, PreparedRecord, writeControl, writeControlAsync, type VectorRecord } from './frames.js';
+import type { Partition } from '../plan/graph.js';
+import { Router } from './routing.js';
+import { batchRows, VectorBatch, type VectorRows } from '../batches/vector-batch.js';
+
+/** One outgoing edge of a producer (a stage instance or a main-thread source), as data. */
+export interface EdgeTask {
+  rings: SharedArrayBuffer[];
+  partition: Partition;
+  port: number;
+  /** The producer's number at the receiving vertex. */
+  producer: number;
+}
+
+/** An edge's ring as this producer writes it: with the vector batch it is filling for it. */
+interface Target {
+  readonly ring: SharedRing;
+  readonly port: number;
+  pending: VectorBatch | undefined;
+  /** Frames published without waking the reader since it was last woken. */
+  unannounced: number;
+}
+
+/**
+ * A worker publishes its output frames quietly and wakes the reader once per this many (and when
+ * it flushes, blocks or writes a control mark): a main-thread sink woken for every batch spends
+ * more on wake-ups than on the records, and so do the workers that wake it.
+ */
+const WAKE_EVERY_FRAMES = 16;
+
+interface OpenEdge {
+  readonly targets: Target[];
+  readonly router: Router;
+  readonly port: number;
+  readonly producer: number;
+  /** Whole batches may go to one target (no per-record routing needed). */
+  readonly batchable: boolean;
+}
+
+/**
+ * Writes a producer's records and control marks to its outgoing edges: each record is routed per
+ * edge and copied into the chosen ring(s). Workers use the blocking forms, and batch vector
+ * records per target ring until `flush` (the stage flushes after every pass over its input, so a
+ * batch is as large as the load makes it); anything else written to a ring flushes its batch
+ * first, so order per ring is kept. The main thread uses the async forms, which return a promise
+ * only when a ring was full.
+ */
+export class EdgeWriter {
+  private readonly prepared = new PreparedRecord();
+  /** The one ring every record goes to, when there is exactly one: rows of a referenced input batch can then go on in place. */
+  private readonly soleTarget: Target | undefined;
+  private input: InputBatch | undefined;
+
+  private constructor(private readonly edges: OpenEdge[]) {
+    const only = edges.length === 1 ? edges[0]! : undefined;
+    this.soleTarget = only !== undefined && only.batchable && only.targets.length === 1 ? only.targets[0] : undefined;
+  }
+
+  /**
+   * Lets records that are rows of the referenced batch being decoded (`input`, see RecordDecoder)
+   * go on in place: the batch is sent on by reference with the rows that reached this writer,
+   * instead of each row being copied into a batch of its own. Only for a writer with one target
+   * (the batch then still belongs to one reader at a time).
+   */
+  follow(input: InputBatch): void {
+    if (this.soleTarget !== undefined) this.input = input;
+  }
+
+  static async open(tasks: EdgeTask[], instance: number): Promise<EdgeWriter> {
+    const edges = await Promise.all(
+      tasks.map(async (t): Promise<OpenEdge> => {
+        const key = t.partition.kind === 'hash' ? ((await loadFn(t.partition.key)) as (value: unknown) => unknown) : undefined;
+        return {
+          targets: t.rings.map((buffer) => ({ ring: SharedRing.attach(buffer), port: t.port, pending: undefined, unannounced: 0 })),
+          router: new Router(t.partition.kind, t.rings.length, instance, key),
+          port: t.port,
+          producer: t.producer,
+          batchable: t.partition.kind !== 'hash',
+        };
+      }),
+    );
+    return new EdgeWriter(edges);
+  }
+
+  /** Blocking write (worker threads); vector records are batched until `flush`. */
+  write(value: unknown, ts: number): void {
+    const input = this.input;
+    if (input !== undefined) {
+      if (this.keepInPlace(input, value)) return;
+      if (input.selection.count > 0) this.sendSelection();
+    }
+    if (isVectorRecord(value)) {
+      for (const edge of this.edges) {
+        const t = edge.router.route(value);
+        if (t >= 0) this.append(edge.targets[t]!, value);
+        else for (const target of edge.targets) this.append(target, value);
+      }
+      return;
+    }
+    const record = this.prepared.prepareValue(value, ts);
+    for (const edge of this.edges) {
+      const type = frameType(record.kind, edge.port);
+      const t = edge.router.route(value);
+      if (t >= 0) this.put(edge.targets[t]!, type);
+      else for (const target of edge.targets) this.put(target, type);
+    }
+  }
+
+  /** Sends every pending vector batch (blocking), and wakes the readers of what went out. */
+  flush(): void {
+    this.sendKept();
+    for (const edge of this.edges) {
+      for (const target of edge.targets) {
+        this.flushTarget(target);
+        this.announce(target);
+      }
+    }
+  }
+
+  /** Sends the rows of the input batch kept in place so far (call when the batch's rows are done). */
+  sendKept(): void {
+    if (this.input !== undefined && this.input.selection.count > 0) this.sendSelection();
+  }
+
+  /**
+   * Takes `value` as a row of the input batch, kept in place, when it is one: a vector record whose
+   * vector is the view the decoder handed out for a row after the last one kept. A changed uid or
+   * ts is written back into the batch, and so is the vector when the operators had a private copy.
+   */
+  private keepInPlace(input: InputBatch, value: unknown): boolean {
+    if (!input.active || !isVectorRecord(value)) return false;
+    const vector = value.vector;
+    if (vector.length !== input.dim || vector instanceof Float64Array !== input.float64 || vector.buffer !== input.viewBuffer) return false;
+    const row = (vector.byteOffset - input.viewByteOffset) / input.rowBytes;
+    if (!Number.isInteger(row) || row <= input.lastRow || row >= input.rows) return false;
+    input.lastRow = row;
+    if (input.copied) input.data!.set(vector, row * input.dim);
+    input.uids![row] = value.uid;
+    storeInt64Words(input.tsWords!, row * 2, Math.trunc(value.ts));
+    input.selection.add(row);
+    return true;
+  }
+
+  /** Sends the input batch's kept rows on by reference (after what the target had pending, to keep order). */
+  private sendSelection(): void {
+    const input = this.input!;
+    const target = this.soleTarget!;
+    this.flushTarget(target);
+    const offset = this.claim(target, frameType(FrameKind.BatchRef, target.port), BATCH_REF_SIZE);
+    writeBatchRef(target.ring.data, offset, input.arena, input.at, input.selection);
+    this.publish(target, offset);
+    input.selection.clear();
+  }
+
+  /** Claims a frame, waking every reader of frames published quietly before it may block (a full ring). */
+  private claim(target: Target, type: number, size: number): number {
+    const offset = target.ring.tryClaim(type, size);
+    if (offset >= 0) return offset;
+    for (const edge of this.edges) for (const t of edge.targets) this.announce(t);
+    return target.ring.claim(type, size);
+  }
+
+  /** Commits quietly; the reader is woken every WAKE_EVERY_FRAMES frames and by `announce`. */
+  private publish(target: Target, offset: number): void {
+    target.ring.commitQuietly(offset);
+    if (++target.unannounced >= WAKE_EVERY_FRAMES) this.announce(target);
+  }
+
+  private announce(target: Target): void {
+    if (target.unannounced === 0) return;
+    target.unannounced = 0;
+    target.ring.wakeReader();
+  }
+
+  /** Never blocks; the returned promise (only when a ring was full) must settle before the next write. */
+  writeAsync(value: unknown, ts: number): Promise<void> | undefined {
+    const record = this.prepared.prepare(value, ts);
+    for (let e = 0; e < this.edges.length; e++) {
+      const edge = this.edges[e]!;
+      const type = frameType(record.kind, edge.port);
+      const t = edge.router.route(value);
+      const targets = t >= 0 ? [edge.targets[t]!] : edge.targets;
+      for (let i = 0; i < targets.length; i++) {
+        if (!this.tryPut(targets[i]!, type)) return this.finishAsync(e, targets, i, type, value);
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Writes a whole batch of vector records without blocking: as one frame where the partition
+   * allows (round-robin, forward, broadcast), else row by row through their routes. A batch built
+   * in a feed arena that goes to one ring travels by reference (sealed, then read in place);
+   * broadcast copies it, so that no two instances share a batch they may modify.
+   */
+  async writeBatchAsync(batch: VectorRows): Promise<void> {
+    for (const edge of this.edges) {
+      if (edge.batchable) {
+        const t = edge.router.route(undefined);
+        if (t >= 0 && batch instanceof SharedVectorBatch) await this.putBatchRefAsync(edge.targets[t]!, batch);
+        else for (const target of t >= 0 ? [edge.targets[t]!] : edge.targets) await this.putBatchAsync(target, batch);
+        continue;
+      }
+      for (let row = 0; row < batch.count; row++) {
+        const record: VectorRecord = { uid: batch.uids[row]!, ts: batch.tsAt(row), vector: batch.data.subarray(row * batch.dim, (row + 1) * batch.dim) };
+        const target = edge.targets[edge.router.route(record)]!;
+        const pending = this.pendingFor(target, batch.dim, batch.dtype);
+        if (pending.full) await this.putBatchAsync(target, pending);
+        pending.add(record.uid, record.ts, record.vector);
+      }
+      for (const target of edge.targets) if (target.pending?.count) await this.putBatchAsync(target, target.pending);
+    }
+  }
+
+  /** Sends a control mark to every ring of every edge (after the batches before it). */
+  control(kind: number, value: number): void {
+    this.flush();
+    // (writeControl commits with a wake, which also announces everything before it.)
+    for (const edge of this.edges) for (const t of edge.targets) writeControl(t.ring, kind, edge.producer, value, edge.port);
+  }
+
+  async controlAsync(kind: number, value: number): Promise<void> {
+    for (const edge of this.edges) for (const t of edge.targets) await writeControlAsync(t.ring, kind, edge.producer, value, edge.port);
+  }
+
+  end(): void {
+    this.control(FrameKind.End, 0);
+  }
+
+  endAsync(): Promise<void> {
+    return this.controlAsync(FrameKind.End, 0);
+  }
+
+  // ---------------------------------------------------------------- blocking internals
+
+  private append(target: Target, record: VectorRecord): void {
+    const dtype: VectorDType = record.vector instanceof Float64Array ? 'Float64' : 'Float32';
+    const pending = this.pendingFor(target, record.vector.length, dtype);
+    if (pending.full) this.flushTarget(target);
+    pending.add(record.uid, record.ts, record.vector);
+  }
+
+  /** The target's batch for vectors of this shape; a batch of another shape is sent first. */
+  private pendingFor(target: Target, dim: number, dtype: VectorDType): VectorBatch {
+    const pending = target.pending;
+    if (pending !== undefined && pending.dim === dim && pending.dtype === dtype) return pending;
+    if (pending?.count) this.flushTarget(target);
+    return (target.pending = new VectorBatch(dim, dtype, batchRows(dim, dtype, target.ring.maxPayloadLength)));
+  }
+
+  private flushTarget(target: Target): void {
+    const batch = target.pending;
+    if (batch === undefined || batch.count === 0) return;
+    const offset = this.claim(target, frameType(FrameKind.VectorBatch, target.port), batch.frameSize());
+    writeRecordBatch(target.ring.data, offset, batch.input());
+    this.publish(target, offset);
+    batch.clear();
+  }
+
+  private put(target: Target, type: number): void {
+    this.flushTarget(target);
+    const offset = this.claim(target, type, this.prepared.size);
+    this.prepared.writeInto(target.ring.data, offset);
+    this.publish(target, offset);
+  }
+
+  // ---------------------------------------------------------------- async internals
+
+  private tryPut(target: Target, type: number): boolean {
+    const offset = target.ring.tryClaim(type, this.prepared.size);
+    if (offset < 0) return false;
+    this.prepared.writeInto(target.ring.data, offset);
+    target.ring.commit(offset);
+    return true;
+  }
+
+  /** The slow path of writeAsync: wait for room in the full ring, then do the rest of the targets. */
+  private async finishAsync(edgeIndex: number, targets: Target[], targetIndex: number, type: number, value: unknown): Promise<void> {
+    for (let i = targetIndex; i < targets.length; i++) await this.putAsync(targets[i]!, type);
+    for (let e = edgeIndex + 1; e < this.edges.length; e++) {
+      const edge = this.edges[e]!;
+      const edgeType = frameType(this.prepared.kind, edge.port);
+      const t = edge.router.route(value);
+      for (const target of t >= 0 ? [edge.targets[t]!] : edge.targets) await this.putAsync(target, edgeType);
+    }
+  }
+
+  private async putAsync(target: Target, type: number): Promise<void> {
+    const offset = await target.ring.claimAsync(type, this.prepared.size);
+    this.prepared.writeInto(target.ring.data, offset);
+    target.ring.commit(offset);
+  }
+
+  private async putBatchAsync(target: Target, batch: VectorRows): Promise<void> {
+    const type = frameType(FrameKind.VectorBatch, target.port);
+    const size = batch.frameSize();
+    let offset = target.ring.tryClaim(type, size);
+    if (offset < 0) offset = await target.ring.claimAsync(type, size);
+    writeRecordBatch(target.ring.data, offset, batch.input());
+    target.ring.commit(offset);
+    if (batch === target.pending) target.pending.clear();
+  }
+
+  private async putBatchRefAsync(target: Target, batch: SharedVectorBatch): Promise<void> {
+    batch.seal();
+    const type = frameType(FrameKind.BatchRef, target.port);
+    let offset = target.ring.tryClaim(type, BATCH_REF_SIZE);
+    if (offset < 0) offset = await target.ring.claimAsync(type, BATCH_REF_SIZE);
+    this.commitBatchRef(target, offset, batch);
+  }
+
+  /**
+   * Sends an arena batch by reference now, when that needs neither waiting nor copying: one edge,
+   * routed whole to one ring (not broadcast, not keyed), with room for the frame. Else false, and
+   * nothing was sent.
+   */
+  trySendBatchRef(batch: SharedVectorBatch): boolean {
+    const edge = this.edges.length === 1 ? this.edges[0]! : undefined;
+    if (edge === undefined || !edge.batchable) return false;
+    const t = edge.router.route(undefined);
+    if (t < 0) return false;
+    const target = edge.targets[t]!;
+    batch.seal();
+    const offset = target.ring.tryClaim(frameType(FrameKind.BatchRef, target.port), BATCH_REF_SIZE);
+    if (offset < 0) return false;
+    this.commitBatchRef(target, offset, batch);
+    return true;
+  }
+
+  private commitBatchRef(target: Target, offset: number, batch: SharedVectorBatch): void {
+    writeBatchRef(target.ring.data, offset, batch.arena.id, batch.layout.offset);
+    target.ring.commit(offset);
+  }
+}

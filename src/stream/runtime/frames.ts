@@ -1,0 +1,273 @@
+import { encodeEnvelope, EnvelopeReader, RecordBatchReader, type DecodedRecordBatch, UINT64_MAX, VectorReader, vectorRecordSize, writeVectorRecord, type VectorArray } from '../../codec/index.js';
+import type { SharedRing } from '../../ring/index.js';
+import { InputBatch, refAllRows, refArena, refHasRow, refOffset } from '../batches/batch-ref.js';
+
+/**
+ * What travels between the stages of a pipeline: records, and the control marks that flow in band
+ * behind them (FIFO per ring, so a mark says "everything before me from this producer is here").
+ * The ring frame type is `kind | port << 8`; the port tells a join's sides apart.
+ */
+export const FrameKind = {
+  /** An Envelope: any structured-cloneable value, v8-serialized. */
+  Value: 1,
+  /** A VectorRecord: `{ uid, ts, vector }` without serialization. */
+  Vector: 2,
+  /** A RecordBatch: many VectorRecords in columns. */
+  VectorBatch: 3,
+  /** A sealed RecordBatch in a FeedArena, by reference. Payload: arena id int32, byte offset uint32. */
+  BatchRef: 4,
+  /** Payload: producer int32, pad, watermark float64. */
+  Watermark: 8,
+  /** Payload: producer int32, epoch int32. */
+  Barrier: 9,
+  /** Payload: producer int32. The producer will send nothing more. */
+  End: 10,
+} as const;
+
+export const frameType = (kind: number, port: number): number => kind | (port << 8);
+export const kindOf = (type: number): number => type & 0xff;
+export const portOf = (type: number): number => type >>> 8;
+
+/** The record shape that rides the Vector fast path (and what SageFlowService pipelines see). */
+export interface VectorRecord {
+  uid: bigint;
+  ts: number;
+  vector: VectorArray;
+}
+
+/** A plain `{ uid, ts, vector }` object, nothing more: it can go as a VectorRecord without losing fields. */
+export function isVectorRecord(value: unknown): value is VectorRecord {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as VectorRecord;
+  if (typeof v.uid !== 'bigint' || typeof v.ts !== 'number' || !(v.vector instanceof Float32Array || v.vector instanceof Float64Array)) {
+    return false;
+  }
+  let keys = 0;
+  for (const _ in v) keys++;
+  return keys === 3 && v.uid >= 0n && v.uid <= UINT64_MAX;
+}
+
+/**
+ * One record, encoded once, ready to be copied into any number of rings (broadcast needs the
+ * same bytes several times). Reused: `prepare` overwrites the previous record.
+ */
+export class PreparedRecord {
+  kind = 0;
+  size = 0;
+  private vector: VectorRecord | undefined;
+  private envelope: Uint8Array | undefined;
+
+  prepare(value: unknown, ts: number): this {
+    if (!isVectorRecord(value)) return this.prepareValue(value, ts);
+    this.kind = FrameKind.Vector;
+    this.vector = value;
+    this.envelope = undefined;
+    this.size = vectorRecordSize(value.vector.length, value.vector instanceof Float64Array ? 'Float64' : 'Float32');
+    return this;
+  }
+
+  /** As an Envelope, for a value already known not to be a vector record. */
+  prepareValue(value: unknown, ts: number): this {
+    this.kind = FrameKind.Value;
+    this.vector = undefined;
+    this.envelope = encodeEnvelope(value, { ts });
+    this.size = this.envelope.length;
+    return this;
+  }
+
+  /** Writes the record into claimed space at `offset` of `data`. */
+  writeInto(data: Uint8Array, offset: number): void {
+    const v = this.vector;
+    if (v !== undefined) writeVectorRecord(data, offset, v.uid, v.ts, v.vector, v.vector instanceof Float64Array ? 'Float64' : 'Float32');
+    else data.set(this.envelope!, offset);
+  }
+}
+
+/** True for the frame kinds that carry records (as opposed to control marks). */
+export const isRecordKind = (kind: number): boolean => kind >= FrameKind.Value && kind <= FrameKind.BatchRef;
+
+/**
+ * Decodes records out of one ring's data region. With `copyVectors` (the default) every value owns
+ * its memory and outlives the frame: a batch's vectors are copied once into one fresh buffer and
+ * handed out as views of it (a fresh buffer per vector would cost far more). Without it, vectors
+ * are views over the ring itself, valid only until the frame is released: for code that reads them
+ * during the call and keeps nothing.
+ */
+export class RecordDecoder {
+  private readonly vectors: VectorReader;
+  private readonly envelopes: EnvelopeReader;
+  private readonly batches: RecordBatchReader;
+  private readonly words: Int32Array;
+  /** Readers of the feed arenas that BatchRef frames point into, by arena id. */
+  private readonly arenaReaders = new Map<number, RecordBatchReader>();
+  /** The referenced batch being decoded (see InputBatch). */
+  readonly input = new InputBatch();
+
+  constructor(
+    data: Uint8Array,
+    private readonly copyVectors = true,
+    private readonly arenas: readonly ArenaHandle[] = [],
+  ) {
+    this.vectors = new VectorReader(data);
+    this.envelopes = new EnvelopeReader(data);
+    this.batches = new RecordBatchReader(data);
+    this.words = new Int32Array(data.buffer, data.byteOffset, data.length >>> 2);
+  }
+
+  /**
+   * Calls `emit(value, ts)` for the record(s) of the frame at `offset`: one, or a batch's rows.
+   * With `emitVector`, vector records go there as (uid, ts, vector) instead, and no record object
+   * is built for them. Returns how many records the frame held.
+   */
+  decode(kind: number, offset: number, emit: (value: unknown, ts: number) => void, emitVector?: VectorEmitter): number {
+    if (kind === FrameKind.Vector) {
+      const r = this.vectors.read(offset);
+      const ts = r.ts;
+      const vector = this.copyVectors ? r.copyVector() : r.vector();
+      if (emitVector) emitVector(r.uid, ts, vector);
+      else emit({ uid: r.uid, ts, vector } satisfies VectorRecord, ts);
+      return 1;
+    }
+    if (kind === FrameKind.VectorBatch) return this.decodeBatch(this.batches.read(offset), -1, emit, emitVector);
+    if (kind === FrameKind.BatchRef) return this.decodeReferenced(offset, emit, emitVector);
+    const e = this.envelopes.read(offset);
+    emit(e.value(), e.ts);
+    return 1;
+  }
+
+  /** The rows a BatchRef frame carries; the batch is `input` meanwhile, for writers that send rows on in place. */
+  private decodeReferenced(offset: number, emit: (value: unknown, ts: number) => void, emitVector?: VectorEmitter): number {
+    const b = this.referencedBatch(offset);
+    const w = offset >>> 2;
+    const input = this.input;
+    input.arena = refArena(this.words, w);
+    input.at = refOffset(this.words, w);
+    input.lastRow = -1;
+    input.selection.clear();
+    input.active = true;
+    try {
+      return this.decodeBatch(b, refAllRows(this.words, w) ? -1 : w, emit, emitVector);
+    } finally {
+      input.active = false;
+      input.data = input.uids = input.tsWords = input.viewBuffer = undefined;
+    }
+  }
+
+  /** Hands out a batch's rows: all of them, or (`ref` ≥ 0) those the BatchRef frame at word `ref` selects. */
+  private decodeBatch(b: RecordBatchReader, ref: number, emit: (value: unknown, ts: number) => void, emitVector?: VectorEmitter): number {
+    const uids = b.uids();
+    const inPlace = b.data();
+    const data = this.copyVectors ? inPlace.slice() : inPlace;
+    const dim = b.dim;
+    const rows = b.count;
+    // Rows as views made by the constructor: subarray costs ~1.5× as much per call in V8.
+    const Vector = data instanceof Float64Array ? Float64Array : Float32Array;
+    const { buffer, byteOffset } = data;
+    const rowBytes = dim * Vector.BYTES_PER_ELEMENT;
+    const input = this.input;
+    if (input.active) {
+      const ts = b.timestamps();
+      input.rows = rows;
+      input.dim = dim;
+      input.float64 = Vector === Float64Array;
+      input.viewBuffer = buffer;
+      input.viewByteOffset = byteOffset;
+      input.rowBytes = rowBytes;
+      input.copied = data !== inPlace;
+      input.data = inPlace;
+      input.uids = uids;
+      input.tsWords = new Int32Array(ts.buffer, ts.byteOffset, rows * 2);
+    }
+    let count = 0;
+    for (let row = 0; row < rows; row++) {
+      if (ref >= 0 && !refHasRow(this.words, ref, row)) continue;
+      count++;
+      const ts = b.ts(row); // as a number straight from the int64's halves: no BigInt per row
+      const vector = new Vector(buffer as ArrayBuffer, byteOffset + row * rowBytes, dim);
+      if (emitVector) emitVector(uids[row]!, ts, vector);
+      else emit({ uid: uids[row]!, ts, vector } satisfies VectorRecord, ts);
+    }
+    return count;
+  }
+
+  /** The rows a BatchRef frame at `offset` carries, copied into fresh columns. */
+  copyReferenced(offset: number): DecodedRecordBatch {
+    const b = this.referencedBatch(offset);
+    const w = offset >>> 2;
+    if (refAllRows(this.words, w)) return b.copy();
+    const rows: number[] = [];
+    for (let row = 0; row < b.count; row++) if (refHasRow(this.words, w, row)) rows.push(row);
+    // Only the selected rows are copied, straight from the arena.
+    const { dim } = b;
+    const uids = b.uids();
+    const ts = b.timestamps();
+    const source = b.data();
+    const data = source instanceof Float64Array ? new Float64Array(rows.length * dim) : new Float32Array(rows.length * dim);
+    rows.forEach((row, i) => data.set(source.subarray(row * dim, (row + 1) * dim), i * dim));
+    return { dim, dtype: b.dtype, uids: BigUint64Array.from(rows, (row) => uids[row]!), ts: BigInt64Array.from(rows, (row) => ts[row]!), data };
+  }
+
+  /** The RecordBatch a BatchRef frame at `offset` points to, read in place in its arena. */
+  referencedBatch(offset: number): RecordBatchReader {
+    return this.arenaReader(refArena(this.words, offset >>> 2)).read(refOffset(this.words, offset >>> 2));
+  }
+
+  /** The arena's reader, remade when the arena has grown since (a reader's view has a fixed length). */
+  private arenaReader(id: number): RecordBatchReader {
+    const reader = this.arenaReaders.get(id);
+    const arena = this.arenas.find((a) => a.id === id);
+    if (arena === undefined) throw new Error(`internal: a batch reference into unknown arena ${id}`);
+    if (reader !== undefined && reader.bytes.length === arena.buffer.byteLength) return reader;
+    const fresh = new RecordBatchReader(new Uint8Array(arena.buffer, 0, arena.buffer.byteLength));
+    this.arenaReaders.set(id, fresh);
+    return fresh;
+  }
+}
+
+/** A feed arena as a worker sees it: see FeedArena. */
+export interface ArenaHandle {
+  id: number;
+  buffer: SharedArrayBuffer;
+}
+
+/** Receives vector records as their parts: see RecordDecoder.decode. */
+export type VectorEmitter = (uid: bigint, ts: number, vector: VectorArray) => void;
+
+// ------------------------------------------------------------------ control marks
+
+const CONTROL_SIZE = 16;
+const scratch = new DataView(new ArrayBuffer(CONTROL_SIZE));
+
+export function controlView(data: Uint8Array, offset: number): DataView {
+  return new DataView(data.buffer, data.byteOffset + offset, CONTROL_SIZE);
+}
+
+/** Encodes a control mark; `a` is the producer, `b` the epoch (Barrier) or watermark (Watermark). */
+export function controlPayload(kind: number, producer: number, b = 0): Uint8Array {
+  scratch.setInt32(0, producer, true);
+  scratch.setInt32(4, 0, true);
+  scratch.setFloat64(8, kind === FrameKind.Watermark ? b : 0, true);
+  if (kind === FrameKind.Barrier) scratch.setInt32(4, b, true);
+  return new Uint8Array(scratch.buffer.slice(0));
+}
+
+export interface ControlMark {
+  producer: number;
+  epoch: number;
+  watermark: number;
+}
+
+export function readControl(data: Uint8Array, offset: number): ControlMark {
+  const view = controlView(data, offset);
+  return { producer: view.getInt32(0, true), epoch: view.getInt32(4, true), watermark: view.getFloat64(8, true) };
+}
+
+/** Writes one control mark into `ring`, blocking (worker threads). */
+export function writeControl(ring: SharedRing, kind: number, producer: number, b = 0, port = 0): void {
+  ring.write(controlPayload(kind, producer, b), frameType(kind, port));
+}
+
+/** Writes one control mark into `ring` without blocking. */
+export function writeControlAsync(ring: SharedRing, kind: number, producer: number, b = 0, port = 0): Promise<void> {
+  return ring.writeAsync(controlPayload(kind, producer, b), frameType(kind, port));
+}

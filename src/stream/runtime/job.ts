@@ -1,0 +1,320 @@
+import { decodeEnvelope } from '../../codec/index.js';
+import { RingflowError } from '../../errors.js';
+import { WorkerPool, workerModule, type ThreadPriority } from '../../pool/index.js';
+import { SharedRing } from '../../ring/index.js';
+import type { ChainNode } from './chain.js';
+import { EdgeWriter, type EdgeTask } from './edge-writer.js';
+import { FrameKind, kindOf, type ArenaHandle } from './frames.js';
+import type { FnRef } from '../plan/functions.js';
+import type { GraphNode } from '../plan/graph.js';
+import { producerCount, vertexName, type Plan, type Vertex, type VertexEdge } from '../plan/planner.js';
+import { SinkDriver } from './sink-driver.js';
+import { SourceDriver, type SourceTiming } from './source-driver.js';
+import type { ChannelMessage, StageReport, StageTask } from './stage.js';
+
+const STAGE_MODULE = workerModule('stage.mjs', new URL(`./stage${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+
+export interface JobOptions {
+  ringCapacity: number;
+  zeroCopyVectors: boolean;
+  workerPriority: ThreadPriority;
+  /** Where failures go; without a handler, execute() rejects after the run with the first one. */
+  onFailure?: (failure: OperatorFailure) => void;
+  onSideOutput?: (output: SideOutput) => void;
+  /** Gives each stage instance its own service client handle (ctx.services), and takes it back. */
+  services?: ServiceAccess;
+}
+
+/** How a job reaches the services: a client handle per stage instance (each worker thread needs its own reply ring). */
+export interface ServiceAccess {
+  handle(): Promise<unknown>;
+  release(handle: unknown): Promise<void>;
+}
+
+/** A record an operator threw on: the operator, the record's key (if keyed), the record and the error. */
+export interface OperatorFailure {
+  operator: string;
+  key: string | undefined;
+  record: unknown;
+  error: Error & { code?: string };
+}
+
+/** A record an operator sent to a side output (late for its window, …). */
+export interface SideOutput {
+  operator: string;
+  tag: string;
+  value: unknown;
+}
+
+export interface JobResult {
+  /** Records each source emitted, by source name. */
+  sources: Record<string, number>;
+  /** Records each sink received, by sink name. */
+  sinks: Record<string, number>;
+  /** Records each worker vertex processed (summed over its instances), by its chain's name. */
+  stages: Record<string, number>;
+  failures: number;
+  sideOutputs: number;
+  /** Side outputs kept when no handler was set (the first 10 000). */
+  late: SideOutput[];
+}
+
+/** One worker instance of a running job, as snapshot() sees it. */
+export interface StageSnapshot {
+  /** The chain's name (its operators joined by →). */
+  name: string;
+  instance: number;
+  /** Bytes of frames waiting in the instance's input ring, and the ring's size. */
+  backlogBytes: number;
+  capacityBytes: number;
+  /** Frames the instance has taken from its input ring (a frame holds one record or a batch). */
+  framesIn: number;
+}
+
+/** A running job's progress: see Job.snapshot(). */
+export interface JobSnapshot {
+  sources: Record<string, number>;
+  sinks: Record<string, number>;
+  stages: StageSnapshot[];
+  failures: number;
+  sideOutputs: number;
+}
+
+/** A pipeline failed as a whole: a worker died or an operator failed and no failure handler was set. */
+export class JobFailedError extends RingflowError {
+  constructor(message: string, options?: ErrorOptions & { failure?: OperatorFailure }) {
+    super('ERR_JOB_FAILED', message, options);
+    this.failure = options?.failure;
+  }
+  readonly failure?: OperatorFailure;
+}
+
+/** A deployed pipeline: its rings, worker tasks and main-thread drivers. */
+export class Job {
+  private readonly pool: WorkerPool;
+  private readonly abort = new AbortController();
+  private readonly channel: SharedRing;
+  private readonly sinks = new Map<Vertex, SinkDriver>();
+  private readonly inputs = new Map<Vertex, SharedRing[]>();
+  private readonly failures: OperatorFailure[] = [];
+  private readonly result: JobResult = { sources: {}, sinks: {}, stages: {}, failures: 0, sideOutputs: 0, late: [] };
+  /** The running sources' drivers by source name (their counts are live, for snapshot()). */
+  private readonly sourceDrivers = new Map<string, SourceDriver>();
+  /** stop() was called: sources that start from now on end at once. */
+  private stopping = false;
+  /** The feed arenas whose batches travel by reference: every reader of the job's rings may need them. */
+  private readonly arenas: ArenaHandle[];
+
+  constructor(
+    private readonly plan: Plan,
+    private readonly timing: Map<GraphNode, SourceTiming>,
+    private readonly options: JobOptions,
+  ) {
+    const workerInstances = plan.vertices.filter((v) => v.kind === 'worker').reduce((n, v) => n + v.parallelism, 0);
+    this.pool = new WorkerPool({ threads: Math.max(1, workerInstances), priority: options.workerPriority });
+    this.channel = SharedRing.create({ capacity: 1 << 20 });
+    this.arenas = plan.vertices.flatMap((v) => {
+      const spec = v.nodes[0]!.spec;
+      return spec.kind === 'source' && spec.source.kind === 'feed' && spec.source.arena ? [{ id: spec.source.arena.id, buffer: spec.source.arena.buffer }] : [];
+    });
+    for (const vertex of plan.vertices) {
+      if (vertex.kind === 'worker') {
+        this.inputs.set(vertex, Array.from({ length: vertex.parallelism }, () => SharedRing.create({ capacity: options.ringCapacity })));
+      } else if (vertex.kind === 'sink') {
+        const spec = vertex.nodes[0]!.spec;
+        if (spec.kind !== 'sink') throw new RingflowError('ERR_INTERNAL', 'a sink vertex without a sink');
+        const driver = new SinkDriver(vertex.nodes[0]!.name, spec.sink, options.ringCapacity, producerCount(vertex), this.arenas);
+        this.sinks.set(vertex, driver);
+        this.inputs.set(vertex, [driver.ring]);
+      }
+    }
+  }
+
+  /**
+   * Resolves once a barrier of `epoch` (sent by a feed source) has reached every sink, i.e. once
+   * everything fed before it has gone through the whole pipeline. Register before sending it.
+   */
+  barrier(epoch: number): Promise<void> {
+    // Failures and side outputs of records before the barrier were sent before it: they are in the
+    // channel by now, and are dispatched before the barrier resolves.
+    return Promise.all([...this.sinks.values()].map((s) => s.barrier(epoch))).then(() => this.takeReports());
+  }
+
+  /** See RunningJob.stop. */
+  stop(): void {
+    this.stopping = true;
+    for (const driver of this.sourceDrivers.values()) driver.stop();
+  }
+
+  /** See RunningJob.releaseSinks. */
+  releaseSinks(deliver: boolean): void {
+    for (const sink of this.sinks.values()) sink.release(deliver);
+  }
+
+  /**
+   * What the job has done so far, read without stopping it: records per source and sink (counted
+   * on the main thread) and each worker instance's input ring (bytes waiting, frames taken).
+   */
+  snapshot(): JobSnapshot {
+    const sources: Record<string, number> = {};
+    for (const [name, driver] of this.sourceDrivers) sources[name] = driver.records;
+    const sinks: Record<string, number> = {};
+    for (const [vertex, sink] of this.sinks) sinks[vertex.nodes[0]!.name] = sink.records;
+    const stages: StageSnapshot[] = [];
+    for (const vertex of this.plan.vertices) {
+      if (vertex.kind !== 'worker') continue;
+      this.inputs.get(vertex)!.forEach((ring, instance) => {
+        const stats = ring.stats();
+        stages.push({ name: chainName(vertex), instance, backlogBytes: stats.usedBytes, capacityBytes: stats.capacity, framesIn: stats.framesRead });
+      });
+    }
+    return { sources, sinks, stages, failures: this.result.failures, sideOutputs: this.result.sideOutputs };
+  }
+
+  /** Runs every source to its end and resolves once everything has reached the sinks. */
+  async run(): Promise<JobResult> {
+    const handles = await this.serviceHandles();
+    try {
+      return await this.runWith(handles);
+    } finally {
+      await Promise.all(handles.map((h) => this.options.services!.release(h)));
+    }
+  }
+
+  /** One service client handle per worker instance, in plan order (none without services). */
+  private async serviceHandles(): Promise<unknown[]> {
+    const services = this.options.services;
+    if (!services) return [];
+    const count = this.plan.vertices.filter((v) => v.kind === 'worker').reduce((n, v) => n + v.parallelism, 0);
+    const handles: unknown[] = [];
+    for (let i = 0; i < count; i++) handles.push(await services.handle());
+    return handles;
+  }
+
+  private async runWith(handles: unknown[]): Promise<JobResult> {
+    const stages = this.startStages(handles);
+    const sinks = [...this.sinks.values()].map((s) => s.run());
+    const channel = this.pumpChannel();
+    const sources = this.startSources();
+    try {
+      // A worker that dies (or fails to load its operators) fails the job at once.
+      await Promise.race([Promise.all([...sinks, ...sources]), stages.then(() => new Promise(() => {}))]);
+      await stages;
+    } catch (error) {
+      this.abort.abort();
+      for (const sink of this.sinks.values()) sink.stop();
+      for (const rings of this.inputs.values()) for (const ring of rings) ring.close();
+      throw error instanceof RingflowError ? error : new JobFailedError(`the pipeline failed: ${(error as Error)?.message ?? error}`, { cause: error });
+    } finally {
+      this.channel.close();
+      await channel;
+      await this.pool.close();
+    }
+    for (const [vertex, sink] of this.sinks) this.result.sinks[vertex.nodes[0]!.name] = sink.records;
+    if (this.failures.length > 0 && !this.options.onFailure) {
+      const first = this.failures[0]!;
+      throw new JobFailedError(
+        `operator '${first.operator}' failed${first.key === undefined ? '' : ` on key ${first.key}`}: ${first.error.message}` +
+          (this.failures.length > 1 ? ` (and ${this.failures.length - 1} more failures)` : '') +
+          '; attach env.onError(handler) to handle failed records and keep going',
+        { cause: first.error, failure: first },
+      );
+    }
+    return this.result;
+  }
+
+  private startStages(handles: unknown[]): Promise<StageReport[][]> {
+    const runs: Promise<StageReport[]>[] = [];
+    let next = 0;
+    for (const vertex of this.plan.vertices) {
+      if (vertex.kind !== 'worker') continue;
+      const tasks = Array.from({ length: vertex.parallelism }, (_, instance) => this.stageTask(vertex, instance, handles[next++]));
+      const reports = Promise.all(tasks.map((data) => this.pool.run<StageReport>({ module: STAGE_MODULE, export: 'runStage', data })));
+      runs.push(reports.then((r) => ((this.result.stages[chainName(vertex)] = r.reduce((n, x) => n + x.records, 0)), r)));
+    }
+    return Promise.all(runs);
+  }
+
+  private stageTask(vertex: Vertex, instance: number, services: unknown): StageTask {
+    const chain: ChainNode[] = vertex.nodes.map((n) => ({ name: n.name, spec: n.spec }));
+    return {
+      name: chainName(vertex),
+      instance,
+      parallelism: vertex.parallelism,
+      input: this.inputs.get(vertex)![instance]!.buffer,
+      producers: producerCount(vertex),
+      chain,
+      outputs: vertex.outputs.map((edge) => this.edgeTask(edge, instance)),
+      channel: this.channel.buffer,
+      processingTime: vertex.nodes.some((n) => n.spec.kind === 'window' && n.spec.window.on === 'processingTime'),
+      inputKeys: vertex.inputs.reduce<(FnRef | undefined)[]>((keys, e) => ((keys[e.port] = e.partition.kind === 'hash' ? e.partition.key : undefined), keys), []),
+      services,
+      zeroCopyVectors: this.options.zeroCopyVectors,
+      arenas: this.arenas,
+    };
+  }
+
+  private edgeTask(edge: VertexEdge, instance: number): EdgeTask {
+    return {
+      rings: this.inputs.get(edge.to)!.map((r) => r.buffer),
+      partition: edge.partition,
+      port: edge.port,
+      producer: edge.producerBase + instance,
+    };
+  }
+
+  private startSources(): Promise<void>[] {
+    return this.plan.vertices
+      .filter((v) => v.kind === 'source')
+      .map(async (vertex) => {
+        const node = vertex.nodes[0]!;
+        if (node.spec.kind !== 'source') throw new RingflowError('ERR_INTERNAL', 'a source vertex without a source');
+        const writer = await EdgeWriter.open(vertex.outputs.map((e) => this.edgeTask(e, 0)), 0);
+        const driver = new SourceDriver(node.spec.source, this.timing.get(node) ?? { outOfOrdernessMs: 0 }, writer, this.abort.signal);
+        this.sourceDrivers.set(node.name, driver);
+        if (this.stopping) driver.stop();
+        await driver.run();
+        this.result.sources[node.name] = driver.records;
+      });
+  }
+
+  /** Failures and side outputs from the workers, until the job ends. */
+  private async pumpChannel(): Promise<void> {
+    for (;;) {
+      const more = await this.channel.readable();
+      this.takeReports();
+      // barrier() takes reports too: a wake-up may find the channel already drained.
+      if (!more && this.channel.closed) return;
+    }
+  }
+
+  /** Dispatches what the channel holds now. */
+  private takeReports(): void {
+    const messages: ChannelMessage[] = [];
+    this.channel.drain((type, data, offset) => {
+      if (kindOf(type) === FrameKind.Value) messages.push(decodeEnvelope(data, offset).value as ChannelMessage);
+    });
+    for (const message of messages) this.dispatch(message);
+  }
+
+  private dispatch(message: ChannelMessage): void {
+    if (message.type === 'failure') {
+      const error = Object.assign(new Error(message.error.message), message.error) as Error & { code?: string };
+      const failure: OperatorFailure = { operator: message.operator, key: message.key, record: message.record, error };
+      this.result.failures++;
+      if (this.options.onFailure) this.options.onFailure(failure);
+      else this.failures.push(failure);
+    } else {
+      this.result.sideOutputs++;
+      const output: SideOutput = { operator: message.operator, tag: message.tag, value: message.value };
+      if (this.options.onSideOutput) this.options.onSideOutput(output);
+      else if (this.result.late.length < 10_000) this.result.late.push(output);
+    }
+  }
+
+  private collectReports(reports: StageReport[][]): void {
+    void reports;
+  }
+}
+
+const chainName = vertexName;

@@ -1,0 +1,39 @@
+import { hashKey } from '../../codec/index.js';
+import type { Partition } from '../plan/graph.js';
+
+/**
+ * Picks which instance(s) of the next vertex get a record. The same code routes on the main thread
+ * (sources) and in workers (stage outputs), so a key lands on the same instance either way.
+ */
+export class Router {
+  private next = 0;
+
+  constructor(
+    private readonly partition: Partition['kind'],
+    private readonly targets: number,
+    /** For 'forward': the sending instance's index. */
+    private readonly self: number,
+    /** For 'hash': the compiled key function. */
+    private readonly key?: (value: unknown) => unknown,
+  ) {
+    // Spread round-robin senders so that several of them do not all start at instance 0.
+    this.next = self % Math.max(targets, 1);
+  }
+
+  /** The target instance, or -1 for every instance (broadcast). */
+  route(value: unknown): number {
+    switch (this.partition) {
+      case 'hash':
+        return hashKey(this.key!(value)) % this.targets;
+      case 'broadcast':
+        return this.targets === 1 ? 0 : -1;
+      case 'forward':
+        return this.self % this.targets;
+      default: {
+        const target = this.next;
+        this.next = target + 1 === this.targets ? 0 : target + 1;
+        return target;
+      }
+    }
+  }
+}

@@ -1,0 +1,198 @@
+import type { EdgeWriter } from './edge-writer.js';
+import { FrameKind, isRecordKind, kindOf, RecordDecoder } from './frames.js';
+import type { SourceSpec } from '../plan/graph.js';
+import { yieldIfDue } from './main-slice.js';
+import { SharedVectorBatch } from '../batches/feed-arena.js';
+import { VectorBatch, type VectorRows } from '../batches/vector-batch.js';
+
+/** Returned by a `fromSource` function to end the stream. */
+export const STOP: unique symbol = Symbol.for('ringflow.stop');
+
+/**
+ * Feed sources take batches of items: records, VectorBatches (columnar vector records, sent a
+ * frame per batch), SharedVectorBatches (built in the feed's arena, sent by reference) and FeedBarriers. A FeedBarrier is an item that is no record: a barrier of `epoch` travels behind
+ * everything fed before it, and reaches the sinks once all of that has passed every operator.
+ */
+export class FeedBarrier {
+  constructor(readonly epoch: number) {}
+}
+
+/**
+ * A feed that can also take a batch synchronously, outside its async iteration: the source driver
+ * attaches a sender that puts an arena batch straight into the pipeline when it can do so at once
+ * (a free ring, nothing of the feed's own in progress), and says whether it did.
+ */
+export interface DirectFeed {
+  attachSender(send: (batch: SharedVectorBatch) => boolean): void;
+}
+
+function isDirectFeed(value: unknown): value is DirectFeed {
+  return typeof (value as Partial<DirectFeed>).attachSender === 'function';
+}
+
+/** How often (in records) a source sends its watermark downstream. */
+const WATERMARK_EVERY = 256;
+
+export interface SourceTiming {
+  /** Event time of a record; default: the time it entered the pipeline (processing time). */
+  timestamp?: (value: unknown) => number;
+  /** How far behind the largest timestamp seen the watermark trails. */
+  outOfOrdernessMs: number;
+}
+
+/**
+ * Pulls a source on the main thread and writes its records into the pipeline, yielding to the
+ * event loop every few milliseconds and waiting (without blocking) whenever a ring is full.
+ */
+export class SourceDriver {
+  records = 0;
+  private maxTs = -Infinity;
+  private sentWatermark = -Infinity;
+  /** A feed source is writing a batch list of its own (a direct send must not cut in). */
+  private feeding = false;
+  private stopped = false;
+
+  constructor(
+    private readonly source: SourceSpec,
+    private readonly timing: SourceTiming,
+    private readonly writer: EdgeWriter,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  /** Ends the source at the next record (stop()): what it sent still drains, and its end goes out. */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** The job was cancelled, or the source was told to stop. */
+  private get ended(): boolean {
+    return this.stopped || this.signal.aborted;
+  }
+
+  async run(): Promise<void> {
+    const source = this.source;
+    if (source.kind === 'iterable') {
+      for (const value of source.iterable) {
+        if (this.ended) break;
+        const waiting = this.emit(value);
+        if (waiting) await waiting;
+      }
+    } else if (source.kind === 'asyncIterable') {
+      for await (const value of source.iterable) {
+        if (this.ended) break;
+        const waiting = this.emit(value);
+        if (waiting) await waiting;
+      }
+    } else if (source.kind === 'function') {
+      while (!this.ended) {
+        let value = source.fn();
+        if (value instanceof Promise) value = await value;
+        if (value === STOP) break;
+        const waiting = this.emit(value);
+        if (waiting) await waiting;
+      }
+    } else if (source.kind === 'ring') {
+      await this.pumpRing(source.ring);
+    } else if (source.kind === 'feed') {
+      if (isDirectFeed(source.batches)) source.batches.attachSender((batch) => this.sendNow(batch));
+      for await (const batch of source.batches) {
+        this.feeding = true;
+        for (const item of batch) {
+          if (this.signal.aborted) return;
+          if (this.stopped) break;
+          if (item instanceof FeedBarrier) {
+            // Batches sent directly may have moved the event time on since the last watermark.
+            await this.advanceWatermark();
+            await this.writer.controlAsync(FrameKind.Barrier, item.epoch);
+          } else if (item instanceof VectorBatch || item instanceof SharedVectorBatch) await this.emitBatch(item);
+          else {
+            const waiting = this.emit(item);
+            if (waiting) await waiting;
+          }
+        }
+        this.feeding = false;
+        if (this.stopped) break;
+      }
+    }
+    await this.writer.endAsync();
+  }
+
+  /**
+   * Writes one record. Returns a promise only when it has to wait (a full ring, or the periodic
+   * watermark and event-loop yield), so a fast source pays no promise per record.
+   */
+  emit(value: unknown, ts?: number): Promise<void> | undefined {
+    const time = ts ?? (this.timing.timestamp ? this.timing.timestamp(value) : Date.now());
+    if (time > this.maxTs) this.maxTs = time;
+    const waiting = this.writer.writeAsync(value, time);
+    if (++this.records % WATERMARK_EVERY !== 0) return waiting;
+    return this.checkpoint(waiting);
+  }
+
+  /** Every WATERMARK_EVERY records: the watermark goes out, and the event loop gets a turn if due. */
+  private async checkpoint(waiting: Promise<void> | undefined): Promise<void> {
+    if (waiting) await waiting;
+    await this.advanceWatermark();
+    const turn = yieldIfDue();
+    if (turn) await turn;
+  }
+
+  /**
+   * Sends the watermark when it has moved since the last one sent: a repeated watermark tells the
+   * stages nothing, and costs each of them a flush of their output batches and a frame to the sink.
+   */
+  private async advanceWatermark(): Promise<void> {
+    const watermark = this.maxTs - this.timing.outOfOrdernessMs;
+    if (!(watermark > this.sentWatermark)) return;
+    this.sentWatermark = watermark;
+    await this.writer.controlAsync(FrameKind.Watermark, watermark);
+  }
+
+  /**
+   * A DirectFeed's sender: puts the batch into the pipeline now, by reference, if that needs no
+   * waiting and the feed is not in the middle of its own batches (so order is kept); else false.
+   */
+  private sendNow(batch: SharedVectorBatch): boolean {
+    if (this.feeding || this.signal.aborted || batch.count === 0) return false;
+    if (!this.writer.trySendBatchRef(batch)) return false;
+    this.sent(batch);
+    return true;
+  }
+
+  /** Counts a batch that went into the pipeline, and the event time it reached. */
+  private sent(batch: VectorRows): void {
+    this.records += batch.count;
+    if (batch.maxTs > this.maxTs) this.maxTs = batch.maxTs;
+  }
+
+  /** Writes a batch of vector records (their ts are already set), as one frame where the routing allows. */
+  async emitBatch(batch: VectorRows): Promise<void> {
+    if (this.signal.aborted || batch.count === 0) return;
+    await this.writer.writeBatchAsync(batch);
+    this.sent(batch);
+    await this.advanceWatermark();
+    const turn = yieldIfDue();
+    if (turn) await turn;
+  }
+
+  private async pumpRing(ring: import('../../ring/index.js').SharedRing): Promise<void> {
+    const decoder = new RecordDecoder(ring.data);
+    const batch: { value: unknown; ts: number }[] = [];
+    const push = (value: unknown, ts: number) => void batch.push({ value, ts });
+    const take = (type: number, _data: Uint8Array, offset: number) => {
+      const kind = kindOf(type);
+      if (isRecordKind(kind)) decoder.decode(kind, offset, push);
+    };
+    while (await ring.readable()) {
+      ring.drain(take, 1024);
+      for (const { value, ts } of batch) {
+        if (this.signal.aborted) return;
+        if (this.stopped) break;
+        const waiting = this.emit(value, ts);
+        if (waiting) await waiting;
+      }
+      batch.length = 0;
+      if (this.stopped) return;
+    }
+  }
+}

@@ -1,0 +1,196 @@
+import { performance } from 'node:perf_hooks';
+import { encodeEnvelope } from '../../codec/index.js';
+import { SharedRing, TimeoutError } from '../../ring/index.js';
+import { ServiceClient, type ServiceClientHandle } from '../../service/index.js';
+import { buildChain, loadFn, OperatorError, type ChainNode, type Link } from './chain.js';
+import type { FnRef } from '../plan/functions.js';
+import type { InputBatch } from '../batches/batch-ref.js';
+import { EdgeWriter, type EdgeTask } from './edge-writer.js';
+import type { OperatorContext } from '../operators/context.js';
+import { FrameKind, isRecordKind, kindOf, portOf, readControl, RecordDecoder, type ArenaHandle } from './frames.js';
+import { MinWatermark } from '../operators/index.js';
+
+/** Everything one worker needs to run one instance of a vertex (structured-cloneable). */
+export interface StageTask {
+  name: string;
+  instance: number;
+  parallelism: number;
+  input: SharedArrayBuffer;
+  producers: number;
+  chain: ChainNode[];
+  outputs: EdgeTask[];
+  /** Ring to the main thread for failures and side outputs. */
+  channel: SharedArrayBuffer;
+  /** Processing-time operators need the clock to advance while input is idle. */
+  processingTime: boolean;
+  /** Per input port, the key function the records were routed by (to name the key of a failed record). */
+  inputKeys: (FnRef | undefined)[];
+  /** Records' vectors are views over the input ring, valid during the call only. */
+  zeroCopyVectors: boolean;
+  /** Feed arenas that batch references on the input point into. */
+  arenas: ArenaHandle[];
+  services?: unknown;
+}
+
+export interface StageReport {
+  instance: number;
+  records: number;
+  failures: number;
+}
+
+/** Messages a stage sends the main thread on the job channel. */
+export type ChannelMessage =
+  | { type: 'failure'; operator: string; key: string | undefined; record: unknown; error: { name: string; message: string; stack?: string; code?: string } }
+  | { type: 'side'; operator: string; tag: string; value: unknown };
+
+const IDLE_TICK_MS = 50;
+
+/** Runs one vertex instance until every producer has ended: the task export every stage worker runs. */
+export async function runStage(task: StageTask): Promise<StageReport> {
+  const input = SharedRing.attach(task.input);
+  const channel = SharedRing.attach(task.channel);
+  const output = new StageOutput(await EdgeWriter.open(task.outputs, task.instance));
+  const report: StageReport = { instance: task.instance, records: 0, failures: 0 };
+  const send = (message: ChannelMessage) => channel.write(encodeMessage(message), FrameKind.Value);
+  const services = task.services === undefined ? {} : ServiceClient.connect(task.services as ServiceClientHandle).services;
+  const context = (name: string): OperatorContext => ({
+    instance: task.instance,
+    parallelism: task.parallelism,
+    name,
+    services,
+  });
+  const head = await buildChain(task.chain, context, output, (operator, tag, value) => send({ type: 'side', operator, tag, value }));
+
+  const inputKeys = await Promise.all(task.inputKeys.map((ref) => (ref ? loadFn(ref) : undefined)));
+  const keyOf = (value: unknown, port: number): string | undefined => {
+    try {
+      const key = inputKeys[port]?.(value);
+      return key === undefined ? undefined : String(key);
+    } catch {
+      return undefined;
+    }
+  };
+  const decoder = new RecordDecoder(input.data, !task.zeroCopyVectors, task.arenas);
+  output.follow(decoder.input);
+  const watermarks = new MinWatermark(task.producers);
+  const barriers = new Map<number, number>();
+  let ended = 0;
+
+  let port = 0;
+  const processRecord = (value: unknown, ts: number): void => {
+    try {
+      head.process(value, ts, port);
+    } catch (error) {
+      report.failures++;
+      send(failureMessage(error, task.chain[0]?.name ?? task.name, value, keyOf(value, port)));
+    }
+  };
+  const onFrame = (type: number, data: Uint8Array, offset: number): void => {
+    const kind = kindOf(type);
+    if (isRecordKind(kind)) {
+      port = portOf(type);
+      report.records += decoder.decode(kind, offset, processRecord);
+      // Rows of a referenced batch kept in place go on as soon as the batch is done.
+      if (kind === FrameKind.BatchRef) output.sendKept();
+      return;
+    }
+    const mark = readControl(data, offset);
+    if (kind === FrameKind.Watermark) {
+      if (watermarks.update(mark.producer, mark.watermark)) head.onWatermark(watermarks.watermark);
+    } else if (kind === FrameKind.Barrier) {
+      const seen = (barriers.get(mark.epoch) ?? 0) + 1;
+      if (seen === task.producers) {
+        barriers.delete(mark.epoch);
+        output.barrier(mark.epoch);
+      } else barriers.set(mark.epoch, seen);
+    } else if (kind === FrameKind.End) {
+      ended++;
+      // An ended producer holds no watermark back any more.
+      if (watermarks.update(mark.producer, Infinity) && ended < task.producers) head.onWatermark(watermarks.watermark);
+    }
+  };
+
+  while (ended < task.producers) {
+    const frames = input.drain(onFrame, 4096);
+    // Processing-time windows fire on the clock, busy or idle.
+    if (task.processingTime) head.onWatermark(performance.timeOrigin + performance.now());
+    // What this pass produced goes out now: batches are as large as the load makes them.
+    output.flush();
+    if (frames > 0) continue;
+    if (task.processingTime) {
+      try {
+        if (!input.waitReadable(IDLE_TICK_MS)) break;
+      } catch (error) {
+        if (!(error instanceof TimeoutError)) throw error; // else: an idle tick, to advance the clock
+      }
+    } else if (!input.waitReadable()) {
+      break; // the ring was closed under us: the job is being torn down
+    }
+  }
+  try {
+    head.flush();
+  } catch (error) {
+    report.failures++;
+    send(failureMessage(error, task.name, undefined));
+  }
+  output.end();
+  return report;
+}
+
+/** The last link of a worker chain: hands each record to the edge writer (blocking when full). */
+class StageOutput implements Link {
+  constructor(private readonly writer: EdgeWriter) {}
+
+  follow(input: InputBatch): void {
+    this.writer.follow(input);
+  }
+
+  sendKept(): void {
+    this.writer.sendKept();
+  }
+
+  process(value: unknown, ts: number): void {
+    this.writer.write(value, ts);
+  }
+
+  onWatermark(watermark: number): void {
+    this.writer.control(FrameKind.Watermark, watermark);
+  }
+
+  barrier(epoch: number): void {
+    this.writer.control(FrameKind.Barrier, epoch);
+  }
+
+  /** Sends the records batched so far. (Link.flush, the end-of-input flush, is onEnd's job here.) */
+  flush(): void {
+    this.writer.flush();
+  }
+
+  end(): void {
+    this.writer.end();
+  }
+}
+
+function failureMessage(error: unknown, fallbackOperator: string, record: unknown, routedKey?: string): ChannelMessage {
+  const e = error as Error & { code?: string };
+  const operator = error instanceof OperatorError ? error.operator : fallbackOperator;
+  const key = error instanceof OperatorError && error.key !== undefined ? String(error.key) : routedKey;
+  const cause = (error instanceof OperatorError ? error.cause : error) as Error & { code?: string };
+  return {
+    type: 'failure',
+    operator,
+    key,
+    record,
+    error: { name: cause?.name ?? 'Error', message: cause?.message ?? String(cause), stack: cause?.stack, code: cause?.code ?? e?.code },
+  };
+}
+
+/** Serializes a channel message; a value that cannot be cloned travels as its string form. */
+function encodeMessage(message: ChannelMessage): Uint8Array {
+  try {
+    return encodeEnvelope(message);
+  } catch {
+    const fallback = message.type === 'failure' ? { ...message, record: String(message.record) } : { ...message, value: String(message.value) };
+    return encodeEnvelope(fallback);
+  }
+}

@@ -232,7 +232,7 @@ describe('SharedRing: bad payloads, corrupt frames, unknown options', () => {
   it('misspelled options are an UnknownOptionError naming the valid ones', () => {
     expect(() => SharedRing.create({ capacity: 1024, multiproducer: false } as never)).toThrow(UnknownOptionError);
     expect(() => SharedRing.create({ capacity: 1024, multiproducer: false } as never)).toThrow(
-      /unknown option 'multiproducer' \(valid options: capacity, multiProducer, waitStrategy, unblockAfterMs\)/,
+      /unknown option 'multiproducer' \(valid: capacity, multiProducer, waitStrategy, unblockAfterMs\)/,
     );
     expect(() => SharedRing.create({ capacity: 1024, unblockAfterMs: -1 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
     const ring = SharedRing.create({ capacity: 1024 });

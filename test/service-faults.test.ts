@@ -127,7 +127,7 @@ describe('services: proxies and thrown values', () => {
 describe('services: options', () => {
   it('misspelled service and manager options are an UnknownOptionError naming the valid ones', () => {
     expect(() => new ServiceManager({ stopGraceMS: 5 } as never)).toThrow(UnknownOptionError);
-    expect(() => new ServiceManager({ stopGraceMS: 5 } as never)).toThrow(/unknown option 'stopGraceMS' \(valid options: .*stopGraceMs/);
+    expect(() => new ServiceManager({ stopGraceMS: 5 } as never)).toThrow(/unknown option 'stopGraceMS' \(valid: .*stopGraceMs/);
     const manager = new ServiceManager();
     let error: unknown;
     try {
@@ -138,7 +138,7 @@ describe('services: options', () => {
     expect(error).toBeInstanceOf(UnknownOptionError);
     expect(error).toMatchObject({ code: 'ERR_UNKNOWN_OPTION', option: 'instance' });
     expect((error as UnknownOptionError).validOptions).toContain('instances');
-    expect((error as Error).message).toMatch(/service 'kv': unknown option 'instance' \(valid options: .*instances.*hangAfterMs/);
+    expect((error as Error).message).toMatch(/service 'kv': unknown option 'instance' \(valid: .*instances.*hangAfterMs/);
     expect(() => manager.registerService('kv', KV, { hangAfterMs: 0 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
   });
 });

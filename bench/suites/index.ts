@@ -4,6 +4,7 @@
  * the suite is selected by a filter.
  */
 import type { Suite } from '../lib/suite.js';
+import { browser } from './browser.js';
 import { codecOps } from './codec-ops.js';
 import { flow } from './flow.js';
 import { postMessageOneWay } from './postmessage-oneway.js';
@@ -16,6 +17,7 @@ import { ringVector } from './ring-vector.js';
 import { rttMain } from './rtt-main.js';
 import { rttWorker } from './rtt-worker.js';
 import { services } from './services.js';
+import { state } from './state.js';
 
 export const suites: Suite[] = [
   ringOps,
@@ -29,5 +31,7 @@ export const suites: Suite[] = [
   rttMain,
   services,
   flow,
+  browser,
+  state,
   recordsSuite,
 ];

@@ -7,4 +7,10 @@ export interface OperatorContext {
   readonly name: string;
   /** Registered services, called synchronously: `ctx.services.kv.get('k')`. */
   readonly services: Record<string, Record<string, (...args: unknown[]) => unknown>>;
+  /**
+   * The origin of the record being processed: the request or message slot it derives from (the
+   * serving source and JetStream set it; 0 = none, and outside a record's processing). Records the
+   * operator emits meanwhile carry it on.
+   */
+  readonly origin?: number;
 }

@@ -269,7 +269,9 @@ export class Job {
       .map(async (vertex) => {
         const node = vertex.nodes[0]!;
         if (node.spec.kind !== 'source') throw new RingflowError('ERR_INTERNAL', 'a source vertex without a source');
-        const writer = await EdgeWriter.open(vertex.outputs.map((e) => this.edgeTask(e, 0)), 0);
+        const writer = await EdgeWriter.open(vertex.outputs.map((e) => this.edgeTask(e, 0)), 0, (record, error) =>
+          this.dispatch({ type: 'failure', operator: node.name, key: undefined, record, error: { name: error.name, message: error.message, stack: error.stack, code: error.code } }),
+        );
         const driver = new SourceDriver(node.spec.source, this.timing.get(node) ?? { outOfOrdernessMs: 0 }, writer, this.abort.signal);
         this.sourceDrivers.set(node.name, driver);
         if (this.stopping) driver.stop();

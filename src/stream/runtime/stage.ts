@@ -49,15 +49,25 @@ const IDLE_TICK_MS = 50;
 export async function runStage(task: StageTask): Promise<StageReport> {
   const input = SharedRing.attach(task.input);
   const channel = SharedRing.attach(task.channel);
-  const output = new StageOutput(await EdgeWriter.open(task.outputs, task.instance));
   const report: StageReport = { instance: task.instance, records: 0, failures: 0 };
   const send = (message: ChannelMessage) => channel.write(encodeMessage(message), FrameKind.Value);
+  // A record that cannot travel on (the codec refused it, or it is larger than a frame) is the
+  // failure of the chain's last operator, which emitted it.
+  const emitter = task.chain[task.chain.length - 1]?.name ?? task.name;
+  const writer = await EdgeWriter.open(task.outputs, task.instance, (value, error) => {
+    report.failures++;
+    send(failureMessage(error, emitter, value));
+  });
+  const output = new StageOutput(writer);
   const services = task.services === undefined ? {} : ServiceClient.connect(task.services as ServiceClientHandle).services;
   const context = (name: string): OperatorContext => ({
     instance: task.instance,
     parallelism: task.parallelism,
     name,
     services,
+    get origin() {
+      return writer.origin;
+    },
   });
   const head = await buildChain(task.chain, context, output, (operator, tag, value) => send({ type: 'side', operator, tag, value }));
 
@@ -77,7 +87,8 @@ export async function runStage(task: StageTask): Promise<StageReport> {
   let ended = 0;
 
   let port = 0;
-  const processRecord = (value: unknown, ts: number): void => {
+  const processRecord = (value: unknown, ts: number, origin: number): void => {
+    writer.origin = origin;
     try {
       head.process(value, ts, port);
     } catch (error) {
@@ -90,6 +101,8 @@ export async function runStage(task: StageTask): Promise<StageReport> {
     if (isRecordKind(kind)) {
       port = portOf(type);
       report.records += decoder.decode(kind, offset, processRecord);
+      // What operators emit outside a record's processing (windows firing, flushes) derives from no one input.
+      writer.origin = 0;
       // Rows of a referenced batch kept in place go on as soon as the batch is done.
       if (kind === FrameKind.BatchRef) output.sendKept();
       return;

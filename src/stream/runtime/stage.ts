@@ -5,6 +5,7 @@ import { ServiceClient, type ServiceClientHandle } from '../../service/index.js'
 import { buildChain, loadFn, OperatorError, type ChainNode, type Link } from './chain.js';
 import type { FnRef } from '../plan/functions.js';
 import type { InputBatch } from '../batches/batch-ref.js';
+import { StageCounters } from './stage-counters.js';
 import { EdgeWriter, type EdgeTask } from './edge-writer.js';
 import type { OperatorContext } from '../operators/context.js';
 import { FrameKind, isRecordKind, kindOf, portOf, readControl, RecordDecoder, type ArenaHandle } from './frames.js';
@@ -30,6 +31,9 @@ export interface StageTask {
   /** Feed arenas that batch references on the input point into. */
   arenas: ArenaHandle[];
   services?: unknown;
+  /** The job's live counters and this instance's slot in them. */
+  counters: SharedArrayBuffer;
+  counterSlot: number;
 }
 
 export interface StageReport {
@@ -59,6 +63,7 @@ export async function runStage(task: StageTask): Promise<StageReport> {
     send(failureMessage(error, emitter, value));
   });
   const output = new StageOutput(writer);
+  const counters = StageCounters.attach(task.counters);
   const services = task.services === undefined ? {} : ServiceClient.connect(task.services as ServiceClientHandle).services;
   const context = (name: string): OperatorContext => ({
     instance: task.instance,
@@ -129,6 +134,7 @@ export async function runStage(task: StageTask): Promise<StageReport> {
     if (task.processingTime) head.onWatermark(performance.timeOrigin + performance.now());
     // What this pass produced goes out now: batches are as large as the load makes them.
     output.flush();
+    if (frames > 0) counters.publish(task.counterSlot, report.records, output.emitted, report.failures, watermarks.watermark);
     if (frames > 0) continue;
     if (task.processingTime) {
       try {
@@ -147,11 +153,14 @@ export async function runStage(task: StageTask): Promise<StageReport> {
     send(failureMessage(error, task.name, undefined));
   }
   output.end();
+  counters.publish(task.counterSlot, report.records, output.emitted, report.failures, watermarks.watermark);
   return report;
 }
 
 /** The last link of a worker chain: hands each record to the edge writer (blocking when full). */
 class StageOutput implements Link {
+  /** Records the chain emitted (counted here, where every one passes). */
+  emitted = 0;
   constructor(private readonly writer: EdgeWriter) {}
 
   follow(input: InputBatch): void {
@@ -163,6 +172,7 @@ class StageOutput implements Link {
   }
 
   process(value: unknown, ts: number): void {
+    this.emitted++;
     this.writer.write(value, ts);
   }
 

@@ -55,7 +55,7 @@ export const browser: Suite = {
     try {
       const iterations = ctx.quick ? 3 : 7;
       const frames = ctx.quick ? 250_000 : 1_000_000;
-      const posted = ctx.quick ? 50_000 : 200_000;
+      const posted = ctx.quick ? 50_000 : 100_000;
       ctx.report(await measure('browser.ring.frames', 'browser SharedRing page→worker, encodeManyAsync, 16 B records', 'frames/s', frames, iterations, () => page.ring(frames)));
       ctx.report(await measure('browser.postMessage.objects', 'browser postMessage page→worker, one small object per message', 'msg/s', posted, iterations, () => page.postMessage(posted)));
     } finally {

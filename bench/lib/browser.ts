@@ -24,7 +24,7 @@ export function chromiumAvailable(): boolean {
 /** bench/browser/ in the source tree, from bench/lib (tsx) or dist/bench/lib (a build). */
 const BROWSER_DIR = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../browser/' : '../../../bench/browser/', import.meta.url));
 
-const CHROMIUM_ARGS = [
+export const CHROMIUM_ARGS = [
   '--headless=new',
   '--no-sandbox',
   '--disable-gpu',

@@ -30,6 +30,8 @@ export interface StageTask {
   /** Feed arenas that batch references on the input point into. */
   arenas: ArenaHandle[];
   services?: unknown;
+  /** Shared buffers every operator reaches as ctx.shared (env.share). */
+  shared: Record<string, SharedArrayBuffer>;
 }
 
 export interface StageReport {
@@ -58,6 +60,7 @@ export async function runStage(task: StageTask): Promise<StageReport> {
     parallelism: task.parallelism,
     name,
     services,
+    shared: task.shared,
   });
   const head = await buildChain(task.chain, context, output, (operator, tag, value) => send({ type: 'side', operator, tag, value }));
 

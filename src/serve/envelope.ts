@@ -14,6 +14,8 @@ export interface Envelope {
    */
   m?: 'done' | 'error';
   e?: { code: string; message: string; operator: string };
+  /** The record's key, computed in a worker just before a keyBy (markers: their origin). */
+  k?: unknown;
 }
 
 /** The name the slot table is shared under (ctx.shared). */

@@ -108,7 +108,10 @@ export async function serve<R>(
   if (!(results instanceof ServingStream)) {
     throw new InvalidArgumentError('the build function must return the stream it derived from its requests argument');
   }
-  results.stream.sink((record: Envelope) => registry.deliver(record), { name: 'http-response' });
+  // A probe (origin 0) goes through first: the server listens once every stage is up.
+  let probed!: () => void;
+  const ready = new Promise<void>((resolve) => (probed = resolve));
+  results.stream.sink((record: Envelope) => (record.o === 0 ? probed() : registry.deliver(record)), { name: 'http-response' });
   env.onError((failure: OperatorFailure) => {
     const origin = (failure.record as Envelope | undefined)?.o;
     if (typeof origin === 'number') registry.failed(origin, `operator '${failure.operator}' failed: ${failure.error.message}`);
@@ -122,6 +125,15 @@ export async function serve<R>(
     throw error;
   });
   done.catch(() => {});
+
+  feed.push({ o: 0, m: 'done' });
+  try {
+    await Promise.race([ready, done]);
+  } catch (error) {
+    registry.stop();
+    await env.close();
+    throw error;
+  }
 
   const state = { closing: false };
   const app = buildApp(settings, registry, feed, state, () => pipelineDown);
@@ -145,8 +157,11 @@ export async function serve<R>(
     close() {
       closed ??= (async () => {
         state.closing = true;
+        closingServers.add(app);
         const httpClosed = app.close();
         await registry.whenDrained();
+        // Every answer is out: keep-alive connections that went idle since close() began end now.
+        app.server.closeIdleConnections();
         feed.end();
         await done.catch(() => {});
         await httpClosed;
@@ -349,7 +364,10 @@ function notFound(id: string): ServeError {
   return new ServeError(404, ServeErrorCode.NotFound, `no request '${id}' in flight or kept (unknown, or its results expired)`);
 }
 
+/** While the server closes, answers end their connection (a keep-alive client would hold it open). */
+const closingServers = new WeakSet<object>();
 function sendJson(reply: FastifyReply, status: number, value: unknown): FastifyReply {
+  if (closingServers.has(reply.server)) reply.header('connection', 'close');
   let body: string;
   try {
     body = JSON.stringify(value);
@@ -360,6 +378,7 @@ function sendJson(reply: FastifyReply, status: number, value: unknown): FastifyR
 }
 
 function sendError(reply: FastifyReply, error: ServeError): FastifyReply {
+  if (closingServers.has(reply.server)) reply.header('connection', 'close');
   if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter));
   return reply.code(error.status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(error.body()));
 }

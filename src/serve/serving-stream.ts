@@ -35,20 +35,22 @@ export class ServingStream<T> {
 
   /** Routes records by key to the next operator's instances (order per key kept). */
   keyBy<K>(key: Fn<[T], K>, options: KeyByOptions = {}): ServingStream<T> {
-    const name = this.namer.nextName('keyBy');
-    return new ServingStream<T>(this.stream.keyBy(trackedRef('key', key, name, 'key'), options), this.namer);
+    // The user's key runs in a worker (beside the operator before it), which stores it on the
+    // record; the shuffle routes by that stored key.
+    const keyed = this.tracked<T>('keyOf', key, { name: this.namer.nextName('keyBy') });
+    return new ServingStream<T>(keyed.stream.keyBy((record: Envelope) => record.k, options), this.namer);
   }
 
-  private tracked<R>(kind: 'map' | 'filter' | 'flatMap', fn: unknown, options: OperatorOptions): ServingStream<R> {
+  private tracked<R>(kind: 'map' | 'filter' | 'flatMap' | 'keyOf', fn: unknown, options: OperatorOptions): ServingStream<R> {
     const name = options.name ?? this.namer.nextName(kind);
-    const next = this.stream.flatMap(trackedRef(kind, fn, name, 'fn') as Fn<[Envelope, OperatorContext], Iterable<Envelope>>, { ...options, name });
+    const next = this.stream.flatMap(trackedRef(kind, fn, name) as Fn<[Envelope, OperatorContext], Iterable<Envelope>>, { ...options, name });
     return new ServingStream<R>(next, this.namer);
   }
 }
 
 /** The user's function, checked and made shippable here, inside a tracked-op module of its own. */
-function trackedRef(kind: string, fn: unknown, name: string, exportName: 'fn' | 'key') {
+function trackedRef(kind: string, fn: unknown, name: string) {
   const ref = toFnRef(fn, name);
   const query = new URLSearchParams({ op: kind, name, ref: JSON.stringify(ref) });
-  return op(`${TRACKED_MODULE}?${query.toString()}`, exportName);
+  return op(`${TRACKED_MODULE}?${query.toString()}`, 'fn');
 }

@@ -42,7 +42,7 @@ function dropped(table: SlotTable, origin: number): Envelope[] {
 }
 
 export function fn(record: Envelope, ctx: OperatorContext): Envelope[] {
-  if (record.m !== undefined) return [record];
+  if (record.m !== undefined) return kind === 'keyOf' ? [{ ...record, k: record.o }] : [record];
   const table = tableOf(ctx);
   const origin = record.o;
   const id = table.requestId(origin);
@@ -50,6 +50,7 @@ export function fn(record: Envelope, ctx: OperatorContext): Envelope[] {
   (ctx as { requestId?: string }).requestId = id;
   try {
     if (kind === 'map') return [{ o: origin, v: inner(record.v, ctx) }];
+    if (kind === 'keyOf') return [{ o: origin, v: record.v, k: inner(record.v) }];
     if (kind === 'filter') return inner(record.v, ctx) ? [record] : dropped(table, origin);
     const out = inner(record.v, ctx) as Iterable<unknown>;
     const items = Array.isArray(out) ? out : [...out];
@@ -62,9 +63,4 @@ export function fn(record: Envelope, ctx: OperatorContext): Envelope[] {
   } catch (error) {
     return failed(origin, error);
   }
-}
-
-/** keyBy's key: the user's key of the record; a marker goes by its origin. */
-export function key(record: Envelope): unknown {
-  return record.m !== undefined ? record.o : inner(record.v);
 }

@@ -5,4 +5,6 @@ export { SharedRing, FrameTooLargeError, InvalidCapacityError, InvalidRingError,
 export { StreamEnvironment, DataStream, KeyedStream, WindowedStream, STOP, op, JobFailedError, OperatorFunctionError } from './stream/index.js';
 export type { VectorRecord, OperatorContext, JobResult, OperatorFailure, SideOutput } from './stream/index.js';
 export { SageFlowService, SageFlowProducer } from './flow/index.js';
+// Bundled apps (esbuild, Electron): where the worker entry files are (README, "Browsers and Electron").
+export { setWorkerDirectory, workerDirectory, WORKER_DIR_ENV } from './pool/index.js';
 export type { SageFlowServiceOptions, SageFlowHandle, VectorSink } from './flow/index.js';

@@ -4,6 +4,7 @@
  * the suite is selected by a filter.
  */
 import type { Suite } from '../lib/suite.js';
+import { browser } from './browser.js';
 import { codecOps } from './codec-ops.js';
 import { flow } from './flow.js';
 import { postMessageOneWay } from './postmessage-oneway.js';
@@ -28,4 +29,5 @@ export const suites: Suite[] = [
   rttMain,
   services,
   flow,
+  browser,
 ];

@@ -1,4 +1,4 @@
-import { isMainThread } from 'node:worker_threads';
+import { isMainThread } from '../platform/index.js';
 import { BlockingOnMainThreadError, TimeoutError } from '../errors.js';
 import * as D from './descriptor.js';
 import { FrameTooLargeError, InvalidCapacityError, InvalidRingError, RingClosedError } from './errors.js';

@@ -2,11 +2,11 @@ import { availableParallelism } from 'node:os';
 import { InvalidArgumentError } from '../../errors.js';
 import { checkThreadPriority, type ThreadPriority } from '../../pool/index.js';
 import type { SharedRing } from '../../ring/index.js';
-import { ServiceManager, type RegisterServiceOptions, type ServiceClientHandle } from '../../service/index.js';
+import { ServiceManager, type RegisterServiceOptions, type ServiceClientHandle, type ServiceStatus } from '../../service/index.js';
 import { DataStream, type GraphOwner } from './data-stream.js';
 import { StreamGraph, type GraphNode, type SourceSpec } from '../plan/graph.js';
-import { Job, type JobResult, type OperatorFailure, type SideOutput } from '../runtime/job.js';
-import { describePlan, plan } from '../plan/planner.js';
+import { Job, type JobResult, type JobSnapshot, type OperatorFailure, type SideOutput } from '../runtime/job.js';
+import { describePlan, plan, planGraph, type PlanGraph } from '../plan/planner.js';
 import type { SourceTiming, STOP } from '../runtime/source-driver.js';
 import type { FeedArena } from '../batches/feed-arena.js';
 
@@ -32,8 +32,23 @@ export interface RunningJob {
   readonly done: Promise<JobResult>;
   /** Resolves once a FeedBarrier of `epoch` has reached every sink (and lets gated sinks deliver up to it). */
   barrier(epoch: number): Promise<void>;
+  /**
+   * Ends every source early, as if exhausted: what they already sent drains through the pipeline
+   * and `done` resolves as usual (the graceful stop of `ringflow run`'s first Ctrl-C).
+   */
+  stop(): void;
+  /** What the job has done so far (records per source and sink, each stage instance's backlog). */
+  snapshot(): JobSnapshot;
   /** Opens gated sinks for good: they pass on what they hold and all that follows, or (`deliver: false`) drop it. */
   releaseSinks(options?: { deliver?: boolean }): void;
+}
+
+/** See StreamEnvironment.metrics(). */
+export interface EnvironmentMetrics {
+  /** The current job's progress (the last job's, once it ended); undefined before the first start(). */
+  job: JobSnapshot | undefined;
+  running: boolean;
+  services: ServiceStatus[];
 }
 
 export interface SourceOptions<T = unknown> {
@@ -62,6 +77,7 @@ export class StreamEnvironment implements GraphOwner {
   private running = false;
   private serviceManager: ServiceManager | undefined;
   private readonly sharedBuffers: Record<string, SharedArrayBuffer> = {};
+  private currentJob: Job | undefined;
 
   constructor(options: StreamEnvironmentOptions = {}) {
     this.parallelism = options.workers ?? availableParallelism();
@@ -104,6 +120,11 @@ export class StreamEnvironment implements GraphOwner {
     return this;
   }
 
+  /** True once onError has been given a handler. */
+  get hasErrorHandler(): boolean {
+    return this.failureHandler !== undefined;
+  }
+
   /** Receives side outputs (records too late for their window, …). Without one they are kept in the result. */
   onSideOutput(handler: (output: SideOutput) => void): this {
     this.sideOutputHandler = handler;
@@ -136,6 +157,19 @@ export class StreamEnvironment implements GraphOwner {
     return this;
   }
 
+  /**
+   * A snapshot of what is running: the current (or last) job's progress and each registered
+   * service's status. Cheap: it reads counters the runtime keeps anyway.
+   */
+  metrics(): EnvironmentMetrics {
+    const manager = this.serviceManager;
+    return {
+      job: this.currentJob?.snapshot(),
+      running: this.running,
+      services: manager ? manager.names().map((name) => manager.status(name)) : [],
+    };
+  }
+
   /** Stops the services (draining their queues). Idempotent. */
   async close(): Promise<void> {
     await this.serviceManager?.stop();
@@ -144,6 +178,11 @@ export class StreamEnvironment implements GraphOwner {
   /** The physical plan, one line per vertex (chains, parallelism, partitions). */
   explain(): string {
     return describePlan(plan(this.graph, this.parallelism));
+  }
+
+  /** The physical plan as data: vertices (chains, parallelism) and the edges between them. */
+  planGraph(): PlanGraph {
+    return planGraph(plan(this.graph, this.parallelism));
   }
 
   /** Runs the pipeline; resolves when every source is exhausted and every record has reached its sink. */
@@ -176,8 +215,9 @@ export class StreamEnvironment implements GraphOwner {
       onSideOutput: this.sideOutputHandler,
     });
     this.running = true;
+    this.currentJob = job;
     const done = job.run().finally(() => (this.running = false));
-    return { done, barrier: (epoch) => job.barrier(epoch), releaseSinks: (options) => job.releaseSinks(options?.deliver ?? true) };
+    return { done, stop: () => job.stop(), snapshot: () => job.snapshot(), barrier: (epoch) => job.barrier(epoch), releaseSinks: (options) => job.releaseSinks(options?.deliver ?? true) };
   }
 
   /**

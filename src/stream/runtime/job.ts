@@ -1,18 +1,18 @@
 import { decodeEnvelope } from '../../codec/index.js';
 import { RingflowError } from '../../errors.js';
-import { WorkerPool, type ThreadPriority } from '../../pool/index.js';
+import { WorkerPool, workerModule, type ThreadPriority } from '../../pool/index.js';
 import { SharedRing } from '../../ring/index.js';
 import type { ChainNode } from './chain.js';
 import { EdgeWriter, type EdgeTask } from './edge-writer.js';
 import { FrameKind, kindOf, type ArenaHandle } from './frames.js';
 import type { FnRef } from '../plan/functions.js';
 import type { GraphNode } from '../plan/graph.js';
-import { producerCount, type Plan, type Vertex, type VertexEdge } from '../plan/planner.js';
+import { producerCount, vertexName, type Plan, type Vertex, type VertexEdge } from '../plan/planner.js';
 import { SinkDriver } from './sink-driver.js';
 import { SourceDriver, type SourceTiming } from './source-driver.js';
 import type { ChannelMessage, StageReport, StageTask } from './stage.js';
 
-const STAGE_MODULE = new URL(`./stage${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
+const STAGE_MODULE = workerModule('stage.mjs', new URL(`./stage${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
 
 export interface JobOptions {
   ringCapacity: number;
@@ -61,6 +61,27 @@ export interface JobResult {
   late: SideOutput[];
 }
 
+/** One worker instance of a running job, as snapshot() sees it. */
+export interface StageSnapshot {
+  /** The chain's name (its operators joined by →). */
+  name: string;
+  instance: number;
+  /** Bytes of frames waiting in the instance's input ring, and the ring's size. */
+  backlogBytes: number;
+  capacityBytes: number;
+  /** Frames the instance has taken from its input ring (a frame holds one record or a batch). */
+  framesIn: number;
+}
+
+/** A running job's progress: see Job.snapshot(). */
+export interface JobSnapshot {
+  sources: Record<string, number>;
+  sinks: Record<string, number>;
+  stages: StageSnapshot[];
+  failures: number;
+  sideOutputs: number;
+}
+
 /** A pipeline failed as a whole: a worker died or an operator failed and no failure handler was set. */
 export class JobFailedError extends RingflowError {
   constructor(message: string, options?: ErrorOptions & { failure?: OperatorFailure }) {
@@ -79,6 +100,10 @@ export class Job {
   private readonly inputs = new Map<Vertex, SharedRing[]>();
   private readonly failures: OperatorFailure[] = [];
   private readonly result: JobResult = { sources: {}, sinks: {}, stages: {}, failures: 0, sideOutputs: 0, late: [] };
+  /** The running sources' drivers by source name (their counts are live, for snapshot()). */
+  private readonly sourceDrivers = new Map<string, SourceDriver>();
+  /** stop() was called: sources that start from now on end at once. */
+  private stopping = false;
   /** The feed arenas whose batches travel by reference: every reader of the job's rings may need them. */
   private readonly arenas: ArenaHandle[];
 
@@ -112,12 +137,40 @@ export class Job {
    * everything fed before it has gone through the whole pipeline. Register before sending it.
    */
   barrier(epoch: number): Promise<void> {
-    return Promise.all([...this.sinks.values()].map((s) => s.barrier(epoch))).then(() => undefined);
+    // Failures and side outputs of records before the barrier were sent before it: they are in the
+    // channel by now, and are dispatched before the barrier resolves.
+    return Promise.all([...this.sinks.values()].map((s) => s.barrier(epoch))).then(() => this.takeReports());
+  }
+
+  /** See RunningJob.stop. */
+  stop(): void {
+    this.stopping = true;
+    for (const driver of this.sourceDrivers.values()) driver.stop();
   }
 
   /** See RunningJob.releaseSinks. */
   releaseSinks(deliver: boolean): void {
     for (const sink of this.sinks.values()) sink.release(deliver);
+  }
+
+  /**
+   * What the job has done so far, read without stopping it: records per source and sink (counted
+   * on the main thread) and each worker instance's input ring (bytes waiting, frames taken).
+   */
+  snapshot(): JobSnapshot {
+    const sources: Record<string, number> = {};
+    for (const [name, driver] of this.sourceDrivers) sources[name] = driver.records;
+    const sinks: Record<string, number> = {};
+    for (const [vertex, sink] of this.sinks) sinks[vertex.nodes[0]!.name] = sink.records;
+    const stages: StageSnapshot[] = [];
+    for (const vertex of this.plan.vertices) {
+      if (vertex.kind !== 'worker') continue;
+      this.inputs.get(vertex)!.forEach((ring, instance) => {
+        const stats = ring.stats();
+        stages.push({ name: chainName(vertex), instance, backlogBytes: stats.usedBytes, capacityBytes: stats.capacity, framesIn: stats.framesRead });
+      });
+    }
+    return { sources, sinks, stages, failures: this.result.failures, sideOutputs: this.result.sideOutputs };
   }
 
   /** Runs every source to its end and resolves once everything has reached the sinks. */
@@ -221,6 +274,8 @@ export class Job {
         if (node.spec.kind !== 'source') throw new RingflowError('ERR_INTERNAL', 'a source vertex without a source');
         const writer = await EdgeWriter.open(vertex.outputs.map((e) => this.edgeTask(e, 0)), 0);
         const driver = new SourceDriver(node.spec.source, this.timing.get(node) ?? { outOfOrdernessMs: 0 }, writer, this.abort.signal);
+        this.sourceDrivers.set(node.name, driver);
+        if (this.stopping) driver.stop();
         await driver.run();
         this.result.sources[node.name] = driver.records;
       });
@@ -228,15 +283,21 @@ export class Job {
 
   /** Failures and side outputs from the workers, until the job ends. */
   private async pumpChannel(): Promise<void> {
-    const messages: ChannelMessage[] = [];
-    const take = (type: number, data: Uint8Array, offset: number) => {
-      if (kindOf(type) === FrameKind.Value) messages.push(decodeEnvelope(data, offset).value as ChannelMessage);
-    };
-    while (await this.channel.readable()) {
-      this.channel.drain(take);
-      for (const message of messages) this.dispatch(message);
-      messages.length = 0;
+    for (;;) {
+      const more = await this.channel.readable();
+      this.takeReports();
+      // barrier() takes reports too: a wake-up may find the channel already drained.
+      if (!more && this.channel.closed) return;
     }
+  }
+
+  /** Dispatches what the channel holds now. */
+  private takeReports(): void {
+    const messages: ChannelMessage[] = [];
+    this.channel.drain((type, data, offset) => {
+      if (kindOf(type) === FrameKind.Value) messages.push(decodeEnvelope(data, offset).value as ChannelMessage);
+    });
+    for (const message of messages) this.dispatch(message);
   }
 
   private dispatch(message: ChannelMessage): void {
@@ -259,6 +320,4 @@ export class Job {
   }
 }
 
-function chainName(vertex: Vertex): string {
-  return vertex.nodes.map((n) => n.name).join('→');
-}
+const chainName = vertexName;

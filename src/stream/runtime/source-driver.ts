@@ -50,6 +50,7 @@ export class SourceDriver {
   private sentWatermark = -Infinity;
   /** A feed source is writing a batch list of its own (a direct send must not cut in). */
   private feeding = false;
+  private stopped = false;
 
   constructor(
     private readonly source: SourceSpec,
@@ -58,23 +59,32 @@ export class SourceDriver {
     private readonly signal: AbortSignal,
   ) {}
 
+  /** Ends the source at the next record (stop()): what it sent still drains, and its end goes out. */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** The job was cancelled, or the source was told to stop. */
+  private get ended(): boolean {
+    return this.stopped || this.signal.aborted;
+  }
+
   async run(): Promise<void> {
     const source = this.source;
-    const aborted = this.signal;
     if (source.kind === 'iterable') {
       for (const value of source.iterable) {
-        if (aborted.aborted) break;
+        if (this.ended) break;
         const waiting = this.emit(value);
         if (waiting) await waiting;
       }
     } else if (source.kind === 'asyncIterable') {
       for await (const value of source.iterable) {
-        if (aborted.aborted) break;
+        if (this.ended) break;
         const waiting = this.emit(value);
         if (waiting) await waiting;
       }
     } else if (source.kind === 'function') {
-      while (!aborted.aborted) {
+      while (!this.ended) {
         let value = source.fn();
         if (value instanceof Promise) value = await value;
         if (value === STOP) break;
@@ -88,7 +98,8 @@ export class SourceDriver {
       for await (const batch of source.batches) {
         this.feeding = true;
         for (const item of batch) {
-          if (aborted.aborted) return;
+          if (this.signal.aborted) return;
+          if (this.stopped) break;
           if (item instanceof FeedBarrier) {
             // Batches sent directly may have moved the event time on since the last watermark.
             await this.advanceWatermark();
@@ -100,6 +111,7 @@ export class SourceDriver {
           }
         }
         this.feeding = false;
+        if (this.stopped) break;
       }
     }
     await this.writer.endAsync();
@@ -175,10 +187,12 @@ export class SourceDriver {
       ring.drain(take, 1024);
       for (const { value, ts } of batch) {
         if (this.signal.aborted) return;
+        if (this.stopped) break;
         const waiting = this.emit(value, ts);
         if (waiting) await waiting;
       }
       batch.length = 0;
+      if (this.stopped) return;
     }
   }
 }

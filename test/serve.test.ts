@@ -305,7 +305,7 @@ describe('serve: stress', () => {
     let seed = 12345;
     const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
     const answered: { id: string; at: number }[] = [];
-    const tally = { ok: 0, timeout: 0, duplicate: 0, aborted: 0, wrong: [] as string[] };
+    const tally = { ok: 0, timeout: 0, lateFast: 0, duplicate: 0, aborted: 0, wrong: [] as string[] };
     let next = 0;
     const one = async (i: number) => {
       const roll = random();
@@ -324,7 +324,8 @@ describe('serve: stress', () => {
           const expected = Array.from({ length: fan }, (_, k) => ({ n: i, k, id }));
           if (JSON.stringify(r.json) === JSON.stringify(expected)) tally.ok++;
           else tally.wrong.push(`${id}: ${r.text}`);
-        } else tally.wrong.push(`${id}: answered ${r.status} ${r.text}`);
+        } else if (r.status === 408) tally.lateFast++; // a correct status too: a loaded box can stall a worker past the timeout
+        else tally.wrong.push(`${id}: answered ${r.status} ${r.text}`);
         if (!duplicate) answered.push({ id, at: Date.now() });
       } catch (error) {
         // (An aborted request's id is not reused: it may never have reached the server.)
@@ -336,13 +337,15 @@ describe('serve: stress', () => {
     });
     await Promise.all(clients);
     expect(tally.wrong.slice(0, 5)).toEqual([]);
-    expect(tally.ok + tally.timeout + tally.duplicate + tally.aborted).toBe(N);
+    expect(tally.ok + tally.timeout + tally.lateFast + tally.duplicate + tally.aborted).toBe(N);
+    expect(tally.ok).toBeGreaterThan(N * 0.5);
     expect(tally.timeout).toBeGreaterThan(N * 0.03);
     expect(tally.duplicate).toBeGreaterThan(N * 0.05);
     await until(() => server.stats().inFlight === 0);
     expect(server.stats()).toMatchObject({ inFlight: 0, slots: 0, queued: 0, storedResults: 0 });
-    await new Promise((r) => setTimeout(r, 4500)); // past idRetentionMs and a sweep
-    expect(server.stats().recentIds).toBe(0);
+    // Ended ids are remembered for idRetentionMs (the 409 window), then swept: none stays.
+    expect(server.stats().recentIds).toBeGreaterThan(0);
+    await until(() => server.stats().recentIds === 0, 15_000);
     await server.close();
   }, 90_000);
 });

@@ -16,6 +16,7 @@ import { ringVector } from './ring-vector.js';
 import { rttMain } from './rtt-main.js';
 import { rttWorker } from './rtt-worker.js';
 import { services } from './services.js';
+import { state } from './state.js';
 
 export const suites: Suite[] = [
   ringOps,
@@ -30,4 +31,5 @@ export const suites: Suite[] = [
   services,
   flow,
   browser,
+  state,
 ];

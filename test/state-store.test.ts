@@ -322,12 +322,43 @@ describe('FileStateStore on a full disk', () => {
     const error2 = await store.commit({ id: 3, partitions: extents, sources: { src: 3 } }).catch((e: unknown) => e);
     expect(error2).toBeInstanceOf(StateDiskFullError);
     expect(existsSync(path.join(dir, 'shop', 'MANIFEST.tmp'))).toBe(false);
-    await store.close();
 
+    // Space again: the job that kept running commits a checkpoint holding every change, the failed ones' too.
+    disk.setFull(false);
+    applyStep(stage, 4);
+    await stage.checkpoint(4, { src: 4 });
+    const latest = dump(stage.partitions);
+    // Full once more; then the process stops. Recovery finds checkpoint 4, whole.
+    applyStep(stage, 5);
+    disk.setFull(true);
+    await expect(stage.checkpoint(5, { src: 5 })).rejects.toBeInstanceOf(StateDiskFullError);
+    await store.close();
+    disk.setFull(false);
     const again = await openStage(dir, 2);
-    expect(again.opened.checkpoint!.id).toBe(1);
-    expect(again.opened.checkpoint!.sources).toEqual({ src: 1 });
-    expect(dump(again.stage.partitions)).toEqual(committed);
+    expect(again.opened.checkpoint!.id).toBe(4);
+    expect(again.opened.checkpoint!.sources).toEqual({ src: 4 });
+    expect(dump(again.stage.partitions)).toEqual(latest);
+    expect(dump(again.stage.partitions)).not.toEqual(committed);
+    await again.store.close();
+  });
+
+  it('a value the codec cannot carry is ERR_STATE_VALUE naming table and key; the next checkpoint is whole again', async () => {
+    const dir = stateDir();
+    const { store, stage } = await openStage(dir, 1);
+    applyStep(stage, 1);
+    await stage.checkpoint(1);
+    applyStep(stage, 2);
+    const p = stage.partitions[0]!;
+    p.plain('profiles').set('bad', { n: 1, tags: [], fn: () => 1 } as never);
+    const error = await stage.checkpoint(2).catch((e: unknown) => e);
+    expect((error as { code?: string }).code).toBe('ERR_STATE_VALUE');
+    expect((error as Error).message).toMatch(/table 'profiles': the value of key "bad" cannot be stored/);
+    p.plain('profiles').set('bad', { n: 1, tags: [] });
+    await stage.checkpoint(3);
+    const latest = dump(stage.partitions);
+    await store.close();
+    const again = await openStage(dir, 1);
+    expect(dump(again.stage.partitions)).toEqual(latest); // step 2's changes, taken by the failed checkpoint, are in
     await again.store.close();
   });
 

@@ -9,6 +9,7 @@ import { codecOps } from './codec-ops.js';
 import { flow } from './flow.js';
 import { postMessageOneWay } from './postmessage-oneway.js';
 import { postMessageVector } from './postmessage-vector.js';
+import { recordsSuite } from './records.js';
 import { ringMinimal } from './ring-minimal.js';
 import { ringOneWay } from './ring-oneway.js';
 import { ringOps } from './ring-ops.js';
@@ -32,4 +33,5 @@ export const suites: Suite[] = [
   flow,
   browser,
   state,
+  recordsSuite,
 ];

@@ -50,6 +50,31 @@ export function createRegistry(read: () => EnvironmentMetrics, options: { defaul
       for (const s of snapshot().job?.stages ?? []) absolute(this, { stage: s.name, instance: String(s.instance) }, s.framesIn);
     },
   });
+  const stageCounter = (name: string, help: string, pick: (s: import('../stream/index.js').StageSnapshot) => number) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['stage', 'instance'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of snapshot().job?.stages ?? []) absolute(this, { stage: s.name, instance: String(s.instance) }, pick(s));
+      },
+    });
+  stageCounter('ringflow_stage_records_in_total', 'Records each stage instance has taken in.', (s) => s.recordsIn);
+  stageCounter('ringflow_stage_records_out_total', "Records each stage instance's chain has emitted.", (s) => s.recordsOut);
+  stageCounter('ringflow_stage_errors_total', "Records each stage instance's operators failed on.", (s) => s.failures);
+  new Gauge({
+    name: 'ringflow_stage_watermark_lag_seconds',
+    help: "How far each stage instance's input watermark trails the wall clock (event time in ms since the epoch).",
+    labelNames: ['stage', 'instance'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const now = Date.now();
+      for (const s of snapshot().job?.stages ?? []) if (Number.isFinite(s.watermark)) this.set({ stage: s.name, instance: String(s.instance) }, (now - s.watermark) / 1000);
+    },
+  });
   new Gauge({
     name: 'ringflow_stage_input_backlog_bytes',
     help: "Bytes waiting in each stage instance's input ring.",

@@ -77,3 +77,19 @@ export class WindowTimestampError extends RingflowError {
     super('ERR_WINDOW_TIMESTAMP', `windowed table '${table}': ${detail}`);
   }
 }
+
+/** A table value the state codec cannot carry (a function, a class instance's methods, a symbol, ...). */
+export class StateValueError extends RingflowError {
+  constructor(
+    readonly table: string,
+    readonly key: string,
+    cause: unknown,
+  ) {
+    super(
+      'ERR_STATE_VALUE',
+      `table '${table}': the value of key ${JSON.stringify(key)} cannot be stored (${String((cause as Error)?.message ?? cause)}); ` +
+        'table values are what structured clone carries (no functions or symbols)',
+      { cause },
+    );
+  }
+}

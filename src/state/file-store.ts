@@ -4,7 +4,7 @@ import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { InvalidArgumentError } from '../errors.js';
 import { declarationDifferences, type StoredTableDeclaration } from './declarations.js';
-import { StateAppMismatchError, StateCorruptionError, StateDeclarationMismatchError, StateDiskFullError, StateIOError } from './errors.js';
+import { StateAppMismatchError, StateCorruptionError, StateDeclarationMismatchError, StateDiskFullError, StateIOError, StateValueError } from './errors.js';
 import { checkMaxParallelism, type KeyGroupRange } from './key-groups.js';
 import { FrameType, NO_KEY_GROUP, encodeFrame, readFrame } from './segment-format.js';
 import type {
@@ -437,6 +437,22 @@ export class FileStateStore implements StateStore {
   }
 }
 
+/** A Put frame's payload; a value the codec refuses is named by its table and key. */
+function encodePuts(table: string, keys: string[], values: unknown[], windows: number[] | undefined): Uint8Array {
+  try {
+    return encodeStateValue([table, keys, values, windows]);
+  } catch (e) {
+    for (let i = 0; i < values.length; i++) {
+      try {
+        encodeStateValue(values[i]);
+      } catch (cause) {
+        throw new StateValueError(table, keys[i]!, cause);
+      }
+    }
+    throw e;
+  }
+}
+
 interface OpenSegment {
   readonly name: string;
   readonly handle: FileHandle;
@@ -479,8 +495,8 @@ class FileSegmentWriter implements PartitionWriter {
       for (const g of t.groups) {
         for (let at = 0; at < g.putKeys.length; at += batch) {
           const keys = chunk(g.putKeys, at);
-          const payload = [t.table, keys, chunk(g.putValues, at), g.putWindows ? chunk(g.putWindows, at) : undefined];
-          frames.push(encodeFrame(FrameType.Put, g.keyGroup, id, keys.length, encodeStateValue(payload)));
+          const values = chunk(g.putValues, at);
+          frames.push(encodeFrame(FrameType.Put, g.keyGroup, id, keys.length, encodePuts(t.table, keys, values, g.putWindows ? chunk(g.putWindows, at) : undefined)));
         }
         for (let at = 0; at < g.deleteKeys.length; at += batch) {
           const keys = chunk(g.deleteKeys, at);

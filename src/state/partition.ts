@@ -37,6 +37,8 @@ export class StatePartition {
   readonly declarations: readonly StoredTableDeclaration[];
   private readonly event: CurrentEvent = { record: undefined, ts: undefined, active: false };
   private readonly tables = new Map<string, AnyTable>();
+  /** Set when a checkpoint's changes were taken but not written: the next one must be a full snapshot. */
+  private mustWriteFull = false;
 
   constructor(options: StatePartitionOptions) {
     for (const key of Object.keys(options)) {
@@ -115,7 +117,19 @@ export class StatePartition {
    * and writes them durably; the extent goes to the coordinator, which commits the checkpoint.
    */
   checkpoint(checkpointId: number, writer: PartitionWriter): Promise<PartitionExtent> {
-    return writer.write(this.takeChanges(checkpointId, writer.wantsFull));
+    const changes = this.takeChanges(checkpointId, writer.wantsFull || this.mustWriteFull);
+    // Taking the changes emptied the dirty sets: if they do not reach the store, only a full snapshot is whole again.
+    this.mustWriteFull = true;
+    let written: Promise<PartitionExtent>;
+    try {
+      written = writer.write(changes);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return written.then((extent) => {
+      this.mustWriteFull = false;
+      return extent;
+    });
   }
 
   /** Loads a committed checkpoint's entries of this partition's key groups (from whichever partitions wrote them). */

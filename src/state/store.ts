@@ -107,7 +107,11 @@ export interface CheckpointCommit {
 }
 
 export interface StateStore {
-  /** Checks the stored app against `spec` (a coded error when it differs) and finds the last committed checkpoint. */
+  /**
+   * Checks the stored app against `spec` (a coded error when it differs) and finds the last
+   * committed checkpoint. Call it once at startup, before any writer of the folder runs: it
+   * removes what no committed checkpoint names.
+   */
   open(spec: AppStateSpec): Promise<OpenedState>;
   writer(partition: string): PartitionWriter;
   /** Makes a checkpoint the one recovery finds, atomically. */

@@ -1,8 +1,11 @@
+// Codec choice (issue 9): encode+decode µs per object { i, user, score, tags }, one at a time and in
+// 256-batches, for v8.serialize, the hand-written v8-format encoder and msgpackr; and for a
+// service-sized argument list. npx tsx bench/_scratch/codec-values.ts
 // Quick codec choice: encode+decode µs per object, one at a time and in 256-batches.
 import v8 from 'node:v8';
 import { Packr } from 'msgpackr/pack';
 import { Unpackr } from 'msgpackr/unpack';
-import { PayloadEncoder, PayloadDecoder } from '../../src/service/value-codec.js';
+import { PayloadEncoder, PayloadDecoder } from '../../src/codec/values/index.js';
 
 const N = 256;
 const make = (i: number) => ({ i, user: `user-${i % 97}`, score: (i % 1000) / 1000, tags: ['a', i % 2 ? 'odd' : 'even'] });

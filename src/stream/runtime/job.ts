@@ -24,6 +24,8 @@ export interface JobOptions {
   onSideOutput?: (output: SideOutput) => void;
   /** Gives each stage instance its own service client handle (ctx.services), and takes it back. */
   services?: ServiceAccess;
+  /** Shared buffers handed to every stage (ctx.shared). */
+  shared?: Record<string, SharedArrayBuffer>;
 }
 
 /** How a job reaches the services: a client handle per stage instance (each worker thread needs its own reply ring). */
@@ -263,6 +265,7 @@ export class Job {
       services,
       zeroCopyVectors: this.options.zeroCopyVectors,
       arenas: this.arenas,
+      shared: this.options.shared ?? {},
       counters: this.counters.buffer,
       counterSlot,
     };

@@ -31,6 +31,8 @@ export interface StageTask {
   /** Feed arenas that batch references on the input point into. */
   arenas: ArenaHandle[];
   services?: unknown;
+  /** Shared buffers every operator reaches as ctx.shared (env.share). */
+  shared: Record<string, SharedArrayBuffer>;
   /** The job's live counters and this instance's slot in them. */
   counters: SharedArrayBuffer;
   counterSlot: number;
@@ -70,6 +72,7 @@ export async function runStage(task: StageTask): Promise<StageReport> {
     parallelism: task.parallelism,
     name,
     services,
+    shared: task.shared,
     get origin() {
       return writer.origin;
     },

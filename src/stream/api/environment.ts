@@ -9,6 +9,7 @@ import { Job, type JobResult, type JobSnapshot, type OperatorFailure, type SideO
 import { describePlan, plan, planGraph, type PlanGraph } from '../plan/planner.js';
 import type { SourceTiming, STOP } from '../runtime/source-driver.js';
 import type { FeedArena } from '../batches/feed-arena.js';
+import { runConnectors, sourceFeed, type SourceConnector } from './connector.js';
 
 export interface StreamEnvironmentOptions {
   /** Default parallelism of every operator. Default: the machine's available parallelism. */
@@ -76,6 +77,7 @@ export class StreamEnvironment implements GraphOwner {
   private sideOutputHandler?: (output: SideOutput) => void;
   private running = false;
   private serviceManager: ServiceManager | undefined;
+  private readonly sharedBuffers: Record<string, SharedArrayBuffer> = {};
   private currentJob: Job | undefined;
 
   constructor(options: StreamEnvironmentOptions = {}) {
@@ -106,6 +108,11 @@ export class StreamEnvironment implements GraphOwner {
   fromSource<T>(fn: () => T | typeof STOP | Promise<T | typeof STOP>, options: SourceOptions<Exclude<T, typeof STOP>> = {}): DataStream<Exclude<T, typeof STOP>> {
     if (typeof fn !== 'function') throw new InvalidArgumentError('fromSource needs a function that returns the next record or STOP');
     return this.source({ kind: 'function', fn }, options);
+  }
+
+  /** Reads a source connector (e.g. fromJetStream): its records are acked once they have reached the sinks. */
+  from<T>(source: SourceConnector<T>, options: Omit<SourceOptions<T>, 'name'> = {}): DataStream<T> {
+    return this.fromFeed<T>(sourceFeed(this, source), { ...options, name: source?.name });
   }
 
   /** Reads records from a SharedRing (e.g. another pipeline's ring sink) until it is closed and drained. */
@@ -141,6 +148,18 @@ export class StreamEnvironment implements GraphOwner {
   /** Registers a service (see ServiceManager.registerService); execute() starts the services. */
   registerService(name: string, target: unknown, options?: RegisterServiceOptions): this {
     this.services.registerService(name, target, options);
+    return this;
+  }
+
+  /**
+   * Gives every operator `buffer` as `ctx.shared[name]` (one memory for the main thread and all
+   * workers: counters, tables a layer above the stream keeps with its operators).
+   */
+  share(name: string, buffer: SharedArrayBuffer): this {
+    if (typeof name !== 'string' || name === '') throw new InvalidArgumentError('share needs a non-empty name');
+    if (!(buffer instanceof SharedArrayBuffer)) throw new InvalidArgumentError(`share('${name}') needs a SharedArrayBuffer`);
+    if (this.running) throw new InvalidArgumentError('share() must be called before the environment executes');
+    this.sharedBuffers[name] = buffer;
     return this;
   }
 
@@ -197,13 +216,20 @@ export class StreamEnvironment implements GraphOwner {
       ringCapacity: this.ringCapacity,
       zeroCopyVectors: this.zeroCopyVectors,
       workerPriority: this.workerPriority,
+      shared: { ...this.sharedBuffers },
       onFailure: this.failureHandler,
       onSideOutput: this.sideOutputHandler,
     });
     this.running = true;
     this.currentJob = job;
-    const done = job.run().finally(() => (this.running = false));
-    return { done, stop: () => job.stop(), snapshot: () => job.snapshot(), barrier: (epoch) => job.barrier(epoch), releaseSinks: (options) => job.releaseSinks(options?.deliver ?? true) };
+    const hooks = { barrier: (epoch: number) => job.barrier(epoch), onFailure: this.failureHandler };
+    const connectors = runConnectors(this, hooks, job.run());
+    const done = connectors.done.finally(() => (this.running = false));
+    const stop = () => {
+      job.stop();
+      connectors.stop(); // a connector waiting for messages ends its batches
+    };
+    return { done, stop, snapshot: () => job.snapshot(), barrier: (epoch) => job.barrier(epoch), releaseSinks: (options) => job.releaseSinks(options?.deliver ?? true) };
   }
 
   /**

@@ -7,8 +7,10 @@ import type { Suite } from '../lib/suite.js';
 import { browser } from './browser.js';
 import { codecOps } from './codec-ops.js';
 import { flow } from './flow.js';
+import { metricsSuite } from './metrics.js';
 import { postMessageOneWay } from './postmessage-oneway.js';
 import { postMessageVector } from './postmessage-vector.js';
+import { recordsSuite } from './records.js';
 import { ringMinimal } from './ring-minimal.js';
 import { ringOneWay } from './ring-oneway.js';
 import { ringOps } from './ring-ops.js';
@@ -32,4 +34,6 @@ export const suites: Suite[] = [
   flow,
   browser,
   state,
+  recordsSuite,
+  metricsSuite,
 ];

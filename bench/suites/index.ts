@@ -17,6 +17,7 @@ import { rttMain } from './rtt-main.js';
 import { rttWorker } from './rtt-worker.js';
 import { services } from './services.js';
 import { state } from './state.js';
+import { jetstreamSuite } from './jetstream.js';
 
 export const suites: Suite[] = [
   ringOps,
@@ -32,4 +33,5 @@ export const suites: Suite[] = [
   flow,
   browser,
   state,
+  jetstreamSuite,
 ];

@@ -16,6 +16,7 @@ import { ringOps } from './ring-ops.js';
 import { ringVector } from './ring-vector.js';
 import { rttMain } from './rtt-main.js';
 import { rttWorker } from './rtt-worker.js';
+import { serveSuite } from './serve.js';
 import { services } from './services.js';
 import { state } from './state.js';
 
@@ -33,5 +34,6 @@ export const suites: Suite[] = [
   flow,
   browser,
   state,
+  serveSuite,
   recordsSuite,
 ];

@@ -77,6 +77,7 @@ export class StreamEnvironment implements GraphOwner {
   private sideOutputHandler?: (output: SideOutput) => void;
   private running = false;
   private serviceManager: ServiceManager | undefined;
+  private readonly sharedBuffers: Record<string, SharedArrayBuffer> = {};
   private currentJob: Job | undefined;
 
   constructor(options: StreamEnvironmentOptions = {}) {
@@ -151,6 +152,18 @@ export class StreamEnvironment implements GraphOwner {
   }
 
   /**
+   * Gives every operator `buffer` as `ctx.shared[name]` (one memory for the main thread and all
+   * workers: counters, tables a layer above the stream keeps with its operators).
+   */
+  share(name: string, buffer: SharedArrayBuffer): this {
+    if (typeof name !== 'string' || name === '') throw new InvalidArgumentError('share needs a non-empty name');
+    if (!(buffer instanceof SharedArrayBuffer)) throw new InvalidArgumentError(`share('${name}') needs a SharedArrayBuffer`);
+    if (this.running) throw new InvalidArgumentError('share() must be called before the environment executes');
+    this.sharedBuffers[name] = buffer;
+    return this;
+  }
+
+  /**
    * A snapshot of what is running: the current (or last) job's progress and each registered
    * service's status. Cheap: it reads counters the runtime keeps anyway.
    */
@@ -203,6 +216,7 @@ export class StreamEnvironment implements GraphOwner {
       ringCapacity: this.ringCapacity,
       zeroCopyVectors: this.zeroCopyVectors,
       workerPriority: this.workerPriority,
+      shared: { ...this.sharedBuffers },
       onFailure: this.failureHandler,
       onSideOutput: this.sideOutputHandler,
     });

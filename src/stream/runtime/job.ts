@@ -7,6 +7,7 @@ import { EdgeWriter, type EdgeTask } from './edge-writer.js';
 import { FrameKind, kindOf, type ArenaHandle } from './frames.js';
 import type { FnRef } from '../plan/functions.js';
 import type { GraphNode } from '../plan/graph.js';
+import { StageCounters } from './stage-counters.js';
 import { producerCount, vertexName, type Plan, type Vertex, type VertexEdge } from '../plan/planner.js';
 import { SinkDriver } from './sink-driver.js';
 import { SourceDriver, type SourceTiming } from './source-driver.js';
@@ -23,6 +24,8 @@ export interface JobOptions {
   onSideOutput?: (output: SideOutput) => void;
   /** Gives each stage instance its own service client handle (ctx.services), and takes it back. */
   services?: ServiceAccess;
+  /** Shared buffers handed to every stage (ctx.shared). */
+  shared?: Record<string, SharedArrayBuffer>;
 }
 
 /** How a job reaches the services: a client handle per stage instance (each worker thread needs its own reply ring). */
@@ -69,6 +72,12 @@ export interface StageSnapshot {
   capacityBytes: number;
   /** Frames the instance has taken from its input ring (a frame holds one record or a batch). */
   framesIn: number;
+  /** Records it took in, records its chain emitted, records its operators failed on. */
+  recordsIn: number;
+  recordsOut: number;
+  failures: number;
+  /** Its input watermark (ms), -Infinity before the first. */
+  watermark: number;
 }
 
 /** A running job's progress: see Job.snapshot(). */
@@ -98,6 +107,8 @@ export class Job {
   private readonly inputs = new Map<Vertex, SharedRing[]>();
   private readonly failures: OperatorFailure[] = [];
   private readonly result: JobResult = { sources: {}, sinks: {}, stages: {}, failures: 0, sideOutputs: 0, late: [] };
+  /** Every worker instance's live counts (see stage-counters.ts). */
+  private readonly counters: StageCounters;
   /** The running sources' drivers by source name (their counts are live, for snapshot()). */
   private readonly sourceDrivers = new Map<string, SourceDriver>();
   /** stop() was called: sources that start from now on end at once. */
@@ -113,6 +124,7 @@ export class Job {
     const workerInstances = plan.vertices.filter((v) => v.kind === 'worker').reduce((n, v) => n + v.parallelism, 0);
     this.pool = new WorkerPool({ threads: Math.max(1, workerInstances), priority: options.workerPriority });
     this.channel = SharedRing.create({ capacity: 1 << 20 });
+    this.counters = StageCounters.create(workerInstances);
     this.arenas = plan.vertices.flatMap((v) => {
       const spec = v.nodes[0]!.spec;
       return spec.kind === 'source' && spec.source.kind === 'feed' && spec.source.arena ? [{ id: spec.source.arena.id, buffer: spec.source.arena.buffer }] : [];
@@ -161,11 +173,12 @@ export class Job {
     const sinks: Record<string, number> = {};
     for (const [vertex, sink] of this.sinks) sinks[vertex.nodes[0]!.name] = sink.records;
     const stages: StageSnapshot[] = [];
+    let slot = 0;
     for (const vertex of this.plan.vertices) {
       if (vertex.kind !== 'worker') continue;
       this.inputs.get(vertex)!.forEach((ring, instance) => {
         const stats = ring.stats();
-        stages.push({ name: chainName(vertex), instance, backlogBytes: stats.usedBytes, capacityBytes: stats.capacity, framesIn: stats.framesRead });
+        stages.push({ name: chainName(vertex), instance, backlogBytes: stats.usedBytes, capacityBytes: stats.capacity, framesIn: stats.framesRead, ...this.counters.read(slot++) });
       });
     }
     return { sources, sinks, stages, failures: this.result.failures, sideOutputs: this.result.sideOutputs };
@@ -226,16 +239,17 @@ export class Job {
   private startStages(handles: unknown[]): Promise<StageReport[][]> {
     const runs: Promise<StageReport[]>[] = [];
     let next = 0;
+    let slot = 0;
     for (const vertex of this.plan.vertices) {
       if (vertex.kind !== 'worker') continue;
-      const tasks = Array.from({ length: vertex.parallelism }, (_, instance) => this.stageTask(vertex, instance, handles[next++]));
+      const tasks = Array.from({ length: vertex.parallelism }, (_, instance) => this.stageTask(vertex, instance, handles[next++], slot++));
       const reports = Promise.all(tasks.map((data) => this.pool.run<StageReport>({ module: STAGE_MODULE, export: 'runStage', data })));
       runs.push(reports.then((r) => ((this.result.stages[chainName(vertex)] = r.reduce((n, x) => n + x.records, 0)), r)));
     }
     return Promise.all(runs);
   }
 
-  private stageTask(vertex: Vertex, instance: number, services: unknown): StageTask {
+  private stageTask(vertex: Vertex, instance: number, services: unknown, counterSlot: number): StageTask {
     const chain: ChainNode[] = vertex.nodes.map((n) => ({ name: n.name, spec: n.spec }));
     return {
       name: chainName(vertex),
@@ -251,6 +265,9 @@ export class Job {
       services,
       zeroCopyVectors: this.options.zeroCopyVectors,
       arenas: this.arenas,
+      shared: this.options.shared ?? {},
+      counters: this.counters.buffer,
+      counterSlot,
     };
   }
 
@@ -269,7 +286,9 @@ export class Job {
       .map(async (vertex) => {
         const node = vertex.nodes[0]!;
         if (node.spec.kind !== 'source') throw new RingflowError('ERR_INTERNAL', 'a source vertex without a source');
-        const writer = await EdgeWriter.open(vertex.outputs.map((e) => this.edgeTask(e, 0)), 0);
+        const writer = await EdgeWriter.open(vertex.outputs.map((e) => this.edgeTask(e, 0)), 0, (record, error) =>
+          this.dispatch({ type: 'failure', operator: node.name, key: undefined, record, error: { name: error.name, message: error.message, stack: error.stack, code: error.code } }),
+        );
         const driver = new SourceDriver(node.spec.source, this.timing.get(node) ?? { outOfOrdernessMs: 0 }, writer, this.abort.signal);
         this.sourceDrivers.set(node.name, driver);
         if (this.stopping) driver.stop();

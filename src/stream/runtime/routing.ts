@@ -7,6 +7,8 @@ import type { Partition } from '../plan/graph.js';
  */
 export class Router {
   private next = 0;
+  /** The key hash of the record last routed on a 'hash' partition. */
+  lastHash = 0;
 
   constructor(
     private readonly partition: Partition['kind'],
@@ -24,7 +26,7 @@ export class Router {
   route(value: unknown): number {
     switch (this.partition) {
       case 'hash':
-        return hashKey(this.key!(value)) % this.targets;
+        return (this.lastHash = hashKey(this.key!(value))) % this.targets;
       case 'broadcast':
         return this.targets === 1 ? 0 : -1;
       case 'forward':

@@ -121,12 +121,43 @@ export class SourceDriver {
    * Writes one record. Returns a promise only when it has to wait (a full ring, or the periodic
    * watermark and event-loop yield), so a fast source pays no promise per record.
    */
-  emit(value: unknown, ts?: number): Promise<void> | undefined {
+  emit(value: unknown, ts?: number, origin = 0): Promise<void> | undefined {
     const time = ts ?? (this.timing.timestamp ? this.timing.timestamp(value) : Date.now());
     if (time > this.maxTs) this.maxTs = time;
-    const waiting = this.writer.writeAsync(value, time);
+    const waiting = this.writer.writeAsync(value, time, origin);
+    if (!this.flushScheduled) this.scheduleFlush();
     if (++this.records % WATERMARK_EVERY !== 0) return waiting;
     return this.checkpoint(waiting);
+  }
+
+  private flushScheduled = false;
+
+  /**
+   * Records wait in the writer's batches until one fills or a control mark goes out; a source that
+   * pauses (an async iterable waiting for input) must not hold them back: once the event loop gets
+   * a turn, what is queued goes out.
+   */
+  private scheduleFlush(): void {
+    if (!this.writer.hasPendingValues()) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      if (this.signal.aborted) return;
+      // A ring that is full now is drained by its reader: try again shortly.
+      const sending = this.writer.flushValuesAsync();
+      // (A failed send means the job is being torn down: the run reports why.)
+      if (sending) sending.then(() => this.scheduleFlush(), () => {});
+      else if (this.writer.hasPendingValues()) this.retryFlush();
+    });
+  }
+
+  private retryFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setTimeout(() => {
+      this.flushScheduled = false;
+      this.scheduleFlush();
+    }, 1);
   }
 
   /** Every WATERMARK_EVERY records: the watermark goes out, and the event loop gets a turn if due. */

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { InvalidArgumentError } from '../../errors.js';
+import { AbortError, checkOptions, InvalidArgumentError, TimeoutError } from '../../errors.js';
 import { checkThreadPriority, type ThreadPriority } from '../../pool/index.js';
 import type { SharedRing } from '../../ring/index.js';
 import { ServiceManager, type RegisterServiceOptions, type ServiceClientHandle } from '../../service/index.js';
@@ -29,11 +29,30 @@ export interface StreamEnvironmentOptions {
 }
 
 export interface RunningJob {
+  /**
+   * Settles as execute() does: the result, or a coded error — JobFailedError (ERR_JOB_FAILED),
+   * HandlerError (ERR_HANDLER_FAILED), or JobCancelledError (an AbortError, ABORT_ERR) once cancelled.
+   */
   readonly done: Promise<JobResult>;
+  /**
+   * Cancels the job: sources stop, every worker thread is terminated (also one stuck in a loop),
+   * and `done` rejects with JobCancelledError. A no-op once the job has ended.
+   */
+  cancel(reason?: unknown): void;
   /** Resolves once a FeedBarrier of `epoch` has reached every sink (and lets gated sinks deliver up to it). */
   barrier(epoch: number): Promise<void>;
   /** Opens gated sinks for good: they pass on what they hold and all that follows, or (`deliver: false`) drop it. */
   releaseSinks(options?: { deliver?: boolean }): void;
+}
+
+export interface ExecuteOptions {
+  /** Cancels the job when it fires (as job.cancel(signal.reason)). */
+  signal?: AbortSignal;
+}
+
+export interface CloseOptions {
+  /** How long close() waits for the services to stop before it rejects with TimeoutError (ms). Default 15 000. */
+  timeoutMs?: number;
 }
 
 export interface SourceOptions<T = unknown> {
@@ -43,6 +62,10 @@ export interface SourceOptions<T = unknown> {
   /** How far the watermark trails the largest timestamp seen (ms). Default 0. */
   outOfOrdernessMs?: number;
 }
+
+const ENVIRONMENT_OPTIONS = ['workers', 'ringCapacity', 'zeroCopyVectors', 'workerPriority'] as const satisfies readonly (keyof StreamEnvironmentOptions)[];
+const SOURCE_OPTIONS = ['name', 'timestamp', 'outOfOrdernessMs'] as const satisfies readonly (keyof SourceOptions)[];
+const FEED_OPTIONS = [...SOURCE_OPTIONS, 'arena'] as const;
 
 /**
  * Where pipelines are built and run. Sources and sinks run on the main thread (never blocking
@@ -57,12 +80,14 @@ export class StreamEnvironment implements GraphOwner {
   readonly workerPriority: ThreadPriority;
   private readonly timing = new Map<GraphNode, SourceTiming>();
   private readonly names = new Map<string, number>();
-  private failureHandler?: (failure: OperatorFailure) => void;
-  private sideOutputHandler?: (output: SideOutput) => void;
-  private running = false;
+  private failureHandler?: (failure: OperatorFailure) => unknown;
+  private sideOutputHandler?: (output: SideOutput) => unknown;
+  private running: Job | undefined;
+  private runningDone: Promise<unknown> | undefined;
   private serviceManager: ServiceManager | undefined;
 
   constructor(options: StreamEnvironmentOptions = {}) {
+    checkOptions('StreamEnvironment', options, ENVIRONMENT_OPTIONS);
     this.parallelism = options.workers ?? availableParallelism();
     if (!Number.isInteger(this.parallelism) || this.parallelism < 1) {
       throw new InvalidArgumentError(`workers must be a positive integer, got ${String(options.workers)}`);
@@ -97,14 +122,25 @@ export class StreamEnvironment implements GraphOwner {
     return this.source({ kind: 'ring', ring }, options);
   }
 
-  /** Handles records an operator threw on; the pipeline keeps going. Without one, execute() rejects. */
-  onError(handler: (failure: OperatorFailure) => void): this {
+  /**
+   * Handles failed records (an operator or sink threw on it, its key selector or timestamp
+   * extractor failed, its timestamp is NaN); the pipeline keeps going. Without one, execute()
+   * rejects after the run naming the first failure (the first 100 are kept, the rest counted).
+   * If the handler itself throws (or returns a promise that rejects), the job still runs to its
+   * end, and then execute() rejects with HandlerError (ERR_HANDLER_FAILED, `handler: 'onError'`).
+   */
+  onError(handler: (failure: OperatorFailure) => unknown): this {
+    if (typeof handler !== 'function') throw new InvalidArgumentError('onError needs a function (failure) => void');
     this.failureHandler = handler;
     return this;
   }
 
-  /** Receives side outputs (records too late for their window, …). Without one they are kept in the result. */
-  onSideOutput(handler: (output: SideOutput) => void): this {
+  /**
+   * Receives side outputs (records too late for their window, …). Without one they are kept in the
+   * result. A handler that throws is treated as onError's (HandlerError, `handler: 'onSideOutput'`).
+   */
+  onSideOutput(handler: (output: SideOutput) => unknown): this {
+    if (typeof handler !== 'function') throw new InvalidArgumentError('onSideOutput needs a function (output) => void');
     this.sideOutputHandler = handler;
     return this;
   }
@@ -123,9 +159,28 @@ export class StreamEnvironment implements GraphOwner {
     return this;
   }
 
-  /** Stops the services (draining their queues). Idempotent. */
-  async close(): Promise<void> {
-    await this.serviceManager?.stop();
+  /**
+   * Cancels a running job (its execute() rejects with JobCancelledError) and waits for it to end,
+   * then stops the services (draining their queues). Bounded: a service that does not stop within
+   * `timeoutMs` makes close() reject with TimeoutError. Idempotent.
+   */
+  async close(options?: CloseOptions): Promise<void> {
+    const { timeoutMs = 15_000 } = checkOptions('close', options, ['timeoutMs']);
+    if (!(timeoutMs >= 0)) throw new InvalidArgumentError(`close timeoutMs must be >= 0, got ${String(timeoutMs)}`);
+    this.running?.cancel(new AbortError('the environment was closed'));
+    // A cancelled job ends within its own bounds (threads are terminated, not waited for).
+    await this.runningDone;
+    const manager = this.serviceManager;
+    if (!manager) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TimeoutError(`the services did not stop within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      await Promise.race([manager.stop(), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** The physical plan, one line per vertex (chains, parallelism, partitions). */
@@ -133,16 +188,21 @@ export class StreamEnvironment implements GraphOwner {
     return describePlan(plan(this.graph, this.parallelism));
   }
 
-  /** Runs the pipeline; resolves when every source is exhausted and every record has reached its sink. */
-  async execute(): Promise<JobResult> {
-    return this.start().done;
+  /**
+   * Runs the pipeline; resolves when every source is exhausted and every record has reached its
+   * sink (or been reported as failed). `signal` cancels it (see RunningJob.cancel).
+   */
+  async execute(options?: ExecuteOptions): Promise<JobResult> {
+    return this.start(options).done;
   }
 
   /**
    * Starts the pipeline and returns at once: `done` settles as execute() would; `barrier(epoch)`
    * resolves when a FeedBarrier of that epoch, sent through a feed source, has reached every sink.
    */
-  start(): RunningJob {
+  start(options?: ExecuteOptions): RunningJob {
+    const { signal } = checkOptions('execute', options, ['signal']);
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('execute signal must be an AbortSignal');
     if (this.running) throw new InvalidArgumentError('this environment is already executing');
     const manager = this.serviceManager;
     const job = new Job(plan(this.graph, this.parallelism), this.timing, {
@@ -160,10 +220,20 @@ export class StreamEnvironment implements GraphOwner {
       workerPriority: this.workerPriority,
       onFailure: this.failureHandler,
       onSideOutput: this.sideOutputHandler,
+      signal,
     });
-    this.running = true;
-    const done = job.run().finally(() => (this.running = false));
-    return { done, barrier: (epoch) => job.barrier(epoch), releaseSinks: (options) => job.releaseSinks(options?.deliver ?? true) };
+    this.running = job;
+    const done = job.run().finally(() => {
+      this.running = undefined;
+      this.runningDone = undefined;
+    });
+    this.runningDone = done.catch(() => {});
+    return {
+      done,
+      cancel: (reason) => job.cancel(reason),
+      barrier: (epoch) => job.barrier(epoch),
+      releaseSinks: (options) => job.releaseSinks(options?.deliver ?? true),
+    };
   }
 
   /**
@@ -181,6 +251,7 @@ export class StreamEnvironment implements GraphOwner {
   }
 
   private source<T>(spec: SourceSpec, options: SourceOptions<T>): DataStream<T> {
+    checkOptions(`source '${options?.name ?? spec.kind}'`, options, spec.kind === 'feed' ? FEED_OPTIONS : SOURCE_OPTIONS);
     const outOfOrdernessMs = options.outOfOrdernessMs ?? 0;
     if (!(outOfOrdernessMs >= 0)) throw new InvalidArgumentError(`outOfOrdernessMs must be >= 0, got ${outOfOrdernessMs}`);
     if (options.timestamp !== undefined && typeof options.timestamp !== 'function') {

@@ -35,35 +35,34 @@ export class InvalidArgumentError extends RingflowError {
   }
 }
 
-/**
- * An options object has a key no option is called: a misspelt option would otherwise be ignored
- * without a word. `option` is the key given, `validKeys` the ones `what` takes.
- */
+/** An options object with a key the call does not know (a misspelling, most often). */
 export class UnknownOptionError extends InvalidArgumentError {
-  constructor(
-    readonly what: string,
-    readonly option: string,
-    readonly validKeys: readonly string[],
-  ) {
-    super(`${what}: unknown option '${option}'; the options are ${validKeys.map((k) => `'${k}'`).join(', ')}`, 'ERR_UNKNOWN_OPTION');
+  readonly option: string;
+  readonly validOptions: readonly string[];
+  constructor(where: string, option: string, validOptions: readonly string[]) {
+    super(`${where}: unknown option '${option}' (valid options: ${validOptions.join(', ')})`, 'ERR_UNKNOWN_OPTION');
+    this.option = option;
+    this.validOptions = validOptions;
   }
 }
 
 /**
- * Checks an options argument up front: undefined, or a plain object whose keys are all in
- * `validKeys` (UnknownOptionError names the first other key and the valid ones). Returns the
- * options, `{}` for undefined. Keys whose value is undefined count as given: a misspelling is
- * still a misspelling.
+ * Throws UnknownOptionError for the first own key of `options` not in `validKeys`. Undefined or
+ * null options pass (the caller's defaults apply); anything else that is not an object is an
+ * InvalidArgumentError.
  */
-export function checkOptions<T extends object>(what: string, options: T | undefined, validKeys: readonly string[]): T {
-  if (options === undefined) return {} as T;
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new InvalidArgumentError(`${what}: options must be an object, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
+export function checkOptionKeys(where: string, options: unknown, validKeys: readonly string[]): void {
+  if (options === undefined || options === null) return;
+  if (typeof options !== 'object') throw new InvalidArgumentError(`${where}: options must be an object, got ${typeof options}`);
+  for (const key of Object.keys(options)) {
+    if (!validKeys.includes(key)) throw new UnknownOptionError(where, key, validKeys);
   }
-  for (const key in options) {
-    if (!validKeys.includes(key)) throw new UnknownOptionError(what, key, validKeys);
-  }
-  return options;
+}
+
+/** checkOptionKeys, returning the options to read (`{}` for undefined or null). */
+export function checkOptions<T extends object>(where: string, options: T | undefined, validKeys: readonly string[]): T {
+  checkOptionKeys(where, options, validKeys);
+  return options ?? ({} as T);
 }
 
 /**

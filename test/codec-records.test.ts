@@ -1,4 +1,5 @@
 import v8 from 'node:v8';
+import { decodeValue, encodeValue } from '../src/codec/values/index.js';
 import fc from 'fast-check';
 import { Builder, ByteBuffer } from 'flatbuffers';
 import { describe, expect, it } from 'vitest';
@@ -480,13 +481,13 @@ describe('Envelope', () => {
           key: key === undefined ? undefined : keyString(key),
           keyHash: key === undefined ? 0 : hashKey(key),
           ts: tsNumber(ts),
-          codec: 'v8',
+          codec: 'value',
           value: cloned(value),
         };
         expect(decodeEnvelope(encoded)).toEqual(expected);
 
         // The same record written in place into ring memory.
-        const payload = v8.serialize(value);
+        const payload = encodeValue(value);
         const size = envelopeSize(payload.length, key);
         expect(size).toBe(encoded.length);
         const offset = offsetFor(size, where);
@@ -494,7 +495,7 @@ describe('Envelope', () => {
         verify(region, offset, size, schemas.Envelope);
         expect(region.slice(offset, offset + size)).toEqual(encoded);
         reader.read(offset);
-        expect([reader.key, reader.keyHash, reader.tsBigInt, reader.codec]).toEqual([expected.key, expected.keyHash, tsBig(ts), 'v8']);
+        expect([reader.key, reader.keyHash, reader.tsBigInt, reader.codec]).toEqual([expected.key, expected.keyHash, tsBig(ts), 'value']);
         expect(reader.value()).toEqual(expected.value);
         expect(reader.payloadOffset % 8).toBe(0);
 
@@ -502,8 +503,8 @@ describe('Envelope', () => {
         expect(table.key()).toBe(expected.key ?? null);
         expect(table.keyHash()).toBe(expected.keyHash);
         expect(table.ts()).toBe(tsBig(ts));
-        expect(table.codec()).toBe(wire.PayloadCodec.V8);
-        expect(v8.deserialize(table.payloadArray()!.slice())).toEqual(expected.value);
+        expect(table.codec()).toBe(wire.PayloadCodec.Value);
+        expect(decodeValue(table.payloadArray()!.slice())).toEqual(expected.value);
       }),
       RUNS,
     );
@@ -536,7 +537,7 @@ describe('Envelope', () => {
     expect(decoded.value).toEqual(new Uint8Array([7, 8, 9]));
 
     // A typed array inside a v8 payload must not view the ring after decoding.
-    writeEnvelope(region, 0, {}, v8.serialize({ t: new Float64Array([1, 2]) }));
+    writeEnvelope(region, 0, {}, encodeValue({ t: new Float64Array([1, 2]) }));
     const value = new EnvelopeReader(region).read(0).value() as { t: Float64Array };
     region.fill(0);
     expect(Array.from(value.t)).toEqual([1, 2]);
@@ -567,7 +568,7 @@ describe('ServiceRequest', () => {
         verify(encoded, 0, encoded.length, schemas.ServiceRequest);
         expect(decodeServiceRequest(encoded)).toEqual(expected);
 
-        const args = request.args.length === 0 ? new Uint8Array(0) : v8.serialize(request.args);
+        const args = request.args.length === 0 ? new Uint8Array(0) : encodeValue(request.args);
         const size = serviceRequestSize(request.service, request.method, args.length);
         expect(size).toBe(encoded.length);
         const offset = offsetFor(size, where);
@@ -618,7 +619,7 @@ describe('ServiceResponse', () => {
         verify(encoded, 0, encoded.length, schemas.ServiceResponse);
         expect(decodeServiceResponse(encoded)).toEqual({ id, ok: true, result: cloned(result) });
 
-        const bytes = result === undefined ? new Uint8Array(0) : v8.serialize(result);
+        const bytes = result === undefined ? new Uint8Array(0) : encodeValue(result);
         const size = serviceResponseSize(bytes.length);
         const offset = offsetFor(size, where);
         expect(writeServiceResponse(region, offset, id, bytes)).toBe(size);

@@ -149,15 +149,15 @@ describe('eager runs', () => {
     await svc.close();
   }, 30_000);
 
-  it('close() drops what was pushed but never run, sent early or not', async () => {
+  it('close() runs what was pushed but never run, sent early or not, each once', async () => {
     const svc = new SageFlowService({ dim: DIM, workers: 2 });
-    let sunk = 0;
-    svc.setSink(() => void sunk++);
+    const uids: bigint[] = [];
+    svc.setSink((uid) => void uids.push(uid));
     svc.push(0, vectorOf(0));
     await svc.run();
-    for (let i = 0; i < 2000; i++) svc.push(i, vectorOf(i));
+    for (let i = 1; i <= 2000; i++) svc.push(i, vectorOf(i));
     await svc.close();
-    expect(sunk).toBe(1);
+    expect(uids).toEqual(Array.from({ length: 2001 }, (_, i) => BigInt(i)));
   }, 30_000);
 });
 

@@ -4,10 +4,12 @@
  * the suite is selected by a filter.
  */
 import type { Suite } from '../lib/suite.js';
+import { browser } from './browser.js';
 import { codecOps } from './codec-ops.js';
 import { flow } from './flow.js';
 import { postMessageOneWay } from './postmessage-oneway.js';
 import { postMessageVector } from './postmessage-vector.js';
+import { recordsSuite } from './records.js';
 import { ringMinimal } from './ring-minimal.js';
 import { ringOneWay } from './ring-oneway.js';
 import { ringOps } from './ring-ops.js';
@@ -15,6 +17,7 @@ import { ringVector } from './ring-vector.js';
 import { rttMain } from './rtt-main.js';
 import { rttWorker } from './rtt-worker.js';
 import { services } from './services.js';
+import { state } from './state.js';
 
 export const suites: Suite[] = [
   ringOps,
@@ -28,4 +31,7 @@ export const suites: Suite[] = [
   rttMain,
   services,
   flow,
+  browser,
+  state,
+  recordsSuite,
 ];

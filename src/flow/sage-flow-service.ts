@@ -1,10 +1,24 @@
 import { VectorReader, vectorRecordSize, writeVectorRecord, type VectorArray, type VectorDType } from '../codec/index.js';
-import { RingflowError } from '../errors.js';
+import { InvalidArgumentError, TimeoutError } from '../errors.js';
 import type { ThreadPriority } from '../pool/index.js';
 import { SharedRing } from '../ring/index.js';
-import { batchRows, rowBytes, FeedArena, FeedBarrier, SharedVectorBatch, StreamEnvironment, VectorBatch, type DataStream, type RunningJob, type VectorRecord } from '../stream/index.js';
+import {
+  batchRows,
+  rowBytes,
+  FeedArena,
+  FeedBarrier,
+  SharedVectorBatch,
+  StreamEnvironment,
+  VectorBatch,
+  type DataStream,
+  type OperatorFailure,
+  type RunningJob,
+  type VectorRecord,
+} from '../stream/index.js';
+import { SageFlowQueueFullError, SageFlowRunError, SageFlowSinkError, SageFlowStateError } from './errors.js';
 import { FeedQueue } from './feed-queue.js';
-import { checkDim, checkDType, checkUid, checkVector, copyVector, toUid } from './vector-input.js';
+import { checkDim, checkDType, checkUid, checkVectorFor, copyVector, toUid } from './vector-input.js';
+
 
 export interface SageFlowServiceOptions {
   /** Vector dimension. Default 4. */
@@ -17,8 +31,17 @@ export interface SageFlowServiceOptions {
   zeroCopyVectors?: boolean;
   /** Scheduling priority of the worker threads (see StreamEnvironment). Default 'belowNormal'. */
   workerPriority?: ThreadPriority;
-  /** Bytes of the ring other threads push into (a power of two). Default 4 MiB. */
+  /**
+   * Bytes of the ring other threads push into (a power of two). Default 4 MiB. Once a thread has
+   * the service's `handle`, the main thread moves what arrives there into the queue as it comes
+   * (up to `queueMemory`), run() or not.
+   */
   inboxCapacity?: number;
+  /**
+   * How long a push from another thread waits for room when the queue (`queueMemory`) and the
+   * inbox are full, before it throws SageFlowQueueFullError (ERR_QUEUE_FULL). Default 10 000 ms.
+   */
+  pushTimeoutMs?: number;
   /**
    * Once the pipeline is deployed (by the first run()), a batch of pushes that fills up between
    * runs goes to the workers at once, so they process it while you push the rest; the sink still
@@ -48,19 +71,24 @@ export interface SageFlowHandle {
   readonly inbox: SharedArrayBuffer;
   readonly dim: number;
   readonly dtype: VectorDType;
+  readonly pushTimeoutMs: number;
 }
 
-/** The service is closed, or its pipeline was changed after the first run. */
-export class SageFlowStateError extends RingflowError {
-  constructor(message: string) {
-    super('ERR_SERVICE_STATE', message);
-  }
-}
+const OPTION_KEYS = ['dim', 'dtype', 'workers', 'zeroCopyVectors', 'workerPriority', 'inboxCapacity', 'pushTimeoutMs', 'eager', 'queueMemory'];
 
 const VECTOR_FRAME = 2;
 /** Spare private batches kept for reuse, by memory: up to 64 MiB of them. */
 const SPARE_BYTES = 64 * 2 ** 20;
 const QUEUE_MEMORY = 256 * 2 ** 20;
+const PUSH_TIMEOUT_MS = 10_000;
+/** Frames the inbox pump moves per pass before it lets the event loop run. */
+const PUMP_PASS_FRAMES = 4096;
+/** How often the inbox pump, waiting, looks whether a dead producer's claim holds the inbox. */
+const STALL_CHECK_MS = 100;
+/** A claim left unpublished this long belongs to a thread that died between claim and commit. */
+const UNBLOCK_AFTER_MS = 1000;
+/** Operator failures a failed run keeps (it counts the rest). */
+const KEPT_FAILURES = 100;
 
 /** A batch push() fills: in the shared queue arena, or private when the arena is full. */
 type QueueBatch = SharedVectorBatch | VectorBatch;
@@ -84,7 +112,7 @@ export class SageFlowService {
   /** The StreamEnvironment the pipeline runs in, for custom operators (see `transform`). */
   readonly env: StreamEnvironment;
 
-  /** Pushes from this thread, in columnar batches (sent a frame per batch). */
+  /** Pushes not yet run, in columnar batches (sent a frame per batch): this thread's and, moved in, other threads'. */
   private queue: QueueBatch[] = [];
   /** Batches of the next run already in the pipeline (eager). */
   private sent: SharedVectorBatch[] = [];
@@ -103,6 +131,11 @@ export class SageFlowService {
   private readonly spare: VectorBatch[] = [];
   private readonly maxSpare: number;
   private readonly inbox: SharedRing;
+  private readonly pushTimeoutMs: number;
+  /** Moves the inbox into the queue as other threads push (from the first `handle` until close). */
+  private pump: Promise<void> | undefined;
+  /** Wakes the pump when a run has given queue memory back. */
+  private roomFreed: (() => void) | undefined;
   private sink: { fn: VectorSink; name: string; vectorViews: boolean } | undefined;
   private transformFn: ((stream: DataStream<VectorRecord>) => DataStream<unknown>) | undefined;
   private feed: FeedQueue<unknown> | undefined;
@@ -110,10 +143,18 @@ export class SageFlowService {
   private epoch = 0;
   private running: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private closing: Promise<void> | undefined;
+  /** What went wrong since the last run ended: the sink's first error, operators' failures (when no onError is set). */
+  private sinkError: { cause: unknown; count: number } | undefined;
+  private failures: OperatorFailure[] = [];
+  private failureCount = 0;
 
   constructor(options: SageFlowServiceOptions = {}) {
+    const unknown = Object.keys(options).filter((key) => !OPTION_KEYS.includes(key));
+    if (unknown.length > 0) throw new InvalidArgumentError(`unknown SageFlowService option ${unknown.map((k) => `'${k}'`).join(', ')}; the options are ${OPTION_KEYS.join(', ')}`);
     this.dim = checkDim(options.dim ?? 4);
     this.dtype = checkDType(options.dtype ?? 'Float32');
+    this.pushTimeoutMs = checkTimeout(options.pushTimeoutMs ?? PUSH_TIMEOUT_MS, 'pushTimeoutMs');
     this.env = new StreamEnvironment({ workers: options.workers, zeroCopyVectors: options.zeroCopyVectors, workerPriority: options.workerPriority });
     this.inbox = SharedRing.create({ capacity: options.inboxCapacity ?? 1 << 22 });
     this.inboxReader = new VectorReader(this.inbox.data);
@@ -123,19 +164,27 @@ export class SageFlowService {
     this.maxSpare = Math.max(1, Math.floor(SPARE_BYTES / (this.rowsPerBatch * rowBytes(this.dim, this.dtype))));
   }
 
-  /** Gives another thread a producer: `SageFlowService.connect(svc.handle).push(uid, vec)`. */
+  /**
+   * Gives another thread a producer: `SageFlowService.connect(svc.handle).push(uid, vec)`. From the
+   * first call on, the main thread moves what other threads push into the queue as it arrives, so
+   * they never wait for a run() while there is queueMemory left (and the service keeps the
+   * process alive until close()).
+   */
   get handle(): SageFlowHandle {
-    return { inbox: this.inbox.buffer, dim: this.dim, dtype: this.dtype };
+    this.startPump();
+    return { inbox: this.inbox.buffer, dim: this.dim, dtype: this.dtype, pushTimeoutMs: this.pushTimeoutMs };
   }
 
-  static connect(handle: SageFlowHandle): SageFlowProducer {
-    return new SageFlowProducer(handle);
+  static connect(handle: SageFlowHandle, options: { pushTimeoutMs?: number } = {}): SageFlowProducer {
+    return new SageFlowProducer(handle, options);
   }
 
   /**
    * Where results go; the last call wins. Must be set before the first run(). With
    * `vectorViews: true` the vector is a view over shared memory, valid only until the callback
-   * returns (faster; copy it to keep it); by default it is the callback's own copy.
+   * returns (faster; copy it to keep it); by default it is the callback's own copy. A callback
+   * that throws (or whose promise rejects) fails the run() it was called in with
+   * SageFlowSinkError (ERR_SINK_FAILED); later runs go on.
    */
   setSink(callback: VectorSink, name = 'sink', options: { vectorViews?: boolean } = {}): this {
     if (typeof callback !== 'function') throw new TypeError('setSink needs a callback (uid, ts, vector) => void');
@@ -167,7 +216,12 @@ export class SageFlowService {
     copyVector(vec, this.dim, batch.data, batch.count * this.dim);
     batch.commitUid(id);
     this.queuedCount++;
-    if (batch.full && this.eager && this.feed !== undefined && !this.inRun) this.sendEarly();
+    if (batch.full) this.batchFilled();
+  }
+
+  /** A queue batch is full: eager, it goes to the workers now. */
+  private batchFilled(): void {
+    if (this.eager && this.feed !== undefined && !this.inRun) this.sendEarly();
   }
 
   /**
@@ -186,37 +240,59 @@ export class SageFlowService {
     }
   }
 
-  /** Vectors waiting for the next run() (pushes from this thread; other threads' are in the inbox). */
+  /** Vectors waiting for the next run() (this thread's pushes, and other threads' moved in from the inbox). */
   get queued(): number {
     return this.queuedCount;
   }
 
   /**
    * Runs everything queued so far through the pipeline once; resolves with how many vectors it
-   * took (0 when none). Runs never overlap: a second call waits for the first.
+   * took (0 when none). Runs never overlap: a second call waits for the first. Without a sink it
+   * rejects (ERR_SERVICE_STATE) and keeps the queue. When the sink threw in this run it rejects
+   * with SageFlowSinkError, when operators threw (and `env.onError` is not set) with
+   * SageFlowRunError — in both cases after the rest of the run has reached the sink.
    */
   run(): Promise<number> {
+    if (this.closed) return Promise.reject(new SageFlowStateError('run after close()'));
     const next = this.running.then(() => this.runOnce());
     this.running = next.catch(() => undefined);
     return next;
   }
 
-  /** Lets the pipeline finish what it holds and frees the worker threads. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /**
+   * Lets runs already asked for finish, runs once more what was pushed since (so nothing accepted
+   * is dropped; without a sink those vectors are dropped with a process warning), and frees the
+   * worker threads. Pushes from other threads are refused from here on (RingClosedError). Rejects
+   * when that last run fails or the pipeline failed.
+   */
+  close(): Promise<void> {
+    return (this.closing ??= this.shutDown());
+  }
+
+  private async shutDown(): Promise<void> {
     this.closed = true;
     await this.running;
     this.inbox.close();
+    this.roomFreed?.();
+    await this.pump;
+    let failure: unknown;
+    if (this.queuedCount > 0 || this.sent.length > 0 || this.inbox.hasFrame()) {
+      if (this.sink) await this.runOnce().catch((error: unknown) => (failure = error));
+      else {
+        const dropped = this.queuedCount + this.takeInbox([], Infinity, false);
+        process.emitWarning(`SageFlowService.close() dropped ${dropped} queued vectors: no sink was set`, { code: 'RINGFLOW_FLOW_DROPPED' });
+      }
+    }
     if (this.job) {
-      // What was pushed but never run stays undelivered, sent early or not.
       this.job.releaseSinks({ deliver: false });
       this.feed!.close();
       await this.job.done;
     }
+    if (failure !== undefined) throw failure;
   }
 
   private async runOnce(): Promise<number> {
-    if (this.closed) throw new SageFlowStateError('run after close()');
+    if (!this.sink) throw new SageFlowStateError(`set a sink with setSink() before run() (the ${this.queuedCount} queued vectors are kept for the next run)`);
     this.inRun = true;
     try {
       return await this.takeQueue();
@@ -226,19 +302,19 @@ export class SageFlowService {
   }
 
   private async takeQueue(): Promise<number> {
+    const job = this.ensureStarted();
     const queued = this.queue;
     const sent = this.sent;
     let count = this.queuedCount;
     this.queue = [];
     this.sent = [];
     this.queuedCount = 0;
-    count += this.takeInbox(queued);
+    count += this.takeInbox(queued, Infinity, false);
     if (count === 0) return 0;
     // The source's processing time: when this run took the records in.
     const now = Date.now();
     for (const batch of queued) batch.stampAll(now);
     const batches: unknown[] = queued;
-    const job = this.ensureStarted();
     const epoch = ++this.epoch;
     const reached = job.barrier(epoch);
     batches.push(new FeedBarrier(epoch));
@@ -252,7 +328,19 @@ export class SageFlowService {
         this.spare.push(item);
       }
     }
+    this.roomFreed?.();
+    this.throwRunFailure();
     return count;
+  }
+
+  /** Reports what went wrong in the run that just ended (the barrier has dispatched its failures), and forgets it. */
+  private throwRunFailure(): void {
+    const { sinkError, failures, failureCount } = this;
+    this.sinkError = undefined;
+    this.failures = [];
+    this.failureCount = 0;
+    if (failureCount > 0) throw new SageFlowRunError(failures, failureCount);
+    if (sinkError) throw new SageFlowSinkError(this.sink!.name, sinkError.count, sinkError.cause);
   }
 
   /**
@@ -271,30 +359,113 @@ export class SageFlowService {
     return this.arena.take(this.dim, this.dtype, this.rowsPerBatch) ?? this.spare.pop() ?? new VectorBatch(this.dim, this.dtype, this.rowsPerBatch);
   }
 
-  /** Moves what other threads pushed into `batches` (copies: the inbox space is reused); returns how many. */
-  private takeInbox(batches: QueueBatch[]): number {
+  /** Room in the queue's shared memory for one more row. */
+  private queueHasRoom(): boolean {
+    const last = this.queue[this.queue.length - 1];
+    return (last !== undefined && !last.full) || this.arena.hasRoom(this.dim, this.dtype, this.rowsPerBatch);
+  }
+
+  /**
+   * Moves up to `maxFrames` of what other threads pushed onto the end of `batches` (copies: the
+   * inbox space is reused); returns how many. `bounded`: only while the queue's shared memory has
+   * room (the pump; a run takes everything).
+   */
+  private takeInbox(batches: QueueBatch[], maxFrames: number, bounded: boolean): number {
     const reader = this.inboxReader;
-    let batch: QueueBatch | undefined;
+    const dim = this.dim;
+    let batch = batches[batches.length - 1];
     let count = 0;
     this.inbox.drain((_type, _data, offset) => {
       reader.read(offset);
       if (batch === undefined || batch.full) batches.push((batch = this.emptyBatch()));
-      batch.data.set(reader.vector(), batch.count * this.dim);
+      batch.data.set(reader.vector(), batch.count * dim);
       batch.commitUid(reader.uid);
       count++;
-    });
+      if (batch.full && bounded) {
+        this.batchFilled();
+        return this.queueHasRoom();
+      }
+      return true;
+    }, maxFrames);
+    if (batches === this.queue) this.queuedCount += count;
     return count;
+  }
+
+  private startPump(): void {
+    if (this.pump !== undefined || this.closed) return;
+    this.pump = this.pumpInbox();
+  }
+
+  /**
+   * Moves other threads' pushes into the queue as they arrive, while the queue's shared memory
+   * has room (past it, their pushes wait, then time out); and turns a claim that a dead thread
+   * left unpublished into padding (the ring's unblock), so it cannot wedge the inbox.
+   */
+  private async pumpInbox(): Promise<void> {
+    let stuckSince: number | undefined;
+    while (!this.closed) {
+      if (!this.queueHasRoom()) {
+        await new Promise<void>((resolve) => (this.roomFreed = resolve));
+        this.roomFreed = undefined;
+        continue;
+      }
+      let ready = false;
+      try {
+        ready = await this.inbox.readable(STALL_CHECK_MS);
+      } catch (error) {
+        if (!(error instanceof TimeoutError)) throw error;
+      }
+      if (this.closed) return;
+      if (ready) {
+        stuckSince = undefined;
+        this.takeInbox(this.queue, PUMP_PASS_FRAMES, true);
+        // The event loop gets a turn between passes.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      } else if (this.inbox.stats().usedBytes > 0) {
+        // Claimed space, but no published frame at its head: a claim in progress, or a dead one.
+        const now = performance.now();
+        stuckSince ??= now;
+        if (now - stuckSince >= UNBLOCK_AFTER_MS && this.unblockInbox()) stuckSince = undefined;
+      } else stuckSince = undefined;
+    }
+  }
+
+  /** Skips a claim at the inbox's head that stayed unpublished (a producer died in it); true if it did. */
+  private unblockInbox(): boolean {
+    const ring = this.inbox as SharedRing & { unblock?: () => boolean };
+    return typeof ring.unblock === 'function' ? ring.unblock() : false;
   }
 
   private ensureStarted(): RunningJob {
     if (this.job) return this.job;
     if (!this.sink) throw new SageFlowStateError('set a sink with setSink() before run()');
     const { fn } = this.sink;
+    const sinkFailed = (cause: unknown): void => {
+      if (this.sinkError) this.sinkError.count++;
+      else this.sinkError = { cause, count: 1 };
+    };
+    // The sink's faults fail the run they happen in, not the pipeline.
+    const guarded: VectorSink = (uid, ts, vector, record) => {
+      let result: unknown;
+      try {
+        result = fn(uid, ts, vector, record);
+      } catch (error) {
+        sinkFailed(error);
+        return undefined;
+      }
+      return result instanceof Promise ? result.catch(sinkFailed) : result;
+    };
+    // Operators' failures fail the run they happen in, unless the user takes them (env.onError).
+    if (!this.env.hasErrorHandler) {
+      this.env.onError((failure) => {
+        if (this.failureCount++ < KEPT_FAILURES) this.failures.push(failure);
+      });
+    }
     this.feed = new FeedQueue<unknown>();
     let stream = this.env.fromFeed<unknown>(this.feed, { name: 'queue', timestamp: (r) => (r as VectorRecord).ts, arena: this.arena });
     if (this.transformFn) stream = this.transformFn(stream as DataStream<VectorRecord>);
     // Gated: results of batches sent early wait for the run() that takes them.
-    stream.sinkVectors(fn, { name: this.sink.name, vectorViews: this.sink.vectorViews, gated: true });
+    stream.sinkVectors(guarded, { name: this.sink.name, vectorViews: this.sink.vectorViews, gated: true });
     this.job = this.env.start();
     // Surfaced by run() and close().
     this.job.done.then(
@@ -314,23 +485,48 @@ export class SageFlowService {
   }
 }
 
-/** Pushes into a SageFlowService from any thread (blocking while its inbox is full; never on the main thread). */
+/**
+ * Pushes into a SageFlowService from any thread. While the service's queue and inbox are full a
+ * push blocks (never on the main thread), at most `pushTimeoutMs` (default: the service's), then
+ * throws SageFlowQueueFullError (ERR_QUEUE_FULL) with nothing queued.
+ */
 export class SageFlowProducer {
   private readonly inbox: SharedRing;
   private readonly size: number;
+  private readonly timeoutMs: number;
 
-  constructor(private readonly handle: SageFlowHandle) {
+  constructor(
+    private readonly handle: SageFlowHandle,
+    options: { pushTimeoutMs?: number } = {},
+  ) {
     this.inbox = SharedRing.attach(handle.inbox);
     this.size = vectorRecordSize(handle.dim, handle.dtype);
+    this.timeoutMs = checkTimeout(options.pushTimeoutMs ?? handle.pushTimeoutMs ?? PUSH_TIMEOUT_MS, 'pushTimeoutMs');
   }
 
   push(uid: bigint | number, vec: ArrayLike<number>): void {
-    // Checked, then written straight into the claimed frame (converted to the dtype on the way).
-    const vector = checkVector(vec, this.handle.dim);
+    // Checked (also that it fits the dtype), then written straight into the claimed frame.
+    const vector = checkVectorFor(vec, this.handle.dim, this.handle.dtype);
     const id = toUid(uid);
-    const offset = this.inbox.claim(VECTOR_FRAME, this.size);
-    // ts 0: the service stamps records when run() takes them (no clock read per push).
-    writeVectorRecord(this.inbox.data, offset, id, 0, vector, this.handle.dtype);
+    let offset: number;
+    try {
+      offset = this.inbox.claim(VECTOR_FRAME, this.size, this.timeoutMs);
+    } catch (error) {
+      if (error instanceof TimeoutError) throw new SageFlowQueueFullError(this.timeoutMs, { cause: error });
+      throw error;
+    }
+    try {
+      // ts 0: the service stamps records when run() takes them (no clock read per push).
+      writeVectorRecord(this.inbox.data, offset, id, 0, vector, this.handle.dtype);
+    } catch (error) {
+      this.inbox.abort(offset);
+      throw error;
+    }
     this.inbox.commit(offset);
   }
+}
+
+function checkTimeout(ms: unknown, name: string): number {
+  if (typeof ms !== 'number' || !(ms >= 0)) throw new InvalidArgumentError(`${name} must be a non-negative number of milliseconds (or Infinity), got ${String(ms)}`);
+  return ms;
 }

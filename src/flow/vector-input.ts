@@ -15,6 +15,22 @@ export function copyVector(vec: unknown, dim: number, target: VectorArray, offse
     return;
   }
   target.set(checkVector(vec, dim), offset);
+  // A finite number can still overflow a Float32 row.
+  if (target instanceof Float32Array && !allFinite(target, offset, dim)) throw tooLarge(vec as ArrayLike<number>, target, offset);
+}
+
+/**
+ * `checkVector`, and for a Float32 target also that every element fits a Float32 (a finite value
+ * may round to Infinity there): what a producer in another thread checks before it claims a frame.
+ */
+export function checkVectorFor(vec: unknown, dim: number, dtype: VectorDType): ArrayLike<number> {
+  const values = checkVector(vec, dim);
+  if (dtype === 'Float32' && !(values instanceof Float32Array)) {
+    for (let i = 0; i < dim; i++) {
+      if (!Number.isFinite(Math.fround(values[i]!))) throw new ValueOutOfRangeError(`vector element ${i} (${values[i]}) does not fit a Float32`);
+    }
+  }
+  return values;
 }
 
 /** Checks what a user pushes: a vector of `dim` finite numbers; returns it, typed for copying. */
@@ -68,6 +84,11 @@ function firstNonFinite(v: ArrayLike<number>, from = 0): number {
 function notStored(vec: Float32Array | Float64Array, target: VectorArray, offset: number): Error {
   const at = firstNonFinite(target, offset);
   if (!Number.isFinite(vec[at]!)) return notFinite(at, vec);
+  return tooLarge(vec, target, offset);
+}
+
+function tooLarge(vec: ArrayLike<number>, target: VectorArray, offset: number): ValueOutOfRangeError {
+  const at = firstNonFinite(target, offset);
   return new ValueOutOfRangeError(`vector element ${at} (${vec[at]}) does not fit a Float32 (it would be ${target[offset + at]})`);
 }
 

@@ -2,7 +2,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { SharedRing } from '../ring/index.js';
 import { ServiceCaller } from './caller.js';
 import { toErrorInfo } from '../codec/index.js';
-import { ServiceError, UnknownMethodError, UnknownServiceError } from './errors.js';
+import { ServiceError, ServiceUnavailableError, TimeoutError, UnknownMethodError, UnknownServiceError } from './errors.js';
 import type { AnyFunction } from './methods.js';
 import type { CallOptions } from './options.js';
 import { isClientHandle, type ServiceClientHandle } from './protocol.js';
@@ -125,5 +125,7 @@ async function callLocal(service: string, method: string, args: readonly unknown
 /** What a local call throws: UnknownMethodError as is, anything the method threw as a ServiceError (the original as `cause`). */
 export function wrapLocalError(service: string, method: string, error: unknown): unknown {
   if (error instanceof UnknownMethodError || error instanceof ServiceError || error instanceof InvalidArgumentError) return error;
+  // A bridge to a remote service (registerRemote) fails a call as the runtime would: unavailable, or late.
+  if (error instanceof ServiceUnavailableError || error instanceof TimeoutError) return error;
   return new ServiceError(service, method, toErrorInfo(error), { cause: error });
 }

@@ -2,12 +2,13 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OpRef } from '../pool/op.js';
 import { WorkerPool } from '../pool/worker-pool.js';
+import { workerModule } from '../pool/worker-files.js';
 import { BaseServiceTask, type TaskRuntime } from './base-task.js';
 import { DownReason } from './caller.js';
 import { ServiceUnavailableError } from './errors.js';
 import { C_RESTARTS, I_EPOCH, instanceBase, type HostControlMessage, type HostEventMessage, type HostTaskData, type ServiceClientHandle } from './protocol.js';
 
-const HOST_URL = new URL(`../../workers/service-host${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
+const HOST_URL = workerModule('service-host.mjs', new URL(`../../workers/service-host${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
 
 interface Slot {
   /** Incremented at each launch; events of an older launch are ignored. */

@@ -1,4 +1,4 @@
-import { performance } from 'node:perf_hooks';
+import { now } from '../platform/index.js';
 
 /** Spins in a row that found nothing before the spinner backs off. */
 const FAILURES_TO_BACK_OFF = 32;
@@ -45,9 +45,9 @@ export class AdaptiveSpin {
   /** Spins until `ready()` or the budget is spent; true when ready. */
   spin(ready: () => boolean): boolean {
     if (this.maxUs <= 0) return ready();
-    let now = performance.now();
+    let t = now();
     if (this.backOffUntil !== 0) {
-      if (now < this.backOffUntil) {
+      if (t < this.backOffUntil) {
         this.spunUs = 0;
         return ready();
       }
@@ -55,7 +55,7 @@ export class AdaptiveSpin {
       this.budgetUs = this.maxUs;
     }
     this.spunUs = this.budgetUs;
-    const until = now + this.budgetUs / 1000;
+    const until = t + this.budgetUs / 1000;
     for (let i = 1; ; i++) {
       if (ready()) {
         this.budgetUs = Math.min(this.maxUs, this.budgetUs * 2);
@@ -64,11 +64,11 @@ export class AdaptiveSpin {
       }
       // The clock every 64 checks: a read costs ~0.1 µs on a VM, several checks' worth, and a
       // frame that lands during one waits for it. 64 checks are a µs or so, nothing to a budget.
-      if ((i & 63) === 0 && (now = performance.now()) >= until) {
+      if ((i & 63) === 0 && (t = now()) >= until) {
         this.budgetUs = Math.max(this.minUs, this.budgetUs / 2);
         if (++this.failures >= FAILURES_TO_BACK_OFF) {
           this.failures = 0;
-          this.backOffUntil = now + BACK_OFF_MS;
+          this.backOffUntil = t + BACK_OFF_MS;
         }
         return false;
       }

@@ -1,5 +1,4 @@
-import { performance } from 'node:perf_hooks';
-import { isMainThread } from 'node:worker_threads';
+import { isMainThread, now } from '../platform/index.js';
 import { BlockingOnMainThreadError, InvalidArgumentError } from '../errors.js';
 import { AdaptiveSpin } from './adaptive-spin.js';
 
@@ -27,8 +26,8 @@ export interface ParkingSpot {
 
 /**
  * How a thread waits for a condition another thread will make true (the LMAX Disruptor's idea:
- * waiting is a policy, not part of the data structure). `deadline` is on the performance.now()
- * clock; Infinity waits forever. Both methods resolve to the final value of `ready()`.
+ * waiting is a policy, not part of the data structure). `deadline` is on platform's now()
+ * clock (ms); Infinity waits forever. Both methods resolve to the final value of `ready()`.
  */
 export interface WaitStrategy {
   /** Blocking; for worker threads. */
@@ -101,7 +100,7 @@ export class SpinThenParkStrategy implements WaitStrategy {
     const spinner = (spot.spinner ??= new AdaptiveSpin(this.spinMicros));
     if (spinner.spin(ready)) return true;
     if (isMainThread) throw new BlockingOnMainThreadError('a blocking ring wait');
-    const parkedAt = performance.now();
+    const parkedAt = now();
     const steps = parkSteps(ready, spot, deadline, this.maxParkMs);
     let step = steps.next();
     while (!step.done) {
@@ -114,7 +113,7 @@ export class SpinThenParkStrategy implements WaitStrategy {
   async waitAsync(ready: () => boolean, spot: ParkingSpot, deadline: number): Promise<boolean> {
     const spinner = (spot.asyncSpinner ??= new AdaptiveSpin(this.asyncSpinMicros));
     if (spinner.spin(ready)) return true;
-    const parkedAt = performance.now();
+    const parkedAt = now();
     const steps = parkSteps(ready, spot, deadline, this.maxParkMs);
     let step = steps.next();
     while (!step.done) {
@@ -141,7 +140,7 @@ interface Park {
 function* parkSteps(ready: () => boolean, spot: ParkingSpot, deadline: number, maxParkMs: number, once = false): Generator<Park, boolean, void> {
   const { words, waitersIndex, signalIndex } = spot;
   for (;;) {
-    const remaining = deadline - performance.now();
+    const remaining = deadline - now();
     if (remaining <= 0) return ready();
     spot.beforePark?.();
     Atomics.add(words, waitersIndex, 1);
@@ -192,7 +191,7 @@ export async function parkOnceAsync(ready: () => boolean, spot: ParkingSpot, tim
 
 /** Tells the spinner how long the wait lasted, when it ended ready (so spinning can adapt). */
 function settle(ready: boolean, spinner: AdaptiveSpin, parkedAt: number): boolean {
-  if (ready) spinner.parked(performance.now() - parkedAt);
+  if (ready) spinner.parked(now() - parkedAt);
   return ready;
 }
 
@@ -207,7 +206,7 @@ export class BusySpinStrategy implements WaitStrategy {
     if (isMainThread) throw new BlockingOnMainThreadError('a blocking ring wait');
     for (let i = 1; ; i++) {
       if (ready()) return true;
-      if ((i & 1023) === 0 && performance.now() >= deadline) return ready();
+      if ((i & 1023) === 0 && now() >= deadline) return ready();
     }
   }
 
@@ -231,13 +230,13 @@ async function keepingAlive<T>(pending: Promise<T>): Promise<T> {
 
 export const defaultWaitStrategy: WaitStrategy = new SpinThenParkStrategy();
 
-/** Converts an optional timeout in ms to a deadline on the performance.now() clock. */
+/** Converts an optional timeout in ms to a deadline on platform's now() clock. */
 export function deadlineAfter(timeoutMs: number | undefined): number {
   if (timeoutMs === undefined || timeoutMs === Infinity) return Infinity;
   if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
     throw new InvalidArgumentError(`timeoutMs must be a non-negative number of milliseconds, got ${String(timeoutMs)}`);
   }
-  return performance.now() + timeoutMs;
+  return now() + timeoutMs;
 }
 
 function nonNegative(value: number, name: string): number {

@@ -1,5 +1,4 @@
-import { isMainThread } from 'node:worker_threads';
-import { performance } from 'node:perf_hooks';
+import { isMainThread, now } from '../platform/index.js';
 import { BlockingOnMainThreadError, InvalidArgumentError, TimeoutError } from '../errors.js';
 import { defaultWaitStrategy, type ParkingSpot, type WaitStrategy } from './wait-strategy.js';
 
@@ -51,7 +50,7 @@ export function blockUntil(spec: WaitSpec, timeoutMs?: number, strategy: WaitStr
   const limit = checkTimeout(timeoutMs, spec.what);
   assertMayBlock(spec.what);
   if (spec.attempt()) return;
-  if (!strategy.wait(spec.attempt, spec, performance.now() + limit)) {
+  if (!strategy.wait(spec.attempt, spec, now() + limit)) {
     throw new TimeoutError(`${spec.what} timed out after ${limit} ms`);
   }
 }
@@ -60,7 +59,7 @@ export function blockUntil(spec: WaitSpec, timeoutMs?: number, strategy: WaitStr
 export async function untilAsync(spec: WaitSpec, timeoutMs?: number, strategy: WaitStrategy = defaultWaitStrategy): Promise<void> {
   const limit = checkTimeout(timeoutMs, spec.what);
   if (spec.attempt()) return;
-  if (!(await strategy.waitAsync(spec.attempt, spec, performance.now() + limit))) {
+  if (!(await strategy.waitAsync(spec.attempt, spec, now() + limit))) {
     throw new TimeoutError(`${spec.what} timed out after ${limit} ms`);
   }
 }

@@ -3,6 +3,7 @@ import type { SharedRing } from '../../ring/index.js';
 import type { OpRef } from '../../pool/index.js';
 import { toFnRef, type FnRef } from '../plan/functions.js';
 import type { AggregateFns, Edge, GraphNode, NodeSpec, Partition, StreamGraph, VectorMetric, WindowSpec } from '../plan/graph.js';
+import { sinkWriter, type SinkConnector } from './connector.js';
 
 export type { OperatorContext } from '../operators/context.js';
 import type { OperatorContext } from '../operators/context.js';
@@ -200,6 +201,12 @@ export class DataStream<T> {
         ? { kind: 'callback' as const, fn: target as (value: unknown) => unknown, vectorViews: options.vectorViews === true, gated: options.gated === true }
         : { kind: 'ring' as const, ring: target };
     this.owner.graph.add({ kind: 'sink', sink }, options.name ?? this.owner.nextName('sink'), [this.edge()], 1);
+  }
+
+  /** Ends the stream in a sink connector (e.g. toJetStream); a source connector's acks wait for its flush. */
+  to(sink: SinkConnector<T>, options: Omit<SinkOptions, 'gated'> = {}): void {
+    const write = sinkWriter(this.owner, sink);
+    this.sink(write, { ...options, name: options.name ?? this.owner.nextName(sink.name) });
   }
 
   /**

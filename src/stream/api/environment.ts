@@ -2,13 +2,14 @@ import { availableParallelism } from 'node:os';
 import { AbortError, checkOptions, InvalidArgumentError, TimeoutError } from '../../errors.js';
 import { checkThreadPriority, type ThreadPriority } from '../../pool/index.js';
 import type { SharedRing } from '../../ring/index.js';
-import { ServiceManager, type RegisterServiceOptions, type ServiceClientHandle } from '../../service/index.js';
+import { ServiceManager, type RegisterServiceOptions, type ServiceClientHandle, type ServiceStatus } from '../../service/index.js';
 import { DataStream, type GraphOwner } from './data-stream.js';
 import { StreamGraph, type GraphNode, type SourceSpec } from '../plan/graph.js';
-import { Job, type JobResult, type OperatorFailure, type SideOutput } from '../runtime/job.js';
-import { describePlan, plan } from '../plan/planner.js';
+import { Job, type JobResult, type JobSnapshot, type OperatorFailure, type SideOutput } from '../runtime/job.js';
+import { describePlan, plan, planGraph, type PlanGraph } from '../plan/planner.js';
 import type { SourceTiming, STOP } from '../runtime/source-driver.js';
 import type { FeedArena } from '../batches/feed-arena.js';
+import { runConnectors, sourceFeed, type SourceConnector } from './connector.js';
 
 export interface StreamEnvironmentOptions {
   /** Default parallelism of every operator. Default: the machine's available parallelism. */
@@ -41,6 +42,13 @@ export interface RunningJob {
   cancel(reason?: unknown): void;
   /** Resolves once a FeedBarrier of `epoch` has reached every sink (and lets gated sinks deliver up to it). */
   barrier(epoch: number): Promise<void>;
+  /**
+   * Ends every source early, as if exhausted: what they already sent drains through the pipeline
+   * and `done` resolves as usual (the graceful stop of `ringflow run`'s first Ctrl-C).
+   */
+  stop(): void;
+  /** What the job has done so far (records per source and sink, each stage instance's backlog). */
+  snapshot(): JobSnapshot;
   /** Opens gated sinks for good: they pass on what they hold and all that follows, or (`deliver: false`) drop it. */
   releaseSinks(options?: { deliver?: boolean }): void;
 }
@@ -53,6 +61,14 @@ export interface ExecuteOptions {
 export interface CloseOptions {
   /** How long close() waits for the services to stop before it rejects with TimeoutError (ms). Default 15 000. */
   timeoutMs?: number;
+}
+
+/** See StreamEnvironment.metrics(). */
+export interface EnvironmentMetrics {
+  /** The current job's progress (the last job's, once it ended); undefined before the first start(). */
+  job: JobSnapshot | undefined;
+  running: boolean;
+  services: ServiceStatus[];
 }
 
 export interface SourceOptions<T = unknown> {
@@ -82,9 +98,12 @@ export class StreamEnvironment implements GraphOwner {
   private readonly names = new Map<string, number>();
   private failureHandler?: (failure: OperatorFailure) => unknown;
   private sideOutputHandler?: (output: SideOutput) => unknown;
-  private running: Job | undefined;
+  private running = false;
+  /** The running job's end (settled either way), for close() to wait on. */
   private runningDone: Promise<unknown> | undefined;
   private serviceManager: ServiceManager | undefined;
+  private readonly sharedBuffers: Record<string, SharedArrayBuffer> = {};
+  private currentJob: Job | undefined;
 
   constructor(options: StreamEnvironmentOptions = {}) {
     checkOptions('StreamEnvironment', options, ENVIRONMENT_OPTIONS);
@@ -117,6 +136,11 @@ export class StreamEnvironment implements GraphOwner {
     return this.source({ kind: 'function', fn }, options);
   }
 
+  /** Reads a source connector (e.g. fromJetStream): its records are acked once they have reached the sinks. */
+  from<T>(source: SourceConnector<T>, options: Omit<SourceOptions<T>, 'name'> = {}): DataStream<T> {
+    return this.fromFeed<T>(sourceFeed(this, source), { ...options, name: source?.name });
+  }
+
   /** Reads records from a SharedRing (e.g. another pipeline's ring sink) until it is closed and drained. */
   fromRing<T>(ring: SharedRing, options: SourceOptions<T> = {}): DataStream<T> {
     return this.source({ kind: 'ring', ring }, options);
@@ -133,6 +157,11 @@ export class StreamEnvironment implements GraphOwner {
     if (typeof handler !== 'function') throw new InvalidArgumentError('onError needs a function (failure) => void');
     this.failureHandler = handler;
     return this;
+  }
+
+  /** True once onError has been given a handler. */
+  get hasErrorHandler(): boolean {
+    return this.failureHandler !== undefined;
   }
 
   /**
@@ -160,6 +189,31 @@ export class StreamEnvironment implements GraphOwner {
   }
 
   /**
+   * Gives every operator `buffer` as `ctx.shared[name]` (one memory for the main thread and all
+   * workers: counters, tables a layer above the stream keeps with its operators).
+   */
+  share(name: string, buffer: SharedArrayBuffer): this {
+    if (typeof name !== 'string' || name === '') throw new InvalidArgumentError('share needs a non-empty name');
+    if (!(buffer instanceof SharedArrayBuffer)) throw new InvalidArgumentError(`share('${name}') needs a SharedArrayBuffer`);
+    if (this.running) throw new InvalidArgumentError('share() must be called before the environment executes');
+    this.sharedBuffers[name] = buffer;
+    return this;
+  }
+
+  /**
+   * A snapshot of what is running: the current (or last) job's progress and each registered
+   * service's status. Cheap: it reads counters the runtime keeps anyway.
+   */
+  metrics(): EnvironmentMetrics {
+    const manager = this.serviceManager;
+    return {
+      job: this.currentJob?.snapshot(),
+      running: this.running,
+      services: manager ? manager.names().map((name) => manager.status(name)) : [],
+    };
+  }
+
+  /**
    * Cancels a running job (its execute() rejects with JobCancelledError) and waits for it to end,
    * then stops the services (draining their queues). Bounded: a service that does not stop within
    * `timeoutMs` makes close() reject with TimeoutError. Idempotent.
@@ -167,7 +221,7 @@ export class StreamEnvironment implements GraphOwner {
   async close(options?: CloseOptions): Promise<void> {
     const { timeoutMs = 15_000 } = checkOptions('close', options, ['timeoutMs']);
     if (!(timeoutMs >= 0)) throw new InvalidArgumentError(`close timeoutMs must be >= 0, got ${String(timeoutMs)}`);
-    this.running?.cancel(new AbortError('the environment was closed'));
+    if (this.running) this.currentJob?.cancel(new AbortError('the environment was closed'));
     // A cancelled job ends within its own bounds (threads are terminated, not waited for).
     await this.runningDone;
     const manager = this.serviceManager;
@@ -186,6 +240,11 @@ export class StreamEnvironment implements GraphOwner {
   /** The physical plan, one line per vertex (chains, parallelism, partitions). */
   explain(): string {
     return describePlan(plan(this.graph, this.parallelism));
+  }
+
+  /** The physical plan as data: vertices (chains, parallelism) and the edges between them. */
+  planGraph(): PlanGraph {
+    return planGraph(plan(this.graph, this.parallelism));
   }
 
   /**
@@ -218,19 +277,33 @@ export class StreamEnvironment implements GraphOwner {
       ringCapacity: this.ringCapacity,
       zeroCopyVectors: this.zeroCopyVectors,
       workerPriority: this.workerPriority,
+      shared: { ...this.sharedBuffers },
       onFailure: this.failureHandler,
       onSideOutput: this.sideOutputHandler,
       signal,
     });
-    this.running = job;
-    const done = job.run().finally(() => {
-      this.running = undefined;
+    this.running = true;
+    this.currentJob = job;
+    const hooks = { barrier: (epoch: number) => job.barrier(epoch), onFailure: this.failureHandler };
+    const connectors = runConnectors(this, hooks, job.run());
+    const done = connectors.done.finally(() => {
+      this.running = false;
       this.runningDone = undefined;
     });
     this.runningDone = done.catch(() => {});
+    const stop = () => {
+      job.stop();
+      connectors.stop(); // a connector waiting for messages ends its batches
+    };
+    const cancel = (reason?: unknown) => {
+      job.cancel(reason);
+      connectors.stop();
+    };
     return {
       done,
-      cancel: (reason) => job.cancel(reason),
+      stop,
+      cancel,
+      snapshot: () => job.snapshot(),
       barrier: (epoch) => job.barrier(epoch),
       releaseSinks: (options) => job.releaseSinks(options?.deliver ?? true),
     };

@@ -50,6 +50,12 @@ export class FeedArena {
     return batch;
   }
 
+  /** True when `take` of this shape would return a batch. */
+  hasRoom(dim: number, dtype: VectorDType, capacity: number): boolean {
+    for (const batch of this.free) if (batch.dim === dim && batch.dtype === dtype && batch.capacity === capacity) return true;
+    return this.used + recordBatchSize(capacity, dim, dtype) <= this.maxBytes;
+  }
+
   /** Gives a batch back for reuse: nothing may read it any more. */
   recycle(batch: SharedVectorBatch): void {
     if (batch.arena !== this) throw new InvalidArgumentError('that batch belongs to another arena');

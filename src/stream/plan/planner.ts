@@ -109,6 +109,24 @@ export function producerCount(vertex: Vertex): number {
 }
 
 /** Human-readable plan, one line per vertex: what `env.explain()` prints. */
+/** A vertex's name: its chained operators' names joined by →. */
+export function vertexName(vertex: Vertex): string {
+  return vertex.nodes.map((n) => n.name).join('→');
+}
+
+/** The plan as plain data (for the live page and tools): vertices and the edges between them. */
+export interface PlanGraph {
+  vertices: { id: number; kind: Vertex['kind']; name: string; parallelism: number }[];
+  edges: { from: number; to: number; partition: string }[];
+}
+
+export function planGraph(p: Plan): PlanGraph {
+  return {
+    vertices: p.vertices.map((v) => ({ id: v.id, kind: v.kind, name: vertexName(v), parallelism: v.parallelism })),
+    edges: p.vertices.flatMap((v) => v.inputs.map((e) => ({ from: e.from.id, to: v.id, partition: e.partition.kind }))),
+  };
+}
+
 export function describePlan(p: Plan): string {
   return p.vertices
     .map((v) => {

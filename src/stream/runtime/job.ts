@@ -1,19 +1,20 @@
 import { decodeEnvelope } from '../../codec/index.js';
 import { AbortError, RingflowError, TimeoutError } from '../../errors.js';
-import { WorkerPool, type ThreadPriority } from '../../pool/index.js';
+import { WorkerPool, workerModule, type ThreadPriority } from '../../pool/index.js';
 import { SharedRing } from '../../ring/index.js';
 import type { ChainNode } from './chain.js';
 import { EdgeWriter, type EdgeTask } from './edge-writer.js';
 import { FrameKind, kindOf, type ArenaHandle } from './frames.js';
 import type { FnRef } from '../plan/functions.js';
 import type { GraphNode } from '../plan/graph.js';
-import { producerCount, type Plan, type Vertex, type VertexEdge } from '../plan/planner.js';
+import { StageCounters } from './stage-counters.js';
+import { producerCount, vertexName, type Plan, type Vertex, type VertexEdge } from '../plan/planner.js';
 import { SinkDriver } from './sink-driver.js';
 import { KeySelectorError, messageOf, SinkError, toError } from './errors.js';
 import { SourceDriver, type SourceTiming } from './source-driver.js';
 import type { ChannelMessage, StageReport, StageTask } from './stage.js';
 
-const STAGE_MODULE = new URL(`./stage${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
+const STAGE_MODULE = workerModule('stage.mjs', new URL(`./stage${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
 
 export interface JobOptions {
   ringCapacity: number;
@@ -30,6 +31,8 @@ export interface JobOptions {
   signal?: AbortSignal;
   /** Gives each stage instance its own service client handle (ctx.services), and takes it back. */
   services?: ServiceAccess;
+  /** Shared buffers handed to every stage (ctx.shared). */
+  shared?: Record<string, SharedArrayBuffer>;
 }
 
 /** How a job reaches the services: a client handle per stage instance (each worker thread needs its own reply ring). */
@@ -73,6 +76,33 @@ export const KEPT_FAILURES = 100;
 const SERVICE_RELEASE_MS = 2_000;
 /** How long a cancelled or failed job waits for its worker threads to be terminated. */
 const TEARDOWN_MS = 5_000;
+
+/** One worker instance of a running job, as snapshot() sees it. */
+export interface StageSnapshot {
+  /** The chain's name (its operators joined by →). */
+  name: string;
+  instance: number;
+  /** Bytes of frames waiting in the instance's input ring, and the ring's size. */
+  backlogBytes: number;
+  capacityBytes: number;
+  /** Frames the instance has taken from its input ring (a frame holds one record or a batch). */
+  framesIn: number;
+  /** Records it took in, records its chain emitted, records its operators failed on. */
+  recordsIn: number;
+  recordsOut: number;
+  failures: number;
+  /** Its input watermark (ms), -Infinity before the first. */
+  watermark: number;
+}
+
+/** A running job's progress: see Job.snapshot(). */
+export interface JobSnapshot {
+  sources: Record<string, number>;
+  sinks: Record<string, number>;
+  stages: StageSnapshot[];
+  failures: number;
+  sideOutputs: number;
+}
 
 /**
  * A pipeline failed as a whole: a worker died, or records failed and no failure handler was set.
@@ -127,7 +157,6 @@ export class Job {
   private readonly inputs = new Map<Vertex, SharedRing[]>();
   private readonly failures: OperatorFailure[] = [];
   private readonly result: JobResult = { sources: {}, sinks: {}, stages: {}, failures: 0, sideOutputs: 0, late: [] };
-  private readonly sources = new Map<string, SourceDriver>();
   /** Errors of the onError / onSideOutput handlers: how often each threw, and its first error. */
   private readonly handlerErrors = new Map<'onError' | 'onSideOutput', { count: number; first: unknown }>();
   /** Promises returned by handlers, awaited before the job ends (so their rejections are reported). */
@@ -137,6 +166,12 @@ export class Job {
   private readonly cancellation: Promise<never>;
   private cancelNow: (error: JobCancelledError) => void = () => {};
   private settled = false;
+  /** Every worker instance's live counts (see stage-counters.ts). */
+  private readonly counters: StageCounters;
+  /** The running sources' drivers by source name (their counts are live, for snapshot()). */
+  private readonly sourceDrivers = new Map<string, SourceDriver>();
+  /** stop() was called: sources that start from now on end at once. */
+  private stopping = false;
   /** The feed arenas whose batches travel by reference: every reader of the job's rings may need them. */
   private readonly arenas: ArenaHandle[];
 
@@ -148,6 +183,7 @@ export class Job {
     const workerInstances = plan.vertices.filter((v) => v.kind === 'worker').reduce((n, v) => n + v.parallelism, 0);
     this.pool = new WorkerPool({ threads: Math.max(1, workerInstances), priority: options.workerPriority });
     this.channel = SharedRing.create({ capacity: 1 << 20 });
+    this.counters = StageCounters.create(workerInstances);
     this.arenas = plan.vertices.flatMap((v) => {
       const spec = v.nodes[0]!.spec;
       return spec.kind === 'source' && spec.source.kind === 'feed' && spec.source.arena ? [{ id: spec.source.arena.id, buffer: spec.source.arena.buffer }] : [];
@@ -177,7 +213,7 @@ export class Job {
    */
   cancel(reason?: unknown): void {
     if (this.settled || this.cancelled) return;
-    this.cancelled = new JobCancelledError(reason, this.snapshot());
+    this.cancelled = new JobCancelledError(reason, this.tally());
     this.cancelNow(this.cancelled);
     this.tearDown();
   }
@@ -191,9 +227,9 @@ export class Job {
     void this.pool.close().catch(() => {});
   }
 
-  /** What each source sent and each sink received so far. */
-  private snapshot(): JobResult {
-    for (const [name, driver] of this.sources) this.result.sources[name] = driver.records;
+  /** The result, with what each source sent and each sink received so far. */
+  private tally(): JobResult {
+    for (const [name, driver] of this.sourceDrivers) this.result.sources[name] = driver.records;
     for (const [vertex, sink] of this.sinks) this.result.sinks[vertex.nodes[0]!.name] = sink.records;
     return this.result;
   }
@@ -203,12 +239,41 @@ export class Job {
    * everything fed before it has gone through the whole pipeline. Register before sending it.
    */
   barrier(epoch: number): Promise<void> {
-    return Promise.all([...this.sinks.values()].map((s) => s.barrier(epoch))).then(() => undefined);
+    // Failures and side outputs of records before the barrier were sent before it: they are in the
+    // channel by now, and are dispatched before the barrier resolves.
+    return Promise.all([...this.sinks.values()].map((s) => s.barrier(epoch))).then(() => this.takeReports());
+  }
+
+  /** See RunningJob.stop. */
+  stop(): void {
+    this.stopping = true;
+    for (const driver of this.sourceDrivers.values()) driver.stop();
   }
 
   /** See RunningJob.releaseSinks. */
   releaseSinks(deliver: boolean): void {
     for (const sink of this.sinks.values()) sink.release(deliver);
+  }
+
+  /**
+   * What the job has done so far, read without stopping it: records per source and sink (counted
+   * on the main thread) and each worker instance's input ring (bytes waiting, frames taken).
+   */
+  snapshot(): JobSnapshot {
+    const sources: Record<string, number> = {};
+    for (const [name, driver] of this.sourceDrivers) sources[name] = driver.records;
+    const sinks: Record<string, number> = {};
+    for (const [vertex, sink] of this.sinks) sinks[vertex.nodes[0]!.name] = sink.records;
+    const stages: StageSnapshot[] = [];
+    let slot = 0;
+    for (const vertex of this.plan.vertices) {
+      if (vertex.kind !== 'worker') continue;
+      this.inputs.get(vertex)!.forEach((ring, instance) => {
+        const stats = ring.stats();
+        stages.push({ name: chainName(vertex), instance, backlogBytes: stats.usedBytes, capacityBytes: stats.capacity, framesIn: stats.framesRead, ...this.counters.read(slot++) });
+      });
+    }
+    return { sources, sinks, stages, failures: this.result.failures, sideOutputs: this.result.sideOutputs };
   }
 
   /** Runs every source to its end and resolves once everything has reached the sinks. */
@@ -252,13 +317,13 @@ export class Job {
       if (this.cancelled) throw this.cancelled;
       throw error instanceof JobFailedError
         ? error
-        : new JobFailedError(`the pipeline failed: ${messageOf(error)}`, { cause: error, result: this.snapshot() });
+        : new JobFailedError(`the pipeline failed: ${messageOf(error)}`, { cause: error, result: this.tally() });
     } finally {
       this.channel.close();
       // Bounded: a cancelled job's threads may be stuck; terminating them must not be waited on for ever.
       await within(Promise.all([channel, this.pool.close()]), TEARDOWN_MS).catch(() => {});
     }
-    this.snapshot();
+    this.tally();
     if (this.handlerPromises.size > 0) await Promise.race([Promise.allSettled([...this.handlerPromises]), this.cancellation]);
     if (this.cancelled) throw this.cancelled;
     if (this.failures.length > 0 && !this.options.onFailure) {
@@ -278,16 +343,17 @@ export class Job {
   private startStages(handles: unknown[]): Promise<StageReport[][]> {
     const runs: Promise<StageReport[]>[] = [];
     let next = 0;
+    let slot = 0;
     for (const vertex of this.plan.vertices) {
       if (vertex.kind !== 'worker') continue;
-      const tasks = Array.from({ length: vertex.parallelism }, (_, instance) => this.stageTask(vertex, instance, handles[next++]));
+      const tasks = Array.from({ length: vertex.parallelism }, (_, instance) => this.stageTask(vertex, instance, handles[next++], slot++));
       const reports = Promise.all(tasks.map((data) => this.pool.run<StageReport>({ module: STAGE_MODULE, export: 'runStage', data })));
       runs.push(reports.then((r) => ((this.result.stages[chainName(vertex)] = r.reduce((n, x) => n + x.records, 0)), r)));
     }
     return Promise.all(runs);
   }
 
-  private stageTask(vertex: Vertex, instance: number, services: unknown): StageTask {
+  private stageTask(vertex: Vertex, instance: number, services: unknown, counterSlot: number): StageTask {
     const chain: ChainNode[] = vertex.nodes.map((n) => ({ name: n.name, spec: n.spec }));
     return {
       name: chainName(vertex),
@@ -303,6 +369,9 @@ export class Job {
       services,
       zeroCopyVectors: this.options.zeroCopyVectors,
       arenas: this.arenas,
+      shared: this.options.shared ?? {},
+      counters: this.counters.buffer,
+      counterSlot,
     };
   }
 
@@ -321,7 +390,9 @@ export class Job {
       .map(async (vertex) => {
         const node = vertex.nodes[0]!;
         if (node.spec.kind !== 'source') throw new RingflowError('ERR_INTERNAL', 'a source vertex without a source');
-        const writer = await EdgeWriter.open(vertex.outputs.map((e) => this.edgeTask(e, 0)), 0);
+        const writer = await EdgeWriter.open(vertex.outputs.map((e) => this.edgeTask(e, 0)), 0, (record, error) =>
+          this.dispatch({ type: 'failure', operator: node.name, key: undefined, record, error: { name: error.name, message: error.message, stack: error.stack, code: error.code } }),
+        );
         const driver = new SourceDriver(node.spec.source, this.timing.get(node) ?? { outOfOrdernessMs: 0 }, writer, this.abort.signal, (record, error) =>
           this.report(
             error instanceof KeySelectorError
@@ -329,7 +400,8 @@ export class Job {
               : { operator: node.name, key: undefined, record, error: toError(error) },
           ),
         );
-        this.sources.set(node.name, driver);
+        this.sourceDrivers.set(node.name, driver);
+        if (this.stopping) driver.stop();
         await driver.run();
         this.result.sources[node.name] = driver.records;
       });
@@ -337,15 +409,21 @@ export class Job {
 
   /** Failures and side outputs from the workers, until the job ends. */
   private async pumpChannel(): Promise<void> {
-    const messages: ChannelMessage[] = [];
-    const take = (type: number, data: Uint8Array, offset: number) => {
-      if (kindOf(type) === FrameKind.Value) messages.push(decodeEnvelope(data, offset).value as ChannelMessage);
-    };
-    while (await this.channel.readable()) {
-      this.channel.drain(take);
-      for (const message of messages) this.dispatch(message);
-      messages.length = 0;
+    for (;;) {
+      const more = await this.channel.readable();
+      this.takeReports();
+      // barrier() takes reports too: a wake-up may find the channel already drained.
+      if (!more && this.channel.closed) return;
     }
+  }
+
+  /** Dispatches what the channel holds now. */
+  private takeReports(): void {
+    const messages: ChannelMessage[] = [];
+    this.channel.drain((type, data, offset) => {
+      if (kindOf(type) === FrameKind.Value) messages.push(decodeEnvelope(data, offset).value as ChannelMessage);
+    });
+    for (const message of messages) this.dispatch(message);
   }
 
   private dispatch(message: ChannelMessage): void {
@@ -403,6 +481,4 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-function chainName(vertex: Vertex): string {
-  return vertex.nodes.map((n) => n.name).join('→');
-}
+const chainName = vertexName;

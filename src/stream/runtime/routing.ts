@@ -8,6 +8,8 @@ import { KeySelectorError } from './errors.js';
  */
 export class Router {
   private next = 0;
+  /** The key hash of the record last routed on a 'hash' partition. */
+  lastHash = 0;
 
   constructor(
     private readonly partition: Partition['kind'],
@@ -50,7 +52,7 @@ export class Router {
     }
     if (key === undefined) throw new KeySelectorError(this.keyName, value, new TypeError('the key selector returned undefined'));
     try {
-      return hashKey(key) % this.targets;
+      return (this.lastHash = hashKey(key)) % this.targets;
     } catch (error) {
       throw new KeySelectorError(this.keyName, value, error);
     }

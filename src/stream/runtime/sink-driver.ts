@@ -1,6 +1,6 @@
 import { SharedRing } from '../../ring/index.js';
 import { yieldIfDue } from './main-slice.js';
-import { recordBatchSize, writeRecordBatch } from '../../codec/index.js';
+import { recordBatchSize, ValueBatchBuilder, ValueBatchReader, writeRecordBatch } from '../../codec/index.js';
 import { FrameKind, frameType, isRecordKind, kindOf, portOf, readControl, RecordDecoder, type ArenaHandle } from './frames.js';
 import type { SinkSpec } from '../plan/graph.js';
 
@@ -189,7 +189,10 @@ export class SinkDriver {
   }
 
   /** A record frame as bytes to pass on; a batch reference becomes the batch itself (the arena is ours alone). */
-  private frameCopy(kind: number, type: number, data: Uint8Array, offset: number, length: number): [Uint8Array, number] {
+  private frameCopy(kind: number, type: number, data: Uint8Array, offset: number, length: number): (Uint8Array | number)[] {
+    if (kind === FrameKind.ValueBatch && this.sink.kind === 'ring' && length > this.sink.ring.maxPayloadLength) {
+      return splitValueBatch(new ValueBatchReader(data).read(offset), this.sink.ring.maxPayloadLength, type);
+    }
     if (kind !== FrameKind.BatchRef) return [data.slice(offset, offset + length), type];
     const batch = this.decoder.copyReferenced(offset);
     const bytes = new Uint8Array(recordBatchSize(batch.uids.length, batch.dim, batch.dtype));
@@ -207,6 +210,24 @@ export class SinkDriver {
     this.barrierCounts.delete(epoch);
     return true;
   }
+}
+
+/** A ValueBatch as frames of at most `max` bytes, for a ring smaller than the pipeline's (frame bytes, type, ...). */
+function splitValueBatch(batch: ValueBatchReader, max: number, type: number): (Uint8Array | number)[] {
+  const builder = new ValueBatchBuilder(false);
+  const values = batch.values();
+  values.forEach((value, i) => builder.add(value, batch.ts(i), batch.keyHash(i), batch.origin(i)));
+  const frames: (Uint8Array | number)[] = [];
+  while (builder.count > 0) {
+    let end = builder.count;
+    let size = builder.encode(0, end);
+    while (size > max && end > 1) size = builder.encode(0, (end = Math.ceil(end / 2)));
+    const bytes = new Uint8Array(size);
+    builder.writeInto(bytes, 0);
+    frames.push(bytes, type);
+    builder.consume(end);
+  }
+  return frames;
 }
 
 /** A vector sink given a whole value: a vector record, or something that carries one as `record` (topK's results). */

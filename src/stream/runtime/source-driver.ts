@@ -51,6 +51,7 @@ export class SourceDriver {
   private sentWatermark = -Infinity;
   /** A feed source is writing a batch list of its own (a direct send must not cut in). */
   private feeding = false;
+  private stopped = false;
 
   constructor(
     private readonly source: SourceSpec,
@@ -63,23 +64,32 @@ export class SourceDriver {
     },
   ) {}
 
+  /** Ends the source at the next record (stop()): what it sent still drains, and its end goes out. */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** The job was cancelled, or the source was told to stop. */
+  private get ended(): boolean {
+    return this.stopped || this.signal.aborted;
+  }
+
   async run(): Promise<void> {
     const source = this.source;
-    const aborted = this.signal;
     if (source.kind === 'iterable') {
       for (const value of source.iterable) {
-        if (aborted.aborted) break;
+        if (this.ended) break;
         const waiting = this.emit(value);
         if (waiting) await waiting;
       }
     } else if (source.kind === 'asyncIterable') {
       for await (const value of source.iterable) {
-        if (aborted.aborted) break;
+        if (this.ended) break;
         const waiting = this.emit(value);
         if (waiting) await waiting;
       }
     } else if (source.kind === 'function') {
-      while (!aborted.aborted) {
+      while (!this.ended) {
         let value = source.fn();
         if (value instanceof Promise) value = await value;
         if (value === STOP) break;
@@ -93,7 +103,8 @@ export class SourceDriver {
       for await (const batch of source.batches) {
         this.feeding = true;
         for (const item of batch) {
-          if (aborted.aborted) return;
+          if (this.signal.aborted) return;
+          if (this.stopped) break;
           if (item instanceof FeedBarrier) {
             // Batches sent directly may have moved the event time on since the last watermark.
             await this.advanceWatermark();
@@ -105,6 +116,7 @@ export class SourceDriver {
           }
         }
         this.feeding = false;
+        if (this.stopped) break;
       }
     }
     await this.writer.endAsync();
@@ -114,12 +126,12 @@ export class SourceDriver {
    * Writes one record. Returns a promise only when it has to wait (a full ring, or the periodic
    * watermark and event-loop yield), so a fast source pays no promise per record.
    */
-  emit(value: unknown, ts?: number): Promise<void> | undefined {
+  emit(value: unknown, ts?: number, origin = 0): Promise<void> | undefined {
     let waiting: Promise<void> | undefined;
     try {
       const time = ts ?? (this.timing.timestamp ? this.timing.timestamp(value) : Date.now());
       checkTimestamp(time);
-      waiting = this.writer.writeAsync(value, time);
+      waiting = this.writer.writeAsync(value, time, origin);
       if (time > this.maxTs) this.maxTs = time;
     } catch (error) {
       // A ring closed under the source means the job is being torn down: that is no record's fault.
@@ -127,8 +139,39 @@ export class SourceDriver {
       this.fail(value, error);
       return undefined;
     }
+    if (!this.flushScheduled) this.scheduleFlush();
     if (++this.records % WATERMARK_EVERY !== 0) return waiting;
     return this.checkpoint(waiting);
+  }
+
+  private flushScheduled = false;
+
+  /**
+   * Records wait in the writer's batches until one fills or a control mark goes out; a source that
+   * pauses (an async iterable waiting for input) must not hold them back: once the event loop gets
+   * a turn, what is queued goes out.
+   */
+  private scheduleFlush(): void {
+    if (!this.writer.hasPendingValues()) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      if (this.signal.aborted) return;
+      // A ring that is full now is drained by its reader: try again shortly.
+      const sending = this.writer.flushValuesAsync();
+      // (A failed send means the job is being torn down: the run reports why.)
+      if (sending) sending.then(() => this.scheduleFlush(), () => {});
+      else if (this.writer.hasPendingValues()) this.retryFlush();
+    });
+  }
+
+  private retryFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setTimeout(() => {
+      this.flushScheduled = false;
+      this.scheduleFlush();
+    }, 1);
   }
 
   /** Every WATERMARK_EVERY records: the watermark goes out, and the event loop gets a turn if due. */
@@ -190,10 +233,12 @@ export class SourceDriver {
       ring.drain(take, 1024);
       for (const { value, ts } of batch) {
         if (this.signal.aborted) return;
+        if (this.stopped) break;
         const waiting = this.emit(value, ts);
         if (waiting) await waiting;
       }
       batch.length = 0;
+      if (this.stopped) return;
     }
   }
 }

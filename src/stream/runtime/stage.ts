@@ -6,6 +6,7 @@ import { buildChain, loadFn, type ChainNode, type Link } from './chain.js';
 import { KeySelectorError, messageOf, OperatorError } from './errors.js';
 import type { FnRef } from '../plan/functions.js';
 import type { InputBatch } from '../batches/batch-ref.js';
+import { StageCounters } from './stage-counters.js';
 import { EdgeWriter, type EdgeTask } from './edge-writer.js';
 import type { OperatorContext } from '../operators/context.js';
 import { FrameKind, isRecordKind, kindOf, portOf, readControl, RecordDecoder, type ArenaHandle } from './frames.js';
@@ -31,6 +32,11 @@ export interface StageTask {
   /** Feed arenas that batch references on the input point into. */
   arenas: ArenaHandle[];
   services?: unknown;
+  /** Shared buffers every operator reaches as ctx.shared (env.share). */
+  shared: Record<string, SharedArrayBuffer>;
+  /** The job's live counters and this instance's slot in them. */
+  counters: SharedArrayBuffer;
+  counterSlot: number;
 }
 
 export interface StageReport {
@@ -50,15 +56,27 @@ const IDLE_TICK_MS = 50;
 export async function runStage(task: StageTask): Promise<StageReport> {
   const input = SharedRing.attach(task.input);
   const channel = SharedRing.attach(task.channel);
-  const output = new StageOutput(await EdgeWriter.open(task.outputs, task.instance));
   const report: StageReport = { instance: task.instance, records: 0, failures: 0 };
   const send = (message: ChannelMessage) => channel.write(encodeMessage(message), FrameKind.Value);
+  // A record that cannot travel on (the codec refused it, or it is larger than a frame) is the
+  // failure of the chain's last operator, which emitted it.
+  const emitter = task.chain[task.chain.length - 1]?.name ?? task.name;
+  const writer = await EdgeWriter.open(task.outputs, task.instance, (value, error) => {
+    report.failures++;
+    send(failureMessage(error, emitter, value));
+  });
+  const output = new StageOutput(writer);
+  const counters = StageCounters.attach(task.counters);
   const services = task.services === undefined ? {} : ServiceClient.connect(task.services as ServiceClientHandle).services;
   const context = (name: string): OperatorContext => ({
     instance: task.instance,
     parallelism: task.parallelism,
     name,
     services,
+    shared: task.shared,
+    get origin() {
+      return writer.origin;
+    },
   });
   const head = await buildChain(task.chain, context, output, (operator, tag, value) => send({ type: 'side', operator, tag, value }));
 
@@ -78,7 +96,8 @@ export async function runStage(task: StageTask): Promise<StageReport> {
   let ended = 0;
 
   let port = 0;
-  const processRecord = (value: unknown, ts: number): void => {
+  const processRecord = (value: unknown, ts: number, origin: number): void => {
+    writer.origin = origin;
     try {
       head.process(value, ts, port);
     } catch (error) {
@@ -101,6 +120,8 @@ export async function runStage(task: StageTask): Promise<StageReport> {
     if (isRecordKind(kind)) {
       port = portOf(type);
       report.records += decoder.decode(kind, offset, processRecord);
+      // What operators emit outside a record's processing (windows firing, flushes) derives from no one input.
+      writer.origin = 0;
       // Rows of a referenced batch kept in place go on as soon as the batch is done.
       if (kind === FrameKind.BatchRef) output.sendKept();
       return;
@@ -127,6 +148,7 @@ export async function runStage(task: StageTask): Promise<StageReport> {
     if (task.processingTime) advance(Math.floor(performance.timeOrigin + performance.now()));
     // What this pass produced goes out now: batches are as large as the load makes them.
     output.flush();
+    if (frames > 0) counters.publish(task.counterSlot, report.records, output.emitted, report.failures, watermarks.watermark);
     if (frames > 0) continue;
     if (task.processingTime) {
       try {
@@ -145,11 +167,14 @@ export async function runStage(task: StageTask): Promise<StageReport> {
     send(failureMessage(error, task.name, undefined));
   }
   output.end();
+  counters.publish(task.counterSlot, report.records, output.emitted, report.failures, watermarks.watermark);
   return report;
 }
 
 /** The last link of a worker chain: hands each record to the edge writer (blocking when full). */
 class StageOutput implements Link {
+  /** Records the chain emitted (counted here, where every one passes). */
+  emitted = 0;
   constructor(private readonly writer: EdgeWriter) {}
 
   follow(input: InputBatch): void {
@@ -161,6 +186,7 @@ class StageOutput implements Link {
   }
 
   process(value: unknown, ts: number): void {
+    this.emitted++;
     this.writer.write(value, ts);
   }
 

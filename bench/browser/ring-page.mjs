@@ -1,0 +1,71 @@
+// The page half of the browser bench: the page's thread (which must never block) writes records
+// into a SharedRing with encodeManyAsync (parking with Atomics.waitAsync when the ring is full),
+// or posts them one message each; a Web Worker checks them. Exposed as globalThis.ringflowBench.
+import { atomicsWaitAllowed, isMainThread, now, runtime, sharedMemoryAvailable } from '../../src/platform/index.ts';
+import { SharedRing } from '../../src/ring/index.ts';
+import { checkOf, tryBlockingRead, RECORD_BYTES, RECORD_TYPE, valueOf, writeRecord } from './records.mjs';
+
+const RING_CAPACITY = 1 << 20;
+
+const worker = new Worker(new URL('./ring-worker.js', import.meta.url), { type: 'module' });
+const inbox = [];
+const waiting = [];
+worker.onmessage = (event) => {
+  const m = event.data;
+  const i = waiting.findIndex((w) => w.kind === m.kind || m.kind === 'error');
+  if (i >= 0) waiting.splice(i, 1)[0].resolve(m);
+  else inbox.push(m);
+};
+worker.onerror = (event) => {
+  const m = { kind: 'error', message: event.message ?? 'worker error' };
+  for (const w of waiting.splice(0)) w.resolve(m);
+  inbox.push(m);
+};
+
+function next(kind) {
+  const i = inbox.findIndex((m) => m.kind === kind || m.kind === 'error');
+  const got = i >= 0 ? Promise.resolve(inbox.splice(i, 1)[0]) : new Promise((resolve) => waiting.push({ kind, resolve }));
+  return got.then((m) => {
+    if (m.kind === 'error') throw new Error(`worker: ${m.message}`);
+    return m;
+  });
+}
+
+const up = next('up');
+
+async function facts() {
+  await up;
+  const blockingRead = tryBlockingRead(SharedRing);
+  const page = { runtime, isMainThread, atomicsWaitAllowed, sharedMemoryAvailable, crossOriginIsolated: globalThis.crossOriginIsolated, blockingRead };
+  worker.postMessage({ kind: 'facts' });
+  return { page, worker: (await next('facts')).facts };
+}
+
+/** Moves n records page→worker through a SharedRing; the time runs until the worker has checked all. */
+async function ring(n) {
+  await up;
+  const r = SharedRing.create({ capacity: RING_CAPACITY });
+  const u32 = new Uint32Array(r.buffer, r.data.byteOffset, r.capacity >> 2);
+  const f64 = new Float64Array(r.buffer, r.data.byteOffset, r.capacity >> 3);
+  worker.postMessage({ kind: 'ring', buffer: r.buffer, n });
+  const t0 = now();
+  await r.encodeManyAsync(RECORD_TYPE, RECORD_BYTES, n, (_data, offset, i) => writeRecord(u32, f64, offset, i));
+  const done = await next('ring-done');
+  const ms = now() - t0;
+  r.close();
+  return { ...done, ms, rate: (n / ms) * 1000 };
+}
+
+/** Moves n of the same records page→worker, one structured-clone message each. */
+async function postMessageBaseline(n) {
+  await up;
+  worker.postMessage({ kind: 'pm-start', n });
+  await next('pm-ready');
+  const t0 = now();
+  for (let seq = 0; seq < n; seq++) worker.postMessage({ seq, check: checkOf(seq), value: valueOf(seq) });
+  const done = await next('pm-done');
+  const ms = now() - t0;
+  return { ...done, ms, rate: (n / ms) * 1000 };
+}
+
+globalThis.ringflowBench = { facts, ring, postMessage: postMessageBaseline };

@@ -231,13 +231,14 @@ describe('cancellation', () => {
 
   it('job.cancel() terminates a worker stuck in a loop; env.close() cancels a running job', async () => {
     const env = new StreamEnvironment({ workers: 1 });
-    let reached = 0;
-    env.fromIterable(range(1000)).map((x) => {
+    let pulled = 0;
+    env.fromSource(() => pulled++).map((x) => {
       if (x === 5) for (;;) {}
       return x;
-    }).sink(() => void reached++);
+    }).sink(() => {});
     const job = env.start();
-    while (reached < 5) await new Promise((resolve) => setTimeout(resolve, 10));
+    while (pulled < 100) await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the operator is spinning by now
     job.cancel();
     await expect(job.done).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
 

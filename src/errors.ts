@@ -40,7 +40,7 @@ export class UnknownOptionError extends InvalidArgumentError {
   readonly option: string;
   readonly validOptions: readonly string[];
   constructor(where: string, option: string, validOptions: readonly string[]) {
-    super(`${where}: unknown option '${option}' (valid options: ${validOptions.join(', ')})`, 'ERR_UNKNOWN_OPTION');
+    super(`${where}: unknown option '${option}' (valid: ${validOptions.join(', ')})`, 'ERR_UNKNOWN_OPTION');
     this.option = option;
     this.validOptions = validOptions;
   }

@@ -111,7 +111,7 @@ describe('ringflow CLI', () => {
     expect(scraped!.get('ringflow_job_running')).toBe(1);
     expect(scraped!.get('ringflow_source_records_total{source="numbers"}')).toBeGreaterThanOrEqual(scraped!.get('ringflow_sink_records_total{sink="count"}')!);
     expect([...scraped!.keys()].some((k) => k.startsWith('ringflow_stage_frames_in_total{stage="double",instance='))).toBe(true);
-    expect([...scraped!.keys()].some((k) => k.startsWith('nodejs_eventloop_lag_p99_seconds'))).toBe(true);
+    expect([...scraped!.keys()].some((k) => k.startsWith('ringflow_event_loop_delay_seconds{quantile="0.99"}'))).toBe(true);
     const delivered = Number(/delivered=(\d+)/.exec(run.stdout)![1]);
     expect(run.stdout).toContain(`sinks: count ${delivered}`);
     if (last) expect(last.get('ringflow_sink_records_total{sink="count"}')!).toBeLessThanOrEqual(delivered);

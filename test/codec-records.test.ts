@@ -1,5 +1,6 @@
 import v8 from 'node:v8';
 import { decodeValue, encodeValue } from '../src/codec/values/index.js';
+import { hasProtoKey, withoutNegativeZero } from './helpers/values.js';
 import fc from 'fast-check';
 import { Builder, ByteBuffer } from 'flatbuffers';
 import { describe, expect, it } from 'vitest';
@@ -194,10 +195,14 @@ const serializable = fc.anything({
   withBoxedValues: true,
   withNullPrototype: false,
   maxDepth: 3,
-});
+}).filter((v) => !hasProtoKey(v)); // (refused by the value codec's structured path; see helpers/values.ts)
 
 /** What `v8.deserialize` gives back for a value: the expected result of any v8-codec round trip. */
-const cloned = (value: unknown) => v8.deserialize(v8.serialize(value));
+const cloned = (value: unknown) => {
+  const v = v8.deserialize(v8.serialize(value));
+  // The value codec's structured path (tag 0x4d) delivers -0 as 0.
+  return encodeValue(value)[0] === 0x4d ? withoutNegativeZero(v) : v;
+};
 
 /** Any UTF-16 code unit, lone surrogates included (fast-check's 'binary' unit makes only well-formed strings). */
 const utf16 = (maxLength: number) => fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((unit) => String.fromCharCode(unit)), maxLength });

@@ -1,25 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { hasProtoKey, withoutNegativeZero } from './helpers/values.js';
 import { ValueBatchBuilder, ValueBatchReader } from '../src/codec/index.js';
 import { decodeValue, encodeValue, packValue, unpackValue } from '../src/codec/values/index.js';
 
-function withoutNegativeZero(value: unknown): unknown {
-  if (Object.is(value, -0)) return 0;
-  if (value instanceof Number && Object.is(value.valueOf(), -0)) return new Number(0);
-  if (Array.isArray(value)) return value.map(withoutNegativeZero);
-  if (value instanceof Map) return new Map([...value].map(([k, v]) => [withoutNegativeZero(k), withoutNegativeZero(v)]));
-  if (value instanceof Set) return new Set([...value].map(withoutNegativeZero));
-  if (value instanceof Float32Array || value instanceof Float64Array) return value.map((x) => (Object.is(x, -0) ? 0 : x));
-  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) Object.defineProperty(out, k, { value: withoutNegativeZero(v), enumerable: true, writable: true, configurable: true });
-    return out;
-  }
-  return value;
-}
 
 const cloneable = fc
   .anything({ maxDepth: 3, maxKeys: 5, withMap: true, withSet: true, withDate: true, withBigInt: true, withTypedArray: true, withBoxedValues: true })
+  .filter((v) => !hasProtoKey(v))
   .map(withoutNegativeZero);
 
 describe('the value codec (src/codec/values)', () => {
@@ -57,6 +45,12 @@ describe('the value codec (src/codec/values)', () => {
     expect(back.cycle.self).toBe(back.cycle);
     expect((back.cycle.shared as object[])[0]).toBe((back.cycle.shared as object[])[1]);
     expect(back.boxed[0]).toBeInstanceOf(Number);
+  });
+
+  it("refuses an object with an own '__proto__' property rather than rename it (its decoder would)", () => {
+    const parsed = JSON.parse('{"__proto__": 1, "a": [{"__proto__": {}}]}');
+    expect(() => packValue([parsed], 'a batch')).toThrow(expect.objectContaining({ code: 'ERR_NOT_SERIALIZABLE' }));
+    expect(() => packValue(new Map([[1, { nested: parsed.a[0] }]]), 'a batch')).toThrow(expect.objectContaining({ code: 'ERR_NOT_SERIALIZABLE' }));
   });
 
   it('refuses what structured clone refuses with ERR_NOT_SERIALIZABLE', () => {

@@ -54,6 +54,7 @@ describe('metrics', () => {
     const text = await registry.metrics();
     expect(reads).toBe(1); // one read serves every metric of a scrape
     expect(text).toContain('ringflow_job_running 0');
+    registry.close();
     await env.close();
   }, 30_000);
 });

@@ -221,10 +221,18 @@ describe('SharedRing: bad payloads, corrupt frames, unknown options', () => {
     expect(() => ring.unblock()).toThrow(expect.objectContaining({ code: 'ERR_CORRUPT_FRAME', position: 0 }));
   });
 
+  it('bad frame types, lengths and counts are RangeErrors with ERR_OUT_OF_RANGE', () => {
+    const ring = SharedRing.create({ capacity: 1024 });
+    for (const bad of [() => ring.tryWrite(new Uint8Array(1), -1), () => ring.tryClaim(1, -4), () => ring.tryEncodeMany(1, 8, 1.5, () => {})]) {
+      expect(bad).toThrow(RangeError);
+      expect(bad).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    }
+  });
+
   it('misspelled options are an UnknownOptionError naming the valid ones', () => {
     expect(() => SharedRing.create({ capacity: 1024, multiproducer: false } as never)).toThrow(UnknownOptionError);
     expect(() => SharedRing.create({ capacity: 1024, multiproducer: false } as never)).toThrow(
-      /unknown option 'multiproducer' \(valid options: capacity, multiProducer, waitStrategy, unblockAfterMs\)/,
+      /unknown option 'multiproducer' \(valid: capacity, multiProducer, waitStrategy, unblockAfterMs\)/,
     );
     expect(() => SharedRing.create({ capacity: 1024, unblockAfterMs: -1 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
     const ring = SharedRing.create({ capacity: 1024 });

@@ -137,6 +137,11 @@ export class BrowserRingPage {
     return this.page.evaluate((count) => (globalThis as any).ringflowBench.ring(count), n);
   }
 
+  /** Moves `n` records worker→page through a SharedRing (the page awaits, never blocks). */
+  ringFromWorker(n: number): Promise<TransferResult> {
+    return this.page.evaluate((count) => (globalThis as any).ringflowBench.ringFromWorker(count), n);
+  }
+
   /** Moves `n` of the same records page→worker with one postMessage each. */
   postMessage(n: number): Promise<TransferResult> {
     return this.page.evaluate((count) => (globalThis as any).ringflowBench.postMessage(count), n);

@@ -7,6 +7,7 @@ import type { Suite } from '../lib/suite.js';
 import { browser } from './browser.js';
 import { codecOps } from './codec-ops.js';
 import { flow } from './flow.js';
+import { metricsSuite } from './metrics.js';
 import { postMessageOneWay } from './postmessage-oneway.js';
 import { postMessageVector } from './postmessage-vector.js';
 import { recordsSuite } from './records.js';
@@ -34,4 +35,5 @@ export const suites: Suite[] = [
   browser,
   state,
   recordsSuite,
+  metricsSuite,
 ];

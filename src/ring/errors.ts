@@ -58,6 +58,18 @@ export class ClaimRevokedError extends RingflowError {
   }
 }
 
+/**
+ * A frame type, payload length or frame count outside its documented range. A RangeError (as a
+ * bad number is), with a code.
+ */
+export class RingRangeError extends RangeError {
+  readonly code = 'ERR_OUT_OF_RANGE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'RingRangeError';
+  }
+}
+
 /** A payload that is not a Uint8Array. A TypeError (as a wrong argument type is), with a code. */
 export class InvalidPayloadError extends TypeError {
   readonly code = 'ERR_INVALID_PAYLOAD';

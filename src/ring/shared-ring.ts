@@ -9,6 +9,7 @@ import {
   InvalidPayloadError,
   InvalidRingError,
   RingClosedError,
+  RingRangeError,
 } from './errors.js';
 import { deadlineAfter, defaultWaitStrategy, wake, wakeAll, type ParkingSpot, type WaitStrategy } from '../sync/index.js';
 
@@ -673,10 +674,10 @@ export class SharedRing {
     if (!(aligned <= this.maxFrame && payloadLength >= 0)) this.rejectFrame(type, payloadLength);
     if ((type >>> 0) > D.MAX_FRAME_TYPE || type !== Math.trunc(type)) this.rejectFrame(type, payloadLength);
     checkFrameCount(count, 'count');
-    if (count === Infinity) throw new RangeError('count must be finite');
+    if (count === Infinity) throw new RingRangeError('count must be finite');
     const run = runFrames ?? Math.max(1, Math.min(DEFAULT_RUN_FRAMES, Math.floor(DEFAULT_RUN_BYTES / aligned)));
     checkFrameCount(run, 'runFrames');
-    if (run < 1) throw new RangeError('runFrames must be at least 1');
+    if (run < 1) throw new RingRangeError('runFrames must be at least 1');
     if (this.words[CLOSED] !== 0) throw new RingClosedError();
     let done = 0;
     const step = (): boolean => {
@@ -941,10 +942,10 @@ export class SharedRing {
 
   private rejectFrame(type: number, payloadLength: number): never {
     if (!Number.isInteger(type) || type < 0 || type > D.MAX_FRAME_TYPE) {
-      throw new RangeError(`frame type must be an integer from 0 to ${D.MAX_FRAME_TYPE}, got ${String(type)}`);
+      throw new RingRangeError(`frame type must be an integer from 0 to ${D.MAX_FRAME_TYPE}, got ${String(type)}`);
     }
     if (!Number.isInteger(payloadLength) || payloadLength < 0) {
-      throw new RangeError(`payload length must be a non-negative integer, got ${String(payloadLength)}`);
+      throw new RingRangeError(`payload length must be a non-negative integer, got ${String(payloadLength)}`);
     }
     throw new FrameTooLargeError(D.FRAME_HEADER_LENGTH + payloadLength, this.maxFrame);
   }
@@ -957,7 +958,7 @@ const DEFAULT_RUN_BYTES = 4096;
 
 function checkFrameCount(count: number, name: string): void {
   if (!(Number.isInteger(count) && count >= 0) && count !== Infinity) {
-    throw new RangeError(`${name} must be a non-negative integer, got ${String(count)}`);
+    throw new RingRangeError(`${name} must be a non-negative integer, got ${String(count)}`);
   }
 }
 

@@ -210,6 +210,7 @@ export class ServiceManager {
     await Promise.all([...this.exposures.values()].map((e) => e.then((x) => x.stop()).catch(() => undefined)));
     this.exposures.clear();
     await Promise.all([...this.starts.values()].map((p) => p.catch(() => undefined)));
+    for (const task of this.registry.all()) task.beginDrain();
     const caller = this.caller;
     const drained = Promise.all([caller?.whenIdle(), this.whenLocalIdle()]).then(() => true);
     const inTime = graceMs > 0 && (await Promise.race([drained, sleep(graceMs, false, { ref: false })]));

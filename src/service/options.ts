@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../errors.js';
+import { checkOptionKeys, InvalidArgumentError } from '../errors.js';
 import { isOpRef, type OpRef } from '../pool/op.js';
 
 export type Placement = 'local' | 'worker';
@@ -25,6 +25,14 @@ export interface RegisterServiceOptions {
   ringCapacity?: number;
   /** How long a worker host spins for the next request before it parks (µs). Default 200. */
   spinMicros?: number;
+  /**
+   * Worker placement: an instance whose heartbeat has stopped for this long (ms) while a call to
+   * it went past its deadline is declared hung: its worker is terminated and replaced (counting
+   * against maxRestarts), its calls in flight fail with ServiceUnavailableError. A host beats
+   * between requests and every 50 ms under load, so only a method that holds its thread this
+   * long stops the beat. Default 5000; Infinity never declares an instance hung.
+   */
+  hangAfterMs?: number;
   /** Also answer calls from other processes and boxes, over NATS request/reply (with the NATS services API's discovery and stats). */
   expose?: ExposeOptions;
 }
@@ -66,6 +74,7 @@ export interface ResolvedServiceOptions {
   options: unknown;
   ringCapacity: number;
   spinMicros: number;
+  hangAfterMs: number;
   expose: (Omit<ExposeOptions, 'servers'> & { servers: string[] }) | undefined;
 }
 
@@ -87,8 +96,20 @@ export interface ResolvedManagerOptions {
   stopGraceMs: number;
 }
 
-const SERVICE_OPTION_KEYS = new Set(['placement', 'instances', 'maxRestarts', 'requestQueueSize', 'whenFull', 'timeoutMs', 'options', 'ringCapacity', 'spinMicros', 'expose']);
-const MANAGER_OPTION_KEYS = new Set(['replyRingCapacity', 'allowBlockingOnMainThread', 'callerSpinMicros', 'stopGraceMs']);
+const SERVICE_OPTION_KEYS = [
+  'placement',
+  'instances',
+  'maxRestarts',
+  'requestQueueSize',
+  'whenFull',
+  'timeoutMs',
+  'options',
+  'ringCapacity',
+  'spinMicros',
+  'hangAfterMs',
+  'expose',
+] as const;
+const MANAGER_OPTION_KEYS = ['replyRingCapacity', 'allowBlockingOnMainThread', 'callerSpinMicros', 'stopGraceMs'] as const;
 
 const NAME = /^[A-Za-z_$][\w$.-]*$/;
 
@@ -121,9 +142,7 @@ export function resolveServiceOptions(name: string, target: unknown, options: Re
     throw new InvalidArgumentError(`service '${name}': options must be an object, got ${describe(options)}`);
   }
   const o = options ?? {};
-  for (const key of Object.keys(o)) {
-    if (!SERVICE_OPTION_KEYS.has(key)) throw new InvalidArgumentError(`service '${name}': unknown option '${key}'`);
-  }
+  checkOptionKeys(`service '${name}'`, o, SERVICE_OPTION_KEYS);
   const placement = o.placement ?? (isOpRef(target) ? 'worker' : 'local');
   if (placement !== 'local' && placement !== 'worker') {
     throw new InvalidArgumentError(`service '${name}': placement must be 'local' or 'worker', got ${describe(placement)}`);
@@ -151,6 +170,7 @@ export function resolveServiceOptions(name: string, target: unknown, options: Re
     options: o.options,
     ringCapacity,
     spinMicros: nonNegative(`service '${name}': spinMicros`, o.spinMicros ?? 200),
+    hangAfterMs: timeout(`service '${name}': hangAfterMs`, o.hangAfterMs ?? 5000),
     expose: o.expose === undefined ? undefined : resolveExpose(name, o.expose),
   };
 }
@@ -160,9 +180,7 @@ export function resolveManagerOptions(options: ServiceManagerOptions | undefined
     throw new InvalidArgumentError(`ServiceManager options must be an object, got ${describe(options)}`);
   }
   const o = options ?? {};
-  for (const key of Object.keys(o)) {
-    if (!MANAGER_OPTION_KEYS.has(key)) throw new InvalidArgumentError(`ServiceManager: unknown option '${key}'`);
-  }
+  checkOptionKeys('ServiceManager', o, MANAGER_OPTION_KEYS);
   const replyRingCapacity = o.replyRingCapacity ?? 1 << 20;
   if (!Number.isInteger(replyRingCapacity) || replyRingCapacity < 1024 || replyRingCapacity > 1 << 30 || (replyRingCapacity & (replyRingCapacity - 1)) !== 0) {
     throw new InvalidArgumentError(`ServiceManager: replyRingCapacity must be a power of two from 1024 to 2^30 bytes, got ${describe(replyRingCapacity)}`);
@@ -191,7 +209,7 @@ function natsServers(what: string, servers: unknown): string[] {
 
 function knownKeys(what: string, options: unknown, keys: string[]): Record<string, unknown> {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${what} needs an options object with servers`);
-  for (const key of Object.keys(options)) if (!keys.includes(key)) throw new InvalidArgumentError(`${what}: unknown option '${key}' (valid: ${keys.join(', ')})`);
+  checkOptionKeys(what, options, keys);
   return options as Record<string, unknown>;
 }
 

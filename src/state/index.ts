@@ -4,11 +4,14 @@
  *
  * What the stream runtime must do to use it (not wired yet):
  *
- * 1. Routing. keyBy's 'hash' partition must send a key to the instance owning its key group:
- *    `instanceForKeyGroup(keyGroupOfHash(hashKey(key), maxParallelism), parallelism, maxParallelism)`
- *    instead of `hashKey(key) % parallelism` (src/stream/routing.ts). An Envelope's key_hash is
- *    `hashKey(key)`, so a reader routes on it without hashing again. `maxParallelism` (default
- *    128, fixed for a state's life) is a job option; a keyed stage's parallelism must be ≤ it.
+ * 1. Routing. keyBy's 'hash' partition must send a key to the instance owning its key group. In
+ *    src/stream/routing.ts, `Router.route`'s 'hash' case returns `hashKey(key) % targets` today; it
+ *    must return `instanceForKeyGroup(keyGroupOfHash(hashKey(key), maxParallelism), targets,
+ *    maxParallelism)` (`instanceForKey(key, targets, maxParallelism)`), with `maxParallelism`
+ *    (default 128, fixed for a state's life) passed to the Router from the job's options; the
+ *    planner must refuse a keyed stage whose parallelism exceeds it. Sources and workers share
+ *    Router, so both sides agree. An Envelope's key_hash is `hashKey(key)`: a reader can route
+ *    on it without hashing again.
  * 2. Startup (main thread, before any worker runs): `store.open({ appId, maxParallelism, tables })`
  *    (coded errors for another app or changed tables); its `checkpoint` (if any) goes to every
  *    worker with the sources' offsets; each keyed instance makes a `StatePartition` ({ index,
@@ -26,9 +29,16 @@
  *    sources })`; only then is N durable (transactional sinks commit their N output then). A
  *    StateDiskFullError / StateIOError from a write or the commit fails the job; the last
  *    committed checkpoint stays intact. One checkpoint at a time: N+1 starts after N committed.
- * 5. A worker that crashes: restart its instance, restore from the last committed checkpoint
- *    and replay its sources' records since (every partition restores; the writer's first write
- *    is a full snapshot into a new segment).
+ * 5. A worker that crashes (`restart: { maxRestarts }`): roll the whole job back to the last
+ *    committed checkpoint, not just that instance (others and the sources are past it): every
+ *    keyed instance gets a fresh StatePartition and restores, replayable sources seek to their
+ *    checkpointed offsets, transactional sinks drop their uncommitted output. A writer's first
+ *    write is a full snapshot into a new segment, so no old segment is appended to.
+ * 6. Declarations reach workers as data: `{ name, window }` (`declaration.stored()`) plus the
+ *    `default` factory's source text, rebuilt there into TableDeclarations (operators capture
+ *    nothing, and neither may a default factory). `store.open` runs once, on the main thread,
+ *    before any worker writes (it removes segments no committed checkpoint names); workers make
+ *    their own FileStateStore of the same folder for `writer()` and `restore()` only.
  */
 export {
   DEFAULT_MAX_PARALLELISM,

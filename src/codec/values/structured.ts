@@ -13,8 +13,8 @@ import { MalformedRecordError, UnserializableValueError } from '../errors.js';
  * decodes it alone. One message per batch also means one encoder call per batch, which is where
  * msgpackr is fastest (measured in bench/_scratch/codec-values.ts; see README).
  *
- * Known differences from structured clone: -0 arrives as 0, and holes of a sparse array as
- * undefined. What structured clone refuses (functions, symbols, WeakMap, WeakSet, WeakRef,
+ * Known differences from structured clone: -0 arrives as 0, holes of a sparse array as
+ * undefined, and an object with an own property named `__proto__` is refused. What structured clone refuses (functions, symbols, WeakMap, WeakSet, WeakRef,
  * Promise) is refused with UnserializableValueError (ERR_NOT_SERIALIZABLE).
  */
 
@@ -43,11 +43,21 @@ function addRefusals(): void {
 }
 addRefusals();
 
+/**
+ * msgpackr renames an own property `__proto__` to `__proto_` when it decodes (its guard against
+ * prototype pollution), so such an object (JSON.parse makes them) is refused rather than changed.
+ * The per-object hook costs one own-property check.
+ */
+function recordFor(object: object): boolean {
+  if (Object.hasOwn(object, '__proto__')) throw new TypeError("an object with an own property named '__proto__' could not be cloned");
+  return true;
+}
+
 const options = {
   structuredClone: true,
-  useRecords: true,
+  useRecords: recordFor,
   writeFunction: refuse('a function'),
-} as const;
+};
 
 const packr = new Packr(options);
 const unpackr = new Unpackr({ structuredClone: true, useRecords: true });

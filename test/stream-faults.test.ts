@@ -295,7 +295,7 @@ describe('options', () => {
   it('misspelt options are refused up front, naming the valid ones', () => {
     const env = new StreamEnvironment({ workers: 1 });
     const cases: [() => unknown, RegExp][] = [
-      [() => new StreamEnvironment({ worker: 2 } as never), /StreamEnvironment: unknown option 'worker' \(valid options: workers, ringCapacity/],
+      [() => new StreamEnvironment({ worker: 2 } as never), /StreamEnvironment: unknown option 'worker' \(valid: workers, ringCapacity/],
       [() => env.fromIterable([1], { timestmap: () => 1 } as never), /unknown option 'timestmap'.*timestamp/],
       [() => env.fromIterable([1]).map((x) => x, { paralelism: 2 } as never), /map: unknown option 'paralelism'.*parallelism/],
       [() => env.fromIterable([1]).sink(() => {}, { nmae: 'x' } as never), /sink: unknown option 'nmae'.*name/],

@@ -17,6 +17,7 @@ import { ringOps } from './ring-ops.js';
 import { ringVector } from './ring-vector.js';
 import { rttMain } from './rtt-main.js';
 import { rttWorker } from './rtt-worker.js';
+import { serveSuite } from './serve.js';
 import { services } from './services.js';
 import { state } from './state.js';
 
@@ -34,6 +35,7 @@ export const suites: Suite[] = [
   flow,
   browser,
   state,
+  serveSuite,
   recordsSuite,
   metricsSuite,
 ];

@@ -27,7 +27,7 @@ function ringflow(args: string[], options: { env?: Record<string, string>; durin
   return Promise.all([exited, during]).then(([code]) => ({ code, ...out }));
 }
 
-const waitFor = async (check: () => boolean | Promise<boolean>, ms = 20_000) => {
+const waitFor = async (check: () => boolean | Promise<boolean>, ms = 45_000) => {
   const deadline = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error('timed out waiting');
@@ -55,7 +55,7 @@ describe('ringflow CLI', () => {
     expect(run.stdout).toMatch(/^\d{4}-\d\d-\d\dT.* in [\d,]+ .*out [\d,]+/m);
     expect(run.stdout).toContain('done · sources: numbers 20000 · sinks: count 20000 · failures: 0');
     expect(run.stdout).toContain('delivered=20000');
-  }, 60_000);
+  }, 120_000);
 
   it('SIGINT stops the sources, drains what is in flight and exits 0; everything sent was delivered', async () => {
     const run = await ringflow(['run', fixture('endless-app.ts'), '--workers', '2', '--interval', '100'], {
@@ -70,7 +70,7 @@ describe('ringflow CLI', () => {
     expect(summary).not.toBeNull();
     expect(summary![1]).toBe(summary![2]);
     expect(run.stdout).toContain(`delivered=${summary![2]}`);
-  }, 60_000);
+  }, 120_000);
 
   it('a second SIGINT forces the exit (130)', async () => {
     const run = await ringflow(['run', fixture('slow-sink-app.ts'), '--workers', '1', '--interval', '100'], {
@@ -83,7 +83,7 @@ describe('ringflow CLI', () => {
     });
     expect(run.code).toBe(130);
     expect(run.stderr).toContain('SIGINT again: exiting without draining');
-  }, 60_000);
+  }, 120_000);
 
   it('serves /metrics during a run: Prometheus text whose counters move and end at the job result', async () => {
     let scraped: Map<string, number> | undefined;
@@ -94,8 +94,8 @@ describe('ringflow CLI', () => {
         const url = /metrics: (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(out.stderr)![1]!;
         await waitFor(async () => {
           scraped = parsePrometheus(await (await fetch(url)).text());
-          return (scraped.get('ringflow_sink_records_total{sink="count"}') ?? 0) > 5000;
-        });
+          return (scraped.get('ringflow_sink_records_total{sink="count"}') ?? 0) > 1000;
+        }, 60_000);
         const page = await (await fetch(url.replace('/metrics', '/'))).text();
         expect(page).toContain('<title>ringflow</title>');
         child.kill('SIGINT');
@@ -111,11 +111,11 @@ describe('ringflow CLI', () => {
     expect(scraped!.get('ringflow_job_running')).toBe(1);
     expect(scraped!.get('ringflow_source_records_total{source="numbers"}')).toBeGreaterThanOrEqual(scraped!.get('ringflow_sink_records_total{sink="count"}')!);
     expect([...scraped!.keys()].some((k) => k.startsWith('ringflow_stage_frames_in_total{stage="double",instance='))).toBe(true);
-    expect([...scraped!.keys()].some((k) => k.startsWith('nodejs_eventloop_lag_p99_seconds'))).toBe(true);
+    expect([...scraped!.keys()].some((k) => k.startsWith('ringflow_event_loop_delay_seconds{quantile="0.99"}'))).toBe(true);
     const delivered = Number(/delivered=(\d+)/.exec(run.stdout)![1]);
     expect(run.stdout).toContain(`sinks: count ${delivered}`);
     if (last) expect(last.get('ringflow_sink_records_total{sink="count"}')!).toBeLessThanOrEqual(delivered);
-  }, 60_000);
+  }, 120_000);
 
   it('bad command lines get clear messages and distinct exit codes', async () => {
     const unknownFlag = await ringflow(['run', fixture('endless-app.ts'), '--wrokers', '2']);
@@ -136,7 +136,7 @@ describe('ringflow CLI', () => {
 
     const unknownCommand = await ringflow(['launch']);
     expect(unknownCommand.code).toBe(2);
-  }, 60_000);
+  }, 120_000);
 
   it('a metrics port in use exits 5 before anything runs', async () => {
     const blocker = createServer();
@@ -149,5 +149,5 @@ describe('ringflow CLI', () => {
     } finally {
       blocker.close();
     }
-  }, 60_000);
+  }, 120_000);
 });

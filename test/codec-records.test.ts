@@ -1,4 +1,6 @@
 import v8 from 'node:v8';
+import { decodeValue, encodeValue } from '../src/codec/values/index.js';
+import { hasProtoKey, withoutNegativeZero } from './helpers/values.js';
 import fc from 'fast-check';
 import { Builder, ByteBuffer } from 'flatbuffers';
 import { describe, expect, it } from 'vitest';
@@ -193,10 +195,14 @@ const serializable = fc.anything({
   withBoxedValues: true,
   withNullPrototype: false,
   maxDepth: 3,
-});
+}).filter((v) => !hasProtoKey(v)); // (refused by the value codec's structured path; see helpers/values.ts)
 
 /** What `v8.deserialize` gives back for a value: the expected result of any v8-codec round trip. */
-const cloned = (value: unknown) => v8.deserialize(v8.serialize(value));
+const cloned = (value: unknown) => {
+  const v = v8.deserialize(v8.serialize(value));
+  // The value codec's structured path (tag 0x4d) delivers -0 as 0.
+  return encodeValue(value)[0] === 0x4d ? withoutNegativeZero(v) : v;
+};
 
 /** Any UTF-16 code unit, lone surrogates included (fast-check's 'binary' unit makes only well-formed strings). */
 const utf16 = (maxLength: number) => fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((unit) => String.fromCharCode(unit)), maxLength });
@@ -480,13 +486,13 @@ describe('Envelope', () => {
           key: key === undefined ? undefined : keyString(key),
           keyHash: key === undefined ? 0 : hashKey(key),
           ts: tsNumber(ts),
-          codec: 'v8',
+          codec: 'value',
           value: cloned(value),
         };
         expect(decodeEnvelope(encoded)).toEqual(expected);
 
         // The same record written in place into ring memory.
-        const payload = v8.serialize(value);
+        const payload = encodeValue(value);
         const size = envelopeSize(payload.length, key);
         expect(size).toBe(encoded.length);
         const offset = offsetFor(size, where);
@@ -494,7 +500,7 @@ describe('Envelope', () => {
         verify(region, offset, size, schemas.Envelope);
         expect(region.slice(offset, offset + size)).toEqual(encoded);
         reader.read(offset);
-        expect([reader.key, reader.keyHash, reader.tsBigInt, reader.codec]).toEqual([expected.key, expected.keyHash, tsBig(ts), 'v8']);
+        expect([reader.key, reader.keyHash, reader.tsBigInt, reader.codec]).toEqual([expected.key, expected.keyHash, tsBig(ts), 'value']);
         expect(reader.value()).toEqual(expected.value);
         expect(reader.payloadOffset % 8).toBe(0);
 
@@ -502,8 +508,8 @@ describe('Envelope', () => {
         expect(table.key()).toBe(expected.key ?? null);
         expect(table.keyHash()).toBe(expected.keyHash);
         expect(table.ts()).toBe(tsBig(ts));
-        expect(table.codec()).toBe(wire.PayloadCodec.V8);
-        expect(v8.deserialize(table.payloadArray()!.slice())).toEqual(expected.value);
+        expect(table.codec()).toBe(wire.PayloadCodec.Value);
+        expect(decodeValue(table.payloadArray()!.slice())).toEqual(expected.value);
       }),
       RUNS,
     );
@@ -536,7 +542,7 @@ describe('Envelope', () => {
     expect(decoded.value).toEqual(new Uint8Array([7, 8, 9]));
 
     // A typed array inside a v8 payload must not view the ring after decoding.
-    writeEnvelope(region, 0, {}, v8.serialize({ t: new Float64Array([1, 2]) }));
+    writeEnvelope(region, 0, {}, encodeValue({ t: new Float64Array([1, 2]) }));
     const value = new EnvelopeReader(region).read(0).value() as { t: Float64Array };
     region.fill(0);
     expect(Array.from(value.t)).toEqual([1, 2]);
@@ -567,7 +573,7 @@ describe('ServiceRequest', () => {
         verify(encoded, 0, encoded.length, schemas.ServiceRequest);
         expect(decodeServiceRequest(encoded)).toEqual(expected);
 
-        const args = request.args.length === 0 ? new Uint8Array(0) : v8.serialize(request.args);
+        const args = request.args.length === 0 ? new Uint8Array(0) : encodeValue(request.args);
         const size = serviceRequestSize(request.service, request.method, args.length);
         expect(size).toBe(encoded.length);
         const offset = offsetFor(size, where);
@@ -618,7 +624,7 @@ describe('ServiceResponse', () => {
         verify(encoded, 0, encoded.length, schemas.ServiceResponse);
         expect(decodeServiceResponse(encoded)).toEqual({ id, ok: true, result: cloned(result) });
 
-        const bytes = result === undefined ? new Uint8Array(0) : v8.serialize(result);
+        const bytes = result === undefined ? new Uint8Array(0) : encodeValue(result);
         const size = serviceResponseSize(bytes.length);
         const offset = offsetFor(size, where);
         expect(writeServiceResponse(region, offset, id, bytes)).toBe(size);

@@ -7,14 +7,6 @@ import { atomicsWaitAllowed, hardwareConcurrency, isMainThread, now, runtime } f
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/**
- * Files of a layer whose browser bundle still imports a `node:` module, with the issue that
- * removes the import. codec's Envelope payloads use v8.serialize until issue 9 replaces that
- * value codec; delete the entry then, and the test holds codec to the same rule as ring/.
- */
-const KNOWN_NODE_IMPORTS: Record<string, string> = {
-  'src/codec/payload.ts': 'issue 9: the Envelope payload codec is v8.serialize',
-};
 
 /** Bundles a layer's public face for the browser and returns every `node:` import, by importing file. */
 async function nodeImportsOf(entry: string): Promise<{ offenders: Array<{ file: string; imports: string[] }>; text: string }> {
@@ -65,18 +57,11 @@ describe('platform', () => {
 });
 
 describe('layers that run in a browser import no node: module', () => {
-  for (const layer of ['platform', 'sync', 'ring']) {
+  for (const layer of ['platform', 'sync', 'ring', 'codec']) {
     it(`src/${layer} bundles for the browser with no node: import`, async () => {
       const { offenders, text } = await nodeImportsOf(`src/${layer}/index.ts`);
       expect(offenders).toEqual([]);
       expect(text).not.toMatch(/["'`]node:/);
     }, 20_000);
   }
-
-  it('src/codec imports node: modules only in its listed known exceptions', async () => {
-    const { offenders } = await nodeImportsOf('src/codec/index.ts');
-    for (const { file, imports } of offenders) {
-      expect(KNOWN_NODE_IMPORTS, `${file} imports ${imports.join(', ')}`).toHaveProperty([file]);
-    }
-  }, 20_000);
 });

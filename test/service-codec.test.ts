@@ -1,4 +1,5 @@
 import v8 from 'node:v8';
+import { decodeValue, encodeValue } from '../src/codec/values/index.js';
 import * as flatbuffers from 'flatbuffers';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -22,12 +23,19 @@ import { PayloadDecoder, PayloadEncoder, UnserializableError } from '../src/serv
 const encoder = new PayloadEncoder();
 const decoder = new PayloadDecoder();
 
+function withoutNegativeZero(value: unknown): unknown {
+  if (Object.is(value, -0)) return 0;
+  if (Array.isArray(value)) return value.map(withoutNegativeZero);
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withoutNegativeZero(v)]));
+  return value;
+}
+
 function roundTrip(value: unknown): unknown {
   const bytes = encoder.encode(value);
   return decoder.decode(bytes, 0, bytes.length);
 }
 
-describe('service payloads (v8.serialize format, fast path)', () => {
+describe('service payloads (the value codec: v8.serialize format fast path, structured codec for the rest)', () => {
   const samples: unknown[] = [
     undefined, null, true, false, 0, -0, 1, -1, 2 ** 31 - 1, -(2 ** 31), 2 ** 31, 1.5, NaN, Infinity, -Infinity,
     '', 'k', 'héllo', '€uro', 'x'.repeat(300), 'é€'.repeat(100), 0n, 10n, -10n, 2n ** 64n - 1n, 2n ** 64n, -(2n ** 100n),
@@ -36,14 +44,16 @@ describe('service payloads (v8.serialize format, fast path)', () => {
     new Float32Array(new ArrayBuffer(16), 4, 2), new Map([[1, { a: 2 }]]), new Set(['a']), [1, , 3], /re/g, Object.create(null),
   ];
 
-  it('writes what v8.deserialize reads, and reads what v8.serialize writes', () => {
+  it('writes the common subset as v8.serialize does (and reads it back), the rest through the structured codec', () => {
     for (const value of samples) {
       const mine = encoder.encode(value);
+      expect(roundTrip(value)).toEqual(value);
+      if (mine[0] !== 0xff) continue; // the structured codec's tagged bytes (Map, Set, RegExp, holes, ...)
       expect(v8.deserialize(Buffer.from(mine))).toEqual(value);
       const theirs = v8.serialize(value);
       expect(decoder.decode(new Uint8Array(theirs), 0, theirs.length)).toEqual(value);
-      expect(roundTrip(value)).toEqual(value);
     }
+    expect(encoder.encode(new Map([[1, 2]]))[0]).toBe(0x4d);
   });
 
   it('writes argument lists of scalars byte for byte as v8.serialize does', () => {
@@ -95,8 +105,9 @@ describe('service payloads (v8.serialize format, fast path)', () => {
       fc.property(fc.jsonValue(), fc.bigInt(), fc.double(), (json, big, d) => {
         const value = [json, big, d];
         const mine = encoder.encode(value);
-        expect(v8.deserialize(Buffer.from(mine))).toEqual(value);
-        expect(roundTrip(value)).toEqual(value);
+        if (mine[0] === 0xff) expect(v8.deserialize(Buffer.from(mine))).toEqual(value);
+        // The structured codec (a bigint of 2^64 or more sends the list there) delivers -0 as 0.
+        expect(roundTrip(value)).toEqual(mine[0] === 0xff ? value : withoutNegativeZero(value));
       }),
       { numRuns: 300 },
     );
@@ -113,7 +124,7 @@ describe('payloads written straight into codec records (PayloadEncoder as a Payl
     expect(writeServiceRequest(data, 64, { id: 77, service: 'kv', method: 'gét', deadline: 1234.5, replyRing: 3 }, encoder)).toBe(size);
     const request = ServiceRequest.getRootAsServiceRequest(new flatbuffers.ByteBuffer(data.slice(64, 64 + size)));
     expect([request.id(), request.service(), request.method(), request.deadline(), request.replyRing()]).toEqual([77, 'kv', 'gét', 1234.5, 3]);
-    expect(v8.deserialize(Buffer.from(request.argsArray()!))).toEqual(args);
+    expect(decodeValue(request.argsArray()!)).toEqual(args);
     const reader = new ServiceRequestReader(data).read(64);
     expect(decoder.decode(data, reader.argsOffset, reader.argsOffset + reader.argsLength)).toEqual(args);
     expect(reader.args()).toEqual(args);
@@ -127,7 +138,7 @@ describe('payloads written straight into codec records (PayloadEncoder as a Payl
     fc.assert(
       fc.property(text, text, fc.array(fc.jsonValue(), { maxLength: 3 }), fc.nat({ max: 40 }), (service, method, args, slot) => {
         const named = serviceRequestNames(service, method);
-        const argsBytes = args.length === 0 ? new Uint8Array(0) : v8.serialize(args); // as encodeServiceRequest does
+        const argsBytes = args.length === 0 ? new Uint8Array(0) : encodeValue(args); // as encodeServiceRequest does
         const size = named.requestSize(argsBytes.length);
         expect(size).toBe(serviceRequestSize(service, method, argsBytes.length));
         const offset = 64 + slot * 8;

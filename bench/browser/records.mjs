@@ -31,3 +31,16 @@ export function tryBlockingRead(SharedRing) {
     return error.code === 'ERR_TIMEOUT' ? 'waited' : (error.code ?? String(error));
   }
 }
+
+/** Checks records as they arrive: each must be the next in sequence, with the right content. */
+export function makeChecker() {
+  const state = { next: 0, errors: 0, firstBad: null };
+  state.check = (seq, check, value, length, type) => {
+    if (seq !== state.next || check !== checkOf(seq) || value !== valueOf(seq) || length !== RECORD_BYTES || type !== RECORD_TYPE) {
+      state.errors++;
+      state.firstBad ??= { expected: state.next, seq, check, value, length, type };
+    }
+    state.next = seq + 1;
+  };
+  return state;
+}

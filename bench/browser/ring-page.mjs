@@ -3,7 +3,7 @@
 // or posts them one message each; a Web Worker checks them. Exposed as globalThis.ringflowBench.
 import { atomicsWaitAllowed, isMainThread, now, runtime, sharedMemoryAvailable } from '../../src/platform/index.ts';
 import { SharedRing } from '../../src/ring/index.ts';
-import { checkOf, tryBlockingRead, RECORD_BYTES, RECORD_TYPE, valueOf, writeRecord } from './records.mjs';
+import { checkOf, makeChecker, RECORD_BYTES, RECORD_TYPE, tryBlockingRead, valueOf, writeRecord } from './records.mjs';
 
 const RING_CAPACITY = 1 << 20;
 
@@ -56,6 +56,33 @@ async function ring(n) {
   return { ...done, ms, rate: (n / ms) * 1000 };
 }
 
+/**
+ * Moves n records worker→page: the worker writes (blocking while the ring is full), the page
+ * drains zero-copy and, when the ring is empty, awaits `readable` (Atomics.waitAsync).
+ */
+async function ringFromWorker(n) {
+  await up;
+  const r = SharedRing.create({ capacity: RING_CAPACITY });
+  const u32 = new Uint32Array(r.buffer, r.data.byteOffset, r.capacity >> 2);
+  const f64 = new Float64Array(r.buffer, r.data.byteOffset, r.capacity >> 3);
+  const state = makeChecker();
+  let count = 0;
+  const handler = (type, _data, offset, length) => {
+    state.check(u32[offset >> 2], u32[(offset >> 2) + 1], f64[(offset >> 3) + 1], length, type);
+    count++;
+  };
+  const t0 = now();
+  worker.postMessage({ kind: 'ring-write', buffer: r.buffer, n });
+  while (count < n) {
+    if (r.drain(handler, n - count) > 0) continue;
+    if (!(await r.readable(10_000))) break;
+  }
+  const ms = now() - t0;
+  await next('ring-written');
+  r.close();
+  return { count, errors: state.errors, firstBad: state.firstBad, ms, rate: (n / ms) * 1000 };
+}
+
 /** Moves n of the same records page→worker, one structured-clone message each. */
 async function postMessageBaseline(n) {
   await up;
@@ -68,4 +95,4 @@ async function postMessageBaseline(n) {
   return { ...done, ms, rate: (n / ms) * 1000 };
 }
 
-globalThis.ringflowBench = { facts, ring, postMessage: postMessageBaseline };
+globalThis.ringflowBench = { facts, ring, ringFromWorker, postMessage: postMessageBaseline };

@@ -2,19 +2,8 @@
 // allowed in a worker) or from postMessage, and checks every record's content and order.
 import { atomicsWaitAllowed, isMainThread, runtime, sharedMemoryAvailable } from '../../src/platform/index.ts';
 import { SharedRing } from '../../src/ring/index.ts';
-import { checkOf, RECORD_BYTES, RECORD_TYPE, tryBlockingRead, valueOf } from './records.mjs';
+import { makeChecker, RECORD_BYTES, RECORD_TYPE, tryBlockingRead, writeRecord } from './records.mjs';
 
-function makeChecker() {
-  const state = { next: 0, errors: 0, firstBad: null };
-  state.check = (seq, check, value, length, type) => {
-    if (seq !== state.next || check !== checkOf(seq) || value !== valueOf(seq) || length !== RECORD_BYTES || type !== RECORD_TYPE) {
-      state.errors++;
-      state.firstBad ??= { expected: state.next, seq, check, value, length, type };
-    }
-    state.next = seq + 1;
-  };
-  return state;
-}
 
 function readRing(buffer, n) {
   const ring = SharedRing.attach(buffer);
@@ -33,6 +22,14 @@ function readRing(buffer, n) {
   return { count, errors: state.errors, firstBad: state.firstBad };
 }
 
+/** Writes n records into the ring (blocking while it is full: a worker may). */
+function writeRing(buffer, n) {
+  const ring = SharedRing.attach(buffer);
+  const u32 = new Uint32Array(buffer, ring.data.byteOffset, ring.capacity >> 2);
+  const f64 = new Float64Array(buffer, ring.data.byteOffset, ring.capacity >> 3);
+  ring.encodeMany(RECORD_TYPE, RECORD_BYTES, n, (_data, offset, i) => writeRecord(u32, f64, offset, i), { timeoutMs: 10_000 });
+}
+
 let pm = null;
 
 self.onmessage = (event) => {
@@ -48,6 +45,9 @@ self.onmessage = (event) => {
       self.postMessage({ kind: 'facts', facts: { runtime, isMainThread, atomicsWaitAllowed, sharedMemoryAvailable, crossOriginIsolated: self.crossOriginIsolated, blockingRead } });
     } else if (m.kind === 'ring') {
       self.postMessage({ kind: 'ring-done', ...readRing(m.buffer, m.n) });
+    } else if (m.kind === 'ring-write') {
+      writeRing(m.buffer, m.n);
+      self.postMessage({ kind: 'ring-written' });
     } else if (m.kind === 'pm-start') {
       pm = { n: m.n, count: 0, state: makeChecker() };
       self.postMessage({ kind: 'pm-ready' });

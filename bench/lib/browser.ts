@@ -24,7 +24,7 @@ export function chromiumAvailable(): boolean {
 /** bench/browser/ in the source tree, from bench/lib (tsx) or dist/bench/lib (a build). */
 const BROWSER_DIR = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../browser/' : '../../../bench/browser/', import.meta.url));
 
-const CHROMIUM_ARGS = [
+export const CHROMIUM_ARGS = [
   '--headless=new',
   '--no-sandbox',
   '--disable-gpu',
@@ -135,6 +135,11 @@ export class BrowserRingPage {
   /** Moves `n` records page→worker through a SharedRing. */
   ring(n: number): Promise<TransferResult> {
     return this.page.evaluate((count) => (globalThis as any).ringflowBench.ring(count), n);
+  }
+
+  /** Moves `n` records worker→page through a SharedRing (the page awaits, never blocks). */
+  ringFromWorker(n: number): Promise<TransferResult> {
+    return this.page.evaluate((count) => (globalThis as any).ringflowBench.ringFromWorker(count), n);
   }
 
   /** Moves `n` of the same records page→worker with one postMessage each. */

@@ -5,7 +5,8 @@
  * page may never block), the worker blocks in waitReadable and checks every record. Baseline, in
  * the same page and run: the same records, one structured-clone postMessage each. Timed in the
  * page (performance.now) from the first write until the worker reports the last record checked;
- * the figure is the median iteration. Without Chromium the suite reports nothing (goal: not measured).
+ * the figure is the median iteration. The other direction, worker→page (the page drains and
+ * awaits `readable()`), is reported too. Without Chromium the suite reports nothing (goal: not measured).
  */
 import { BrowserRingPage, chromiumAvailable, CHROMIUM_PATH, type TransferResult } from '../lib/browser.js';
 import { summarize } from '../lib/stats.js';
@@ -55,8 +56,9 @@ export const browser: Suite = {
     try {
       const iterations = ctx.quick ? 3 : 7;
       const frames = ctx.quick ? 250_000 : 1_000_000;
-      const posted = ctx.quick ? 50_000 : 200_000;
+      const posted = ctx.quick ? 50_000 : 100_000;
       ctx.report(await measure('browser.ring.frames', 'browser SharedRing page→worker, encodeManyAsync, 16 B records', 'frames/s', frames, iterations, () => page.ring(frames)));
+      ctx.report(await measure('browser.ring.fromWorker', 'browser SharedRing worker→page, page drains + awaits readable()', 'frames/s', frames, iterations, () => page.ringFromWorker(frames)));
       ctx.report(await measure('browser.postMessage.objects', 'browser postMessage page→worker, one small object per message', 'msg/s', posted, iterations, () => page.postMessage(posted)));
     } finally {
       await page.close();

@@ -7,15 +7,19 @@ import type { Suite } from '../lib/suite.js';
 import { browser } from './browser.js';
 import { codecOps } from './codec-ops.js';
 import { flow } from './flow.js';
+import { metricsSuite } from './metrics.js';
 import { postMessageOneWay } from './postmessage-oneway.js';
 import { postMessageVector } from './postmessage-vector.js';
+import { recordsSuite } from './records.js';
 import { ringMinimal } from './ring-minimal.js';
 import { ringOneWay } from './ring-oneway.js';
 import { ringOps } from './ring-ops.js';
 import { ringVector } from './ring-vector.js';
 import { rttMain } from './rtt-main.js';
 import { rttWorker } from './rtt-worker.js';
+import { serveSuite } from './serve.js';
 import { services } from './services.js';
+import { state } from './state.js';
 
 export const suites: Suite[] = [
   ringOps,
@@ -30,4 +34,8 @@ export const suites: Suite[] = [
   services,
   flow,
   browser,
+  state,
+  serveSuite,
+  recordsSuite,
+  metricsSuite,
 ];

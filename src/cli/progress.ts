@@ -34,16 +34,20 @@ export class ProgressReporter {
       `in ${count.format(inTotal)} (${rate(perSecond(inTotal, previous && sum(previous.snapshot.sources)))})`,
       `out ${count.format(outTotal)} (${rate(perSecond(outTotal, previous && sum(previous.snapshot.sinks)))})`,
     ];
-    const byStage = new Map<string, { frames: number; framesBefore: number; backlog: number }>();
+    const byStage = new Map<string, { in: number; out: number; inBefore: number; outBefore: number; backlog: number }>();
     for (const stage of snapshot.stages) {
       const before = previous?.snapshot.stages.find((s) => s.name === stage.name && s.instance === stage.instance);
-      const entry = byStage.get(stage.name) ?? { frames: 0, framesBefore: 0, backlog: 0 };
-      entry.frames += stage.framesIn;
-      entry.framesBefore += before?.framesIn ?? 0;
+      const entry = byStage.get(stage.name) ?? { in: 0, out: 0, inBefore: 0, outBefore: 0, backlog: 0 };
+      entry.in += stage.recordsIn;
+      entry.out += stage.recordsOut;
+      entry.inBefore += before?.recordsIn ?? 0;
+      entry.outBefore += before?.recordsOut ?? 0;
       entry.backlog += stage.backlogBytes;
       byStage.set(stage.name, entry);
     }
-    for (const [name, s] of byStage) parts.push(`${name} ${rate(previous ? (s.frames - s.framesBefore) / seconds : 0).replace('/s', ' frames/s')} backlog ${bytes(s.backlog)}`);
+    for (const [name, s] of byStage) {
+      parts.push(`${name} in ${rate(perSecond(s.in, s.inBefore))} out ${rate(perSecond(s.out, s.outBefore))} backlog ${bytes(s.backlog)}`);
+    }
     if (snapshot.failures > 0) parts.push(`errors ${count.format(snapshot.failures)}`);
     return parts.join(' · ');
   }

@@ -12,17 +12,17 @@ import { alignUp, lengthPrefixAt, placeString, placeVector, stringEnd, TableHead
 import { readUtf8 } from './utf8.js';
 
 /**
- * How an Envelope's payload is encoded: 'v8' (`v8.serialize` of any structured-cloneable value,
+ * How an Envelope's payload is encoded: 'value' (the value codec, src/codec/values: any structured-cloneable value,
  * the default), 'flatbuffers' (the bytes of a user FlatBuffers table) or 'raw' (opaque bytes).
  */
-export type PayloadCodecName = 'v8' | 'flatbuffers' | 'raw';
+export type PayloadCodecName = 'value' | 'flatbuffers' | 'raw';
 
-/** Names by wire value (PayloadCodec.V8 = 0, FlatBuffers = 1, Raw = 2). */
-const codecNames: readonly PayloadCodecName[] = ['v8', 'flatbuffers', 'raw'];
+/** Names by wire value (PayloadCodec.Value = 0, FlatBuffers = 1, Raw = 2). */
+const codecNames: readonly PayloadCodecName[] = ['value', 'flatbuffers', 'raw'];
 
 function codecValue(name: PayloadCodecName): PayloadCodec {
   const value = codecNames.indexOf(name);
-  if (value < 0) throw new InvalidArgumentError(`codec must be 'v8', 'flatbuffers' or 'raw', got ${String(name)}`);
+  if (value < 0) throw new InvalidArgumentError(`codec must be 'value', 'flatbuffers' or 'raw', got ${String(name)}`);
   return value;
 }
 
@@ -31,7 +31,7 @@ export interface EnvelopeHeader {
   key?: RecordKey;
   /** Event time in ms. Default 0. */
   ts?: number | bigint;
-  /** How the payload is encoded. Default 'v8'. */
+  /** How the payload is encoded. Default 'value'. */
   codec?: PayloadCodecName;
 }
 
@@ -60,7 +60,7 @@ function buildEnvelopeHead(keyed: boolean): EnvelopeHead {
     if (keyed) Envelope.addKey(builder, key);
     Envelope.addKeyHash(builder, 0);
     Envelope.addTs(builder, 0n);
-    Envelope.addCodec(builder, PayloadCodec.V8);
+    Envelope.addCodec(builder, PayloadCodec.Value);
     Envelope.addPayload(builder, payload);
     return Envelope.endEnvelope(builder);
   });
@@ -96,7 +96,7 @@ export function envelopeSize(payloadBytes: number, key?: RecordKey): number {
  * @returns the bytes written, `envelopeSize(payload length, header.key)`
  */
 export function writeEnvelope(bytes: Uint8Array, offset: number, header: EnvelopeHeader, payload: PayloadSource): number {
-  const { key, ts = 0, codec = 'v8' } = header;
+  const { key, ts = 0, codec = 'value' } = header;
   const wireCodec = codecValue(codec);
   checkInt64(ts, 'ts');
   // A string key goes as is: writeUtf8 and hashKey treat a lone surrogate as keyString would.
@@ -122,13 +122,13 @@ export function writeEnvelope(bytes: Uint8Array, offset: number, header: Envelop
 }
 
 /**
- * Encodes `value` into a new Envelope: `v8.serialize(value)` for codec 'v8' (throws
+ * Encodes `value` into a new Envelope: the value codec's bytes for codec 'value' (throws
  * ERR_NOT_SERIALIZABLE for what it cannot clone), the bytes themselves for 'flatbuffers' and 'raw'.
  */
 export function encodeEnvelope(value: unknown, header: EnvelopeHeader = {}): Uint8Array {
-  const codec = header.codec ?? 'v8';
+  const codec = header.codec ?? 'value';
   let payload: Uint8Array;
-  if (codec === 'v8') {
+  if (codec === 'value') {
     payload = serialize(value, 'the envelope value');
   } else if (value instanceof Uint8Array) {
     payload = value;
@@ -147,7 +147,7 @@ export class EnvelopeReader extends RecordReader {
   private keyBytes = 0;
   private hash = 0;
   private tsAt = -1;
-  private codecValue: PayloadCodec = PayloadCodec.V8;
+  private codecValue: PayloadCodec = PayloadCodec.Value;
   private payloadAt = 0;
   private payloadBytes = 0;
 
@@ -206,11 +206,11 @@ export class EnvelopeReader extends RecordReader {
   }
 
   /**
-   * The value: deserialized for codec 'v8' (an empty payload is undefined), else a copy of the
+   * The value: decoded for codec 'value' (an empty payload is undefined), else a copy of the
    * payload bytes. Never aliases `bytes`.
    */
   value(): unknown {
-    if (this.codecValue !== PayloadCodec.V8) return this.payload().slice();
+    if (this.codecValue !== PayloadCodec.Value) return this.payload().slice();
     return this.payloadBytes === 0 ? undefined : deserialize(this.payload());
   }
 }

@@ -67,8 +67,8 @@ export class MalformedRecordError extends RingflowError {
 }
 
 /**
- * `v8.serialize` refused the value (a function, a symbol, a class with native state, ...). A
- * TypeError, like the DataCloneError it wraps (the original is the `cause`).
+ * The value codec refused the value (a function, a symbol, a WeakMap, ...), as structured clone
+ * would. A TypeError, like structured clone's DataCloneError (the codec's own error is the `cause`).
  */
 export class UnserializableValueError extends TypeError {
   readonly code = 'ERR_NOT_SERIALIZABLE';

@@ -78,6 +78,15 @@ export const EnvelopeSlot = {
   payload: slot(4),
 } as const;
 
+/** vtable slots of ValueBatch; the ids are pinned in schema/records.fbs. */
+export const ValueBatchSlot = {
+  count: slot(0),
+  ts: slot(1),
+  keyHashes: slot(2),
+  origins: slot(3),
+  values: slot(4),
+} as const;
+
 /** vtable slots of ServiceRequest; the ids are pinned in schema/records.fbs. */
 export const ServiceRequestSlot = {
   id: slot(0),

@@ -1,5 +1,5 @@
-import v8 from 'node:v8';
-import { InvalidValueError, UnserializableValueError, ValueOutOfRangeError } from './errors.js';
+import { InvalidValueError, ValueOutOfRangeError } from './errors.js';
+import { decodeValue, encodeValue } from './values/index.js';
 import { utf8Length } from './utf8.js';
 
 /**
@@ -59,20 +59,12 @@ export function writePayload(target: Uint8Array, at: number, payload: PayloadSou
   }
 }
 
-/** `v8.serialize`, with its failures as UnserializableValueError (ERR_NOT_SERIALIZABLE). */
+/** The value codec's bytes of `value` (src/codec/values); throws UnserializableValueError (ERR_NOT_SERIALIZABLE). */
 export function serialize(value: unknown, what: string): Uint8Array {
-  try {
-    return v8.serialize(value);
-  } catch (error) {
-    throw new UnserializableValueError(what, error);
-  }
+  return encodeValue(value, what);
 }
 
-/**
- * `v8.deserialize` of bytes that may sit in a ring. It deserializes a private copy: Node's
- * deserializer returns typed arrays and Buffers that view its input, and ring memory is reused as
- * soon as the frame is released.
- */
+/** Decodes bytes `serialize` wrote, which may sit in a ring: the value never views them. */
 export function deserialize(bytes: Uint8Array): unknown {
-  return v8.deserialize(bytes.slice());
+  return decodeValue(bytes);
 }

@@ -27,7 +27,7 @@ export interface ServiceRequestHeader {
 }
 
 export interface ServiceRequestInit extends ServiceRequestHeader {
-  /** The method's arguments; `v8.serialize`d. Default none. */
+  /** The method's arguments; encoded by the value codec (src/codec/values). Default none. */
   args?: readonly unknown[];
 }
 
@@ -141,7 +141,7 @@ export function serviceRequestSize(service: string, method: string, argsLength: 
 /**
  * Writes a ServiceRequest (a complete FlatBuffer whose root offset is at `offset`) directly into
  * `bytes`, typically a frame claimed in a service's request ring. `args` are the already encoded
- * arguments (`v8.serialize` format): bytes, or a PayloadWriter that writes them in place. Allocates
+ * arguments (the value codec's bytes): bytes, or a PayloadWriter that writes them in place. Allocates
  * nothing (but the first time it meets a pair of names, without `header.names`).
  *
  * @param offset where the record starts; `bytes.byteOffset + offset` must be a multiple of 8
@@ -194,7 +194,7 @@ export function stampServiceRequest(
   zeroBytes(region, start + end, start + alignUp(end, RECORD_ALIGNMENT));
 }
 
-/** Encodes a request into a new Uint8Array, `v8.serialize`-ing its arguments. */
+/** Encodes a request into a new Uint8Array, encoding its arguments with the value codec. */
 export function encodeServiceRequest(request: ServiceRequestInit): Uint8Array {
   const args = encodeArgs(request.args);
   const size = serviceRequestSize(request.service, request.method, args.length);

@@ -62,7 +62,7 @@ export function serviceResponseSize(resultLength: number): number {
 
 /**
  * Writes a successful ServiceResponse (ok = true) directly into `bytes`, typically a frame claimed
- * in the caller's response ring. `result` is the already encoded return value (`v8.serialize`
+ * in the caller's response ring. `result` is the already encoded return value (the value codec's bytes
  * format; zero bytes mean undefined): bytes, or a PayloadWriter. Allocates nothing. Failures are
  * rarer and carry strings: `encodeServiceResponse` builds those.
  *
@@ -107,7 +107,7 @@ export function stampServiceResponse(region: Region, start: number, id: number, 
 const NO_BYTES = new Uint8Array(0);
 
 /**
- * Encodes a response into a new Uint8Array: a result is `v8.serialize`d (undefined travels as no
+ * Encodes a response into a new Uint8Array: a result is encoded by the value codec (undefined travels as no
  * bytes); an error becomes an ErrorInfo (`toErrorInfo`).
  */
 export function encodeServiceResponse(response: ServiceResponseInit): Uint8Array {

@@ -75,10 +75,10 @@ const update = (s) => {
     else if (v.kind === 'sink') { total = job.sinks[v.name] ?? 0; before = previous?.job?.sinks[v.name] ?? 0; }
     else {
       const mine = job.stages.filter((x) => x.name === v.name);
-      total = mine.reduce((n, x) => n + x.framesIn, 0);
-      before = (previous?.job?.stages ?? []).filter((x) => x.name === v.name).reduce((n, x) => n + x.framesIn, 0);
-      unit = 'frames';
-      backlog = 'backlog ' + fmt(mine.reduce((n, x) => n + x.backlogBytes, 0)) + ' B';
+      total = mine.reduce((n, x) => n + x.recordsIn, 0);
+      before = (previous?.job?.stages ?? []).filter((x) => x.name === v.name).reduce((n, x) => n + x.recordsIn, 0);
+      const errors = mine.reduce((n, x) => n + x.failures, 0);
+      backlog = 'backlog ' + fmt(mine.reduce((n, x) => n + x.backlogBytes, 0)) + ' B' + (errors ? ' · errors ' + fmt(errors) : '');
     }
     g.querySelector('.rate').textContent = fmt(total) + ' ' + unit + (previous ? ' · ' + fmt((total - before) / seconds) + '/s' : '');
     g.querySelector('.backlog').textContent = backlog;

@@ -11,6 +11,8 @@ export interface MetricsServerOptions {
   host?: string;
   /** How often the live page gets a snapshot (ms). Default 1000. */
   liveIntervalMs?: number;
+  /** Also export prom-client's default process metrics (GC, handles, heap spaces …). Default false. */
+  processMetrics?: boolean;
 }
 
 export interface MetricsServer {
@@ -26,7 +28,7 @@ export interface MetricsServer {
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
   const { env } = options;
   const host = options.host ?? '127.0.0.1';
-  const registry = createRegistry(() => env.metrics());
+  const registry = createRegistry(() => env.metrics(), { defaultMetrics: options.processMetrics === true });
   const interval = options.liveIntervalMs ?? 1000;
   const streams = new Set<ServerResponse>();
 
@@ -70,6 +72,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
     attach: () => {},
     close: async () => {
       clearInterval(tick);
+      registry.close();
       for (const res of streams) res.end();
       streams.clear();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -3,10 +3,11 @@ import type { Transferable } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { InvalidArgumentError } from '../errors.js';
 import { BOOTSTRAP_URL, bootstrapData } from './spawn.js';
+import { bootstrapUrl, resolveWorkerModule, workerModule } from './worker-files.js';
 import type { TaskSpec } from './task.js';
 import { checkThreadPriority, type ThreadPriority } from './thread-priority.js';
 
-const TASK_RUNNER_URL = new URL(`../../workers/task-runner${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+const TASK_RUNNER_URL = workerModule('task-runner.mjs', new URL(`../../workers/task-runner${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
 
 export interface WorkerPoolOptions {
   /** Threads kept ready. Default: the machine's available parallelism. */
@@ -34,7 +35,7 @@ export class WorkerPool {
     }
     const priority = checkThreadPriority(options.priority ?? 'normal');
     this.piscina = new Piscina({
-      filename: BOOTSTRAP_URL.href,
+      filename: bootstrapUrl(BOOTSTRAP_URL).href,
       workerData: bootstrapData(TASK_RUNNER_URL, { priority }),
       minThreads: threads,
       maxThreads: threads,
@@ -56,7 +57,7 @@ export class WorkerPool {
   /** Runs `spec` on a pool thread; resolves with what the export returned (structured clone). */
   run<T = unknown>(spec: TaskSpec, options: { signal?: AbortSignal; transferList?: Transferable[] } = {}): Promise<T> {
     if (this.closed) return Promise.reject(new InvalidArgumentError('the worker pool is closed'));
-    return this.piscina.run(spec, { signal: options.signal, transferList: options.transferList as never }) as Promise<T>;
+    return this.piscina.run({ ...spec, module: resolveWorkerModule(spec.module) }, { signal: options.signal, transferList: options.transferList as never }) as Promise<T>;
   }
 
   /** Stops every thread; running tasks are ended. Idempotent. */

@@ -7,6 +7,7 @@ import {
   C_CONTROL,
   C_ERRORS,
   C_EXPIRED,
+  C_HUNG,
   C_ORPHANED,
   C_REQUESTS,
   C_RESTARTS,
@@ -56,6 +57,8 @@ export interface ServiceStatus {
   /** Requests dropped after a restart (their callers were failed with ServiceUnavailableError). */
   stale: number;
   restarts: number;
+  /** Of the restarts, how many replaced an instance declared hung (heartbeat stopped while a call to it was overdue). */
+  hung: number;
   /** Calls from this thread waiting for an answer. */
   inFlight: number;
   /** Requests waiting in the instances' queues now. */
@@ -179,6 +182,7 @@ export abstract class BaseServiceTask {
       expired: Atomics.load(words, C_EXPIRED) >>> 0,
       stale: (Atomics.load(words, C_STALE) >>> 0) + (Atomics.load(words, C_ORPHANED) >>> 0),
       restarts: this.restarts,
+      hung: Atomics.load(words, C_HUNG),
       inFlight,
       queued,
       latency: { p50: this.histogram.percentile(50), p99: this.histogram.percentile(99), samples: this.histogram.count },
@@ -201,6 +205,12 @@ export abstract class BaseServiceTask {
   wakeQueueWaiters(): void {
     for (let i = 0; i < this.options.instances; i++) wake(queueSpot(this.words, i));
   }
+
+  /**
+   * The manager is stopping and waits for the calls in flight: from now on an instance that stops
+   * beating is ended (its calls failed) rather than waited for, and nothing restarts.
+   */
+  beginDrain(): void {}
 
   /** Prepare what serving needs (import and make the instance, make host clients). */
   abstract setup(runtime: TaskRuntime): Promise<void>;

@@ -34,7 +34,7 @@ export interface CallerOptions {
 }
 
 /** Why an instance went down (payload of an INSTANCE_DOWN frame). */
-export const DownReason = { crashed: 1, failed: 2, stopped: 3 } as const;
+export const DownReason = { crashed: 1, failed: 2, stopped: 3, hung: 4 } as const;
 
 /** Name of the error record a host sends for a method the service does not have. */
 export const UNKNOWN_METHOD_MARK = 'ringflow:UnknownMethodError';
@@ -107,7 +107,7 @@ export class ServiceCaller {
     // wake the waiters, an abort does not, so a waiting async call notices it within that time.
     this.queueWaits = new SpinThenParkStrategy({ spinMicros: options.spinMicros, asyncSpinMicros: 0, maxParkMs: 50 });
     this.allowBlocking = options.allowBlocking;
-    this.pending = new PendingTable((call) => this.settle(call, false, timeoutError(call)));
+    this.pending = new PendingTable((call) => this.settle(call, false, this.overdue(call)));
   }
 
   addService(descriptor: ServiceDescriptor): RemoteService {
@@ -318,7 +318,7 @@ export class ServiceCaller {
         this.now = (++this.syncCalls & 7) === 0 ? performance.now() : NO_CLOCK;
       } else {
         const parkedAt = performance.now();
-        if (parkedAt >= deadline && this.pending.take(call.id) === call) throw timeoutError(call);
+        if (parkedAt >= deadline && this.pending.take(call.id) === call) throw this.overdue(call);
         if (replies.drained) {
           this.pending.take(call.id);
           throw new ServiceUnavailableError(service.name, 'the reply ring was closed');
@@ -331,7 +331,7 @@ export class ServiceCaller {
       replies.drain(this.onFrame);
       if (call.done) break;
       if (this.now === NO_CLOCK) this.now = performance.now();
-      if (this.now >= deadline && this.pending.take(call.id) === call) throw timeoutError(call);
+      if (this.now >= deadline && this.pending.take(call.id) === call) throw this.overdue(call);
     }
     if (call.failed) throw call.value;
     return call.value;
@@ -399,10 +399,18 @@ export class ServiceCaller {
     const why =
       reason === DownReason.crashed
         ? `its worker (instance ${instance}) crashed while the call was in flight`
+        : reason === DownReason.hung
+          ? `its worker (instance ${instance}) hung (its heartbeat stopped while a call to it was overdue) and was replaced while the call was in flight`
         : reason === DownReason.failed
           ? 'it failed (its worker crashed more often than maxRestarts allows)'
           : 'it stopped';
     for (const call of calls) this.settle(call, false, new ServiceUnavailableError(service?.name ?? call.service, why));
+  }
+
+  /** A call past its deadline: tells the instance's watchers (a hang sign), returns its TimeoutError. */
+  private overdue(call: PendingCall): TimeoutError {
+    this.byId.get(call.serviceId)?.markOverdue(call.instance);
+    return timeoutError(call);
   }
 
   private settle(call: PendingCall, ok: boolean, value: unknown): void {

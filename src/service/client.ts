@@ -1,8 +1,8 @@
-import { InvalidArgumentError } from '../errors.js';
+import { checkOptionKeys, InvalidArgumentError } from '../errors.js';
 import { SharedRing } from '../ring/index.js';
 import { ServiceCaller } from './caller.js';
 import { toErrorInfo } from '../codec/index.js';
-import { ServiceError, UnknownMethodError, UnknownServiceError } from './errors.js';
+import { ServiceError, ServiceUnavailableError, thrownAsError, TimeoutError, UnknownMethodError, UnknownServiceError } from './errors.js';
 import type { AnyFunction } from './methods.js';
 import type { CallOptions } from './options.js';
 import { isClientHandle, type ServiceClientHandle } from './protocol.js';
@@ -41,6 +41,7 @@ export class ServiceClient {
     if (!isClientHandle(handle)) {
       throw new InvalidArgumentError('ServiceClient.connect needs the handle made by ServiceManager.clientHandle()');
     }
+    checkOptionKeys('ServiceClient.connect', options, ['spinMicros']);
     const spinMicros = options.spinMicros ?? handle.callerSpinMicros ?? 50;
     if (typeof spinMicros !== 'number' || !(spinMicros >= 0)) throw new InvalidArgumentError(`spinMicros must be a non-negative number, got ${String(spinMicros)}`);
     const caller = new ServiceCaller(SharedRing.attach(handle.replyRing), handle.replyRingId, handle.replyBell, handle.global, {
@@ -125,5 +126,7 @@ async function callLocal(service: string, method: string, args: readonly unknown
 /** What a local call throws: UnknownMethodError as is, anything the method threw as a ServiceError (the original as `cause`). */
 export function wrapLocalError(service: string, method: string, error: unknown): unknown {
   if (error instanceof UnknownMethodError || error instanceof ServiceError || error instanceof InvalidArgumentError) return error;
-  return new ServiceError(service, method, toErrorInfo(error), { cause: error });
+  // A bridge to a remote service (registerRemote) fails a call as the runtime would: unavailable, or late.
+  if (error instanceof ServiceUnavailableError || error instanceof TimeoutError) return error;
+  return new ServiceError(service, method, toErrorInfo(thrownAsError(error)), { cause: error });
 }

@@ -34,6 +34,28 @@ export class ServiceError extends RingflowError {
   }
 }
 
+/**
+ * What a method threw, as the codec can carry it: an Error as it is; a plain object with a
+ * string `message` or `code` (`throw { code, message }`) as an Error with that code, message
+ * and name (so the caller's ServiceError carries them, not "[object Object]"); anything else as
+ * it is (the codec writes its String()).
+ */
+export function thrownAsError(thrown: unknown): unknown {
+  if (thrown instanceof Error || typeof thrown !== 'object' || thrown === null) return thrown;
+  try {
+    const { code, message, name } = thrown as { code?: unknown; message?: unknown; name?: unknown };
+    const hasCode = typeof code === 'string' || typeof code === 'number';
+    if (typeof message !== 'string' && !hasCode) return thrown;
+    const error = new Error(typeof message === 'string' ? message : `a ${String(code)} error`);
+    error.name = typeof name === 'string' ? name : 'Error';
+    error.stack = '';
+    if (hasCode) (error as Error & { code?: string }).code = String(code);
+    return error;
+  } catch {
+    return thrown; // a getter that throws: the codec's safe String() path
+  }
+}
+
 /** No service is registered under that name (for this manager or client). */
 export class UnknownServiceError extends RingflowError {
   readonly service: string;

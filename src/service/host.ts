@@ -10,7 +10,7 @@ import { wholeRegion, type Region } from '../codec/memory.js';
 import { stampServiceResponse } from '../codec/service-response.js';
 import { FrameTooLargeError, RingClosedError, SharedRing, type FrameHandler } from '../ring/index.js';
 import { EXPIRED_MARK, UNKNOWN_METHOD_MARK } from './caller.js';
-import { UnserializableValueError } from './errors.js';
+import { InvalidArgumentError, thrownAsError, UnserializableValueError } from './errors.js';
 import { AdaptiveSpin, parkOnce, parkOnceAsync, wake, type ParkingSpot } from '../sync/index.js';
 import type { MethodTable } from './methods.js';
 import { bellAt, C_CONTROL, C_ERRORS, C_EXPIRED, C_ORPHANED, C_REQUESTS, C_STALE, I_READY, I_TAKEN, instanceBase, queueSpot, RESPONSE_FRAME } from './protocol.js';
@@ -263,7 +263,7 @@ export class ServiceHost {
         this.args[k] = args;
       } else {
         this.kinds[k] = KIND_BAD_ARGS;
-        this.args[k] = new TypeError('the request arguments are not an array');
+        this.args[k] = new InvalidArgumentError('the request arguments are not an array');
       }
     } catch (error) {
       this.kinds[k] = KIND_BAD_ARGS;
@@ -407,7 +407,7 @@ export class ServiceHost {
   private respondError(reply: number, id: number, thrown: unknown): void {
     const ring = this.replyRings.get(reply);
     if (ring === undefined) return;
-    const bytes = encodeServiceResponse({ id, ok: false, error: thrown });
+    const bytes = encodeServiceResponse({ id, ok: false, error: thrownAsError(thrown) });
     try {
       if (ring.tryWrite(bytes, RESPONSE_FRAME)) {
         this.wakeReader(reply);

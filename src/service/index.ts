@@ -16,7 +16,7 @@ export {
   TimeoutError,
   BlockingOnMainThreadError,
 } from './errors.js';
-export type { RegisterServiceOptions, ServiceManagerOptions, CallOptions, Placement } from './options.js';
+export type { RegisterServiceOptions, ServiceManagerOptions, CallOptions, Placement, ExposeOptions, RemoteServiceOptions } from './options.js';
 export type { ServiceMiddleware, CallInfo, CallOutcome } from './middleware.js';
 export type { ServiceContext } from './methods.js';
 export type { AsyncProxy, SyncProxy } from './proxy.js';

@@ -10,8 +10,11 @@ import { ServiceUnavailableError, TimeoutError, UnknownMethodError, UnknownServi
 import { LocalServiceTask } from './local-task.js';
 import type { AnyFunction } from './methods.js';
 import { MiddlewareChain, type CallInfo, type ServiceMiddleware } from './middleware.js';
+import type { Exposure } from './nats-remote.js';
 import {
   resolveManagerOptions,
+  resolveRemoteOptions,
+  type RemoteServiceOptions,
   validateCallOptions,
   type CallOptions,
   type RegisterServiceOptions,
@@ -53,6 +56,8 @@ export class ServiceManager {
   private starting: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
   private readonly runtime: TaskRuntime;
+  /** Services answering over NATS too (`expose`), by name. */
+  private readonly exposures = new Map<string, Promise<Exposure>>();
   /** `services.kv.get('k')` → a promise: the manager's services as objects. */
   readonly services: Record<string, Record<string, AnyFunction>>;
 
@@ -90,6 +95,18 @@ export class ServiceManager {
       this.starts.set(task.name, started);
     }
     return this;
+  }
+
+  /**
+   * Registers a service that another process exposes over NATS (`registerService(…, { expose:
+   * { servers } })`): called with the same `call`, `proxy` and, from operators, `ctx.services`.
+   * A call that nobody answers fails with ServiceUnavailableError, one past its deadline with
+   * TimeoutError; what the remote method threw comes back as a ServiceError.
+   */
+  registerRemote(name: string, options: RemoteServiceOptions): this {
+    const resolved = resolveRemoteOptions(name, options);
+    const connect = async () => (await import('./nats-remote.js')).remoteInstance(name, resolved);
+    return this.registerService(name, connect, { placement: 'local', timeoutMs: resolved.timeoutMs });
   }
 
   /** Adds middleware around calls made through this manager (see ServiceMiddleware). */
@@ -135,6 +152,7 @@ export class ServiceManager {
       for (const task of [...local, ...worker]) await task.setup(this.runtime);
       await Promise.all(tasks.map((task) => task.start().then(() => this.learnMethods(task))));
       this.phase = 'started';
+      await Promise.all(tasks.map((task) => this.expose(task)));
     } catch (error) {
       this.phase = 'stopping';
       await this.shutdown(0);
@@ -149,6 +167,18 @@ export class ServiceManager {
     for (const [id, r] of this.replyRings) await task.addReplyRing(id, r.ring.buffer, r.bellBuffer);
     await task.start();
     this.learnMethods(task);
+    await this.expose(task);
+  }
+
+  /** Makes a service with `expose` answer over NATS (its calls go through `call`, as local ones do). */
+  private async expose(task: BaseServiceTask): Promise<void> {
+    const expose = task.options.expose;
+    if (expose === undefined) return;
+    const exposing = import('./nats-remote.js').then((m) =>
+      m.exposeService(task.name, task.methods, expose, (method, args) => this.call(task.name, method, args), () => this.status(task.name)),
+    );
+    this.exposures.set(task.name, exposing);
+    await exposing;
   }
 
   private learnMethods(task: BaseServiceTask): void {
@@ -176,7 +206,11 @@ export class ServiceManager {
   }
 
   private async shutdown(graceMs: number): Promise<void> {
+    // No calls from other processes from now on.
+    await Promise.all([...this.exposures.values()].map((e) => e.then((x) => x.stop()).catch(() => undefined)));
+    this.exposures.clear();
     await Promise.all([...this.starts.values()].map((p) => p.catch(() => undefined)));
+    for (const task of this.registry.all()) task.beginDrain();
     const caller = this.caller;
     const drained = Promise.all([caller?.whenIdle(), this.whenLocalIdle()]).then(() => true);
     const inTime = graceMs > 0 && (await Promise.race([drained, sleep(graceMs, false, { ref: false })]));

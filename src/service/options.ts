@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../errors.js';
+import { checkOptionKeys, InvalidArgumentError } from '../errors.js';
 import { isOpRef, type OpRef } from '../pool/op.js';
 
 export type Placement = 'local' | 'worker';
@@ -25,6 +25,43 @@ export interface RegisterServiceOptions {
   ringCapacity?: number;
   /** How long a worker host spins for the next request before it parks (µs). Default 200. */
   spinMicros?: number;
+  /**
+   * Worker placement: an instance whose heartbeat has stopped for this long (ms) while a call to
+   * it went past its deadline is declared hung: its worker is terminated and replaced (counting
+   * against maxRestarts), its calls in flight fail with ServiceUnavailableError. A host beats
+   * between requests and every 50 ms under load, so only a method that holds its thread this
+   * long stops the beat. Default 5000; Infinity never declares an instance hung.
+   */
+  hangAfterMs?: number;
+  /** Also answer calls from other processes and boxes, over NATS request/reply (with the NATS services API's discovery and stats). */
+  expose?: ExposeOptions;
+}
+
+export interface ExposeOptions {
+  /** NATS server URL(s) to answer on. */
+  servers: string | string[];
+  /** Version announced by discovery. Default '0.1.0'. */
+  version?: string;
+  /** Budget of the first connect (ms). Default 5000. */
+  connectTimeoutMs?: number;
+}
+
+/** A service another process exposes (`expose`), called over NATS: see ServiceManager.registerRemote. */
+export interface RemoteServiceOptions {
+  servers: string | string[];
+  /** Deadline of a call (ms), unless the call gives its own. Default 30 000. */
+  timeoutMs?: number;
+  /** The remote's methods; default: what its discovery metadata lists (it must then answer when the services start). */
+  methods?: string[];
+  /** Budget of the first connect (ms). Default 5000. */
+  connectTimeoutMs?: number;
+}
+
+export interface ResolvedRemoteOptions {
+  servers: string[];
+  timeoutMs: number;
+  methods: string[] | undefined;
+  connectTimeoutMs: number | undefined;
 }
 
 export interface ResolvedServiceOptions {
@@ -37,6 +74,8 @@ export interface ResolvedServiceOptions {
   options: unknown;
   ringCapacity: number;
   spinMicros: number;
+  hangAfterMs: number;
+  expose: (Omit<ExposeOptions, 'servers'> & { servers: string[] }) | undefined;
 }
 
 export interface ServiceManagerOptions {
@@ -57,8 +96,20 @@ export interface ResolvedManagerOptions {
   stopGraceMs: number;
 }
 
-const SERVICE_OPTION_KEYS = new Set(['placement', 'instances', 'maxRestarts', 'requestQueueSize', 'whenFull', 'timeoutMs', 'options', 'ringCapacity', 'spinMicros']);
-const MANAGER_OPTION_KEYS = new Set(['replyRingCapacity', 'allowBlockingOnMainThread', 'callerSpinMicros', 'stopGraceMs']);
+const SERVICE_OPTION_KEYS = [
+  'placement',
+  'instances',
+  'maxRestarts',
+  'requestQueueSize',
+  'whenFull',
+  'timeoutMs',
+  'options',
+  'ringCapacity',
+  'spinMicros',
+  'hangAfterMs',
+  'expose',
+] as const;
+const MANAGER_OPTION_KEYS = ['replyRingCapacity', 'allowBlockingOnMainThread', 'callerSpinMicros', 'stopGraceMs'] as const;
 
 const NAME = /^[A-Za-z_$][\w$.-]*$/;
 
@@ -91,9 +142,7 @@ export function resolveServiceOptions(name: string, target: unknown, options: Re
     throw new InvalidArgumentError(`service '${name}': options must be an object, got ${describe(options)}`);
   }
   const o = options ?? {};
-  for (const key of Object.keys(o)) {
-    if (!SERVICE_OPTION_KEYS.has(key)) throw new InvalidArgumentError(`service '${name}': unknown option '${key}'`);
-  }
+  checkOptionKeys(`service '${name}'`, o, SERVICE_OPTION_KEYS);
   const placement = o.placement ?? (isOpRef(target) ? 'worker' : 'local');
   if (placement !== 'local' && placement !== 'worker') {
     throw new InvalidArgumentError(`service '${name}': placement must be 'local' or 'worker', got ${describe(placement)}`);
@@ -121,6 +170,8 @@ export function resolveServiceOptions(name: string, target: unknown, options: Re
     options: o.options,
     ringCapacity,
     spinMicros: nonNegative(`service '${name}': spinMicros`, o.spinMicros ?? 200),
+    hangAfterMs: timeout(`service '${name}': hangAfterMs`, o.hangAfterMs ?? 5000),
+    expose: o.expose === undefined ? undefined : resolveExpose(name, o.expose),
   };
 }
 
@@ -129,9 +180,7 @@ export function resolveManagerOptions(options: ServiceManagerOptions | undefined
     throw new InvalidArgumentError(`ServiceManager options must be an object, got ${describe(options)}`);
   }
   const o = options ?? {};
-  for (const key of Object.keys(o)) {
-    if (!MANAGER_OPTION_KEYS.has(key)) throw new InvalidArgumentError(`ServiceManager: unknown option '${key}'`);
-  }
+  checkOptionKeys('ServiceManager', o, MANAGER_OPTION_KEYS);
   const replyRingCapacity = o.replyRingCapacity ?? 1 << 20;
   if (!Number.isInteger(replyRingCapacity) || replyRingCapacity < 1024 || replyRingCapacity > 1 << 30 || (replyRingCapacity & (replyRingCapacity - 1)) !== 0) {
     throw new InvalidArgumentError(`ServiceManager: replyRingCapacity must be a power of two from 1024 to 2^30 bytes, got ${describe(replyRingCapacity)}`);
@@ -144,6 +193,46 @@ export function resolveManagerOptions(options: ServiceManagerOptions | undefined
     allowBlockingOnMainThread: o.allowBlockingOnMainThread ?? false,
     callerSpinMicros: nonNegative('ServiceManager: callerSpinMicros', o.callerSpinMicros ?? 50),
     stopGraceMs: timeout('ServiceManager: stopGraceMs', o.stopGraceMs ?? 10_000),
+  };
+}
+
+/** A NATS services API name: letters, digits, '_' and '-'. */
+const NATS_SERVICE_NAME = /^[-\w]+$/;
+
+function natsServers(what: string, servers: unknown): string[] {
+  const list = typeof servers === 'string' ? servers.split(',').map((s) => s.trim()) : servers;
+  if (!Array.isArray(list) || list.length === 0 || !list.every((s) => typeof s === 'string' && s.length > 0)) {
+    throw new InvalidArgumentError(`${what}: servers must be a URL such as 'nats://127.0.0.1:4222' or a non-empty list of them`);
+  }
+  return list as string[];
+}
+
+function knownKeys(what: string, options: unknown, keys: string[]): Record<string, unknown> {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${what} needs an options object with servers`);
+  checkOptionKeys(what, options, keys);
+  return options as Record<string, unknown>;
+}
+
+function resolveExpose(name: string, expose: unknown): ResolvedServiceOptions['expose'] {
+  const o = knownKeys(`service '${name}': expose`, expose, ['servers', 'version', 'connectTimeoutMs']);
+  if (!NATS_SERVICE_NAME.test(name)) throw new InvalidArgumentError(`service '${name}': an exposed service's name may hold only letters, digits, '_' and '-'`);
+  const connectTimeoutMs = o.connectTimeoutMs === undefined ? undefined : timeout(`service '${name}': expose.connectTimeoutMs`, o.connectTimeoutMs);
+  return { servers: natsServers(`service '${name}': expose`, o.servers), version: o.version === undefined ? '0.1.0' : String(o.version), connectTimeoutMs };
+}
+
+export function resolveRemoteOptions(name: string, options: unknown): ResolvedRemoteOptions {
+  const what = `registerRemote('${name}')`;
+  const o = knownKeys(what, options, ['servers', 'timeoutMs', 'methods', 'connectTimeoutMs']);
+  if (!NATS_SERVICE_NAME.test(name)) throw new InvalidArgumentError(`${what}: a remote service's name may hold only letters, digits, '_' and '-'`);
+  const methods = o.methods;
+  if (methods !== undefined && !(Array.isArray(methods) && methods.every((m) => typeof m === 'string' && m.length > 0 && m[0] !== '_'))) {
+    throw new InvalidArgumentError(`${what}: methods must be a list of method names`);
+  }
+  return {
+    servers: natsServers(what, o.servers),
+    timeoutMs: timeout(`${what}: timeoutMs`, o.timeoutMs ?? 30_000),
+    methods: methods as string[] | undefined,
+    connectTimeoutMs: o.connectTimeoutMs === undefined ? undefined : timeout(`${what}: connectTimeoutMs`, o.connectTimeoutMs),
   };
 }
 

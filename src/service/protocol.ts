@@ -18,6 +18,7 @@
  *  word   0  state              (ServiceState below)        read by every call
  *         1  restarts           crashes recovered so far
  *         2  control            bumped when control messages were posted to the hosts
+ *         3  hung               instances declared hung and replaced
  *        32  requests           requests the hosts executed (counted before they answer)
  *        33  errors             of those, how many threw / were unknown methods
  *        34  expired            requests dropped unexecuted: their deadline had passed
@@ -28,6 +29,8 @@
  *         +1  admitted          places ever taken in the queue (wraps); callers add one per call
  *         +4  host doorbell     where the host parks: waiters, signal, wake pending (see bellAt)
  *         +7  ready epoch       the epoch of the host that is serving (equal to +0 once it is up)
+ *         +8  overdue           calls to it that passed their deadline unanswered (a hang sign)
+ *         +9  suspect           1 while its heartbeat is stalled with work queued (round-robin skips it)
  *    32 * (3 + 2i)              instance i, what its host writes:
  *         +0  taken             requests ever taken by the host (wraps); queued = admitted - taken
  *         +1  space signal      callers waiting for queue room park here
@@ -63,6 +66,8 @@ export const C_STATE = 0;
 export const C_RESTARTS = 1;
 /** Bumped by the manager each time it posts control messages to the hosts (they turn their event loop). */
 export const C_CONTROL = 2;
+/** Instances declared hung (heartbeat stopped while a call to them was overdue) and replaced. */
+export const C_HUNG = 3;
 export const C_REQUESTS = LINE_WORDS;
 export const C_ERRORS = LINE_WORDS + 1;
 export const C_EXPIRED = LINE_WORDS + 2;
@@ -77,6 +82,10 @@ export const I_ADMITTED = 1;
 export const I_HOST_BELL = 4;
 /** The epoch of the host serving now: it stores its epoch here before it serves its first request. */
 export const I_READY = 7;
+/** Calls to this instance that went past their deadline unanswered (callers on any thread add one). */
+export const I_OVERDUE = 8;
+/** 1 while the manager sees the instance's heartbeat stalled with work queued: calls go elsewhere if they can. */
+export const I_SUSPECT = 9;
 /** Requests ever taken from the ring by the instance's host (int32, wrapping); on the host's line. */
 export const I_TAKEN = LINE_WORDS;
 export const I_SPACE_SIGNAL = LINE_WORDS + 1;

@@ -1,5 +1,17 @@
 import { UnknownServiceError } from './errors.js';
-import type { AnyFunction } from './methods.js';
+import { isCallableName, type AnyFunction } from './methods.js';
+
+/**
+ * Names that code which merely handles an object looks up on it — `await` (then), JSON.stringify
+ * (toJSON), util.inspect and test matchers — never remote methods: on a proxy they are
+ * undefined, so passing one around never fires a call. Symbols, and names a service cannot
+ * serve (`constructor`, `_…`), are undefined too.
+ */
+const NOT_METHODS: ReadonlySet<string> = new Set(['then', 'toJSON', 'inspect', 'valueOf', 'toString', 'toLocaleString', 'asymmetricMatch', '$$typeof', 'nodeType']);
+
+function isRemoteName(property: string | symbol): property is string {
+  return typeof property === 'string' && !NOT_METHODS.has(property) && isCallableName(property);
+}
 
 /** `T`'s methods, each returning a promise of its (awaited) result. */
 export type AsyncProxy<T> = {
@@ -12,15 +24,15 @@ export type SyncProxy<T> = {
 };
 
 /**
- * An object whose every string property is a function calling `invoke(name, args)`. Not
- * thenable (`then` is undefined, so it can be returned from async functions) and symbol
- * properties are undefined (so inspecting it does not call anything).
+ * An object whose every string property is a function calling `invoke(name, args)`, except the
+ * NOT_METHODS names and symbols (undefined): not thenable, so it can be returned from async
+ * functions, and JSON.stringify or inspecting it calls nothing.
  */
 export function methodProxy(invoke: (method: string, args: unknown[]) => unknown): Record<string, AnyFunction> {
   const functions = new Map<string, AnyFunction>();
   return new Proxy(Object.create(null) as Record<string, AnyFunction>, {
     get(_target, property) {
-      if (typeof property !== 'string' || property === 'then') return undefined;
+      if (!isRemoteName(property)) return undefined;
       let fn = functions.get(property);
       if (fn === undefined) {
         fn = (...args: unknown[]) => invoke(property, args);
@@ -36,12 +48,13 @@ export function methodProxy(invoke: (method: string, args: unknown[]) => unknown
 
 /**
  * `services.<name>` → the proxy of that service, made on first use; an unknown name throws
- * UnknownServiceError (`then` and symbols are undefined).
+ * UnknownServiceError (symbols and the NOT_METHODS names that are not services' are undefined).
  */
 export function servicesRecord(names: () => string[], make: (name: string) => Record<string, AnyFunction> | undefined): Record<string, Record<string, AnyFunction>> {
   const proxies = new Map<string, Record<string, AnyFunction>>();
   const lookup = (property: string | symbol): Record<string, AnyFunction> | undefined => {
-    if (typeof property !== 'string' || property === 'then') return undefined;
+    if (typeof property !== 'string') return undefined;
+    if ((NOT_METHODS.has(property) || property === 'constructor') && !names().includes(property)) return undefined;
     let proxy = proxies.get(property);
     if (proxy === undefined) {
       proxy = make(property);

@@ -14,6 +14,8 @@ import {
   I_EPOCH,
   I_ADMITTED,
   I_HOST_BELL,
+  I_OVERDUE,
+  I_SUSPECT,
   I_TAKEN,
   instanceBase,
   queueSpot,
@@ -131,9 +133,18 @@ export class RemoteService {
   /** The next instance, round-robin. */
   pick(): number {
     if (this.instances === 1) return 0;
-    const i = this.next;
-    this.next = i + 1 === this.instances ? 0 : i + 1;
+    const n = this.instances;
+    let i = this.next;
+    // An instance whose heartbeat stalled with work queued (a long method, or a hang) is skipped
+    // while another is not (one plain read of the line the call writes anyway).
+    for (let tries = 1; tries < n && this.control[instanceBase(i) + I_SUSPECT] !== 0; tries++) i = i + 1 === n ? 0 : i + 1;
+    this.next = i + 1 === n ? 0 : i + 1;
     return i;
+  }
+
+  /** Counts a call to `instance` that passed its deadline unanswered (the manager's hang watch reads it). */
+  markOverdue(instance: number): void {
+    Atomics.add(this.control, instanceBase(instance) + I_OVERDUE, 1);
   }
 
   epoch(instance: number): number {

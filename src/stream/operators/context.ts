@@ -7,4 +7,14 @@ export interface OperatorContext {
   readonly name: string;
   /** Registered services, called synchronously: `ctx.services.kv.get('k')`. */
   readonly services: Record<string, Record<string, (...args: unknown[]) => unknown>>;
+  /** Shared memory the environment gave every operator (`env.share(name, buffer)`), by name. */
+  readonly shared: Readonly<Record<string, SharedArrayBuffer>>;
+  /** The id of the HTTP request the current record derives from (ringflow/serve); undefined elsewhere. */
+  readonly requestId?: string;
+  /**
+   * The origin of the record being processed: the request or message slot it derives from (the
+   * serving source and JetStream set it; 0 = none, and outside a record's processing). Records the
+   * operator emits meanwhile carry it on.
+   */
+  readonly origin?: number;
 }

@@ -1,9 +1,9 @@
-import { storeInt64Words, writeRecordBatch, type VectorDType } from '../../codec/index.js';
-import { SharedRing } from '../../ring/index.js';
+import { storeInt64Words, UnserializableValueError, ValueBatchBuilder, writeRecordBatch, type VectorDType } from '../../codec/index.js';
+import { FrameTooLargeError, SharedRing } from '../../ring/index.js';
 import { loadFn } from './chain.js';
 import { SharedVectorBatch } from '../batches/feed-arena.js';
 import { BATCH_REF_SIZE, writeBatchRef, type InputBatch } from '../batches/batch-ref.js';
-import { FrameKind, frameType, isVectorRecord, PreparedRecord, writeControl, writeControlAsync, type VectorRecord } from './frames.js';
+import { checkTimestamp, FrameKind, frameType, isVectorRecord, PreparedRecord, writeControl, writeControlAsync, type VectorRecord } from './frames.js';
 import type { Partition } from '../plan/graph.js';
 import { Router } from './routing.js';
 import { batchRows, VectorBatch, type VectorRows } from '../batches/vector-batch.js';
@@ -22,6 +22,8 @@ interface Target {
   readonly ring: SharedRing;
   readonly port: number;
   pending: VectorBatch | undefined;
+  /** The records of any other shape waiting to go as one ValueBatch frame. */
+  readonly values: ValueBatchBuilder;
   /** Frames published without waking the reader since it was last woken. */
   unannounced: number;
 }
@@ -33,6 +35,18 @@ interface Target {
  */
 const WAKE_EVERY_FRAMES = 16;
 
+/** Records per ValueBatch frame at most (a stage also sends what it has after every pass over its input). */
+export const VALUE_BATCH_ROWS = 512;
+
+/**
+ * Where a record that cannot travel goes (the codec refused it, or it is larger than a ring frame):
+ * the runtime reports it to onError with the name of the operator or source that emitted it.
+ */
+export type RefusedRecord = (value: unknown, error: Error & { code: string }) => void;
+
+const throwRefused: RefusedRecord = (_value, error) => {
+  throw error;
+};
 interface OpenEdge {
   readonly targets: Target[];
   readonly router: Router;
@@ -55,8 +69,16 @@ export class EdgeWriter {
   /** The one ring every record goes to, when there is exactly one: rows of a referenced input batch can then go on in place. */
   private readonly soleTarget: Target | undefined;
   private input: InputBatch | undefined;
+  /**
+   * The origin (request or message slot, 0 = none) of the input record being processed: the
+   * records written meanwhile derive from it and carry it on. The stage sets it per record.
+   */
+  origin = 0;
 
-  private constructor(private readonly edges: OpenEdge[]) {
+  private constructor(
+    private readonly edges: OpenEdge[],
+    private readonly refused: RefusedRecord,
+  ) {
     const only = edges.length === 1 ? edges[0]! : undefined;
     this.soleTarget = only !== undefined && only.batchable && only.targets.length === 1 ? only.targets[0] : undefined;
   }
@@ -71,20 +93,26 @@ export class EdgeWriter {
     if (this.soleTarget !== undefined) this.input = input;
   }
 
-  static async open(tasks: EdgeTask[], instance: number): Promise<EdgeWriter> {
+  static async open(tasks: EdgeTask[], instance: number, refused: RefusedRecord = throwRefused): Promise<EdgeWriter> {
     const edges = await Promise.all(
       tasks.map(async (t): Promise<OpenEdge> => {
         const key = t.partition.kind === 'hash' ? ((await loadFn(t.partition.key)) as (value: unknown) => unknown) : undefined;
         return {
-          targets: t.rings.map((buffer) => ({ ring: SharedRing.attach(buffer), port: t.port, pending: undefined, unannounced: 0 })),
-          router: new Router(t.partition.kind, t.rings.length, instance, key),
+          targets: t.rings.map((buffer) => ({
+            ring: SharedRing.attach(buffer),
+            port: t.port,
+            pending: undefined,
+            values: new ValueBatchBuilder(t.partition.kind === 'hash'),
+            unannounced: 0,
+          })),
+          router: new Router(t.partition.kind, t.rings.length, instance, key, t.partition.kind === 'hash' ? t.partition.key.operator : undefined),
           port: t.port,
           producer: t.producer,
           batchable: t.partition.kind !== 'hash',
         };
       }),
     );
-    return new EdgeWriter(edges);
+    return new EdgeWriter(edges, refused);
   }
 
   /** Blocking write (worker threads); vector records are batched until `flush`. */
@@ -95,6 +123,7 @@ export class EdgeWriter {
       if (input.selection.count > 0) this.sendSelection();
     }
     if (isVectorRecord(value)) {
+      checkTimestamp(value.ts);
       for (const edge of this.edges) {
         const t = edge.router.route(value);
         if (t >= 0) this.append(edge.targets[t]!, value);
@@ -102,13 +131,68 @@ export class EdgeWriter {
       }
       return;
     }
-    const record = this.prepared.prepareValue(value, ts);
     for (const edge of this.edges) {
-      const type = frameType(record.kind, edge.port);
       const t = edge.router.route(value);
-      if (t >= 0) this.put(edge.targets[t]!, type);
-      else for (const target of edge.targets) this.put(target, type);
+      const hash = edge.router.lastHash;
+      if (t >= 0) this.addValue(edge.targets[t]!, value, ts, hash);
+      else for (const target of edge.targets) this.addValue(target, value, ts, hash);
     }
+  }
+
+  /** Queues a record for the target's next ValueBatch frame, sending the batch when it is full (blocking). */
+  private addValue(target: Target, value: unknown, ts: number, hash: number): void {
+    if (target.pending?.count) this.flushVectors(target);
+    const values = target.values;
+    values.add(value, ts, hash, this.origin);
+    if (values.count >= VALUE_BATCH_ROWS) this.sendValues(target);
+  }
+
+  /**
+   * Encodes the target's pending records and writes them as ValueBatch frames (blocking): one
+   * frame, or several when they would not fit in one. A record the codec refuses, or one larger
+   * than a frame, goes to `refused`; the others are sent.
+   */
+  private sendValues(target: Target): void {
+    const values = target.values;
+    let end = this.encodeValues(target);
+    while (end > 0) {
+      const offset = this.claim(target, frameType(FrameKind.ValueBatch, target.port), this.frameSize);
+      values.writeInto(target.ring.data, offset);
+      this.publish(target, offset);
+      values.consume(end);
+      end = this.encodeValues(target);
+    }
+  }
+
+  /** Size of the frame `encodeValues` last encoded. */
+  private frameSize = 0;
+
+  /**
+   * Encodes the longest prefix of the target's pending records that fits in one frame (dropping
+   * those that cannot travel) and returns its length: 0 when none is left.
+   */
+  private encodeValues(target: Target): number {
+    const values = target.values;
+    const max = target.ring.maxPayloadLength;
+    while (values.count > 0) {
+      let end = values.count;
+      let size: number;
+      try {
+        size = values.encode(0, end);
+      } catch (error) {
+        if (!(error instanceof UnserializableValueError)) throw error;
+        values.dropRefused(this.refused);
+        continue;
+      }
+      while (size > max && end > 1) size = values.encode(0, (end = Math.ceil(end / 2)));
+      if (size <= max) {
+        this.frameSize = size;
+        return end;
+      }
+      this.refused(values.values[0], new FrameTooLargeError(size, max));
+      values.drop(0);
+    }
+    return 0;
   }
 
   /** Sends every pending vector batch (blocking), and wakes the readers of what went out. */
@@ -134,6 +218,7 @@ export class EdgeWriter {
    */
   private keepInPlace(input: InputBatch, value: unknown): boolean {
     if (!input.active || !isVectorRecord(value)) return false;
+    checkTimestamp(value.ts);
     const vector = value.vector;
     if (vector.length !== input.dim || vector instanceof Float64Array !== input.float64 || vector.buffer !== input.viewBuffer) return false;
     const row = (vector.byteOffset - input.viewByteOffset) / input.rowBytes;
@@ -141,7 +226,7 @@ export class EdgeWriter {
     input.lastRow = row;
     if (input.copied) input.data!.set(vector, row * input.dim);
     input.uids![row] = value.uid;
-    storeInt64Words(input.tsWords!, row * 2, Math.trunc(value.ts));
+    storeInt64Words(input.tsWords!, row * 2, Math.floor(value.ts));
     input.selection.add(row);
     return true;
   }
@@ -177,8 +262,103 @@ export class EdgeWriter {
     target.ring.wakeReader();
   }
 
-  /** Never blocks; the returned promise (only when a ring was full) must settle before the next write. */
-  writeAsync(value: unknown, ts: number): Promise<void> | undefined {
+  /**
+   * Never blocks; the returned promise (only when a ring was full) must settle before the next
+   * write. Records other than vectors are queued per target and go as ValueBatch frames when a
+   * batch is full, on `flushValuesAsync` and before anything else is written.
+   */
+  writeAsync(value: unknown, ts: number, origin = 0): Promise<void> | undefined {
+    if (isVectorRecord(value)) {
+      const flushing = this.flushValuesAsync();
+      return flushing ? flushing.then(() => this.writeVectorAsync(value, ts)) : this.writeVectorAsync(value, ts);
+    }
+    let full = false;
+    for (let e = 0; e < this.edges.length; e++) {
+      const edge = this.edges[e]!;
+      const t = edge.router.route(value);
+      const hash = edge.router.lastHash;
+      if (t >= 0) full = this.queueValue(edge.targets[t]!, value, ts, hash, origin) || full;
+      else for (const target of edge.targets) full = this.queueValue(target, value, ts, hash, origin) || full;
+    }
+    return full ? this.flushValuesAsync(VALUE_BATCH_ROWS) : undefined;
+  }
+
+  private queueValue(target: Target, value: unknown, ts: number, hash: number, origin: number): boolean {
+    target.values.add(value, ts, hash, origin);
+    return target.values.count >= VALUE_BATCH_ROWS;
+  }
+
+  /** True while some target holds records not yet sent. */
+  hasPendingValues(): boolean {
+    for (const edge of this.edges) for (const target of edge.targets) if (target.values.count > 0) return true;
+    return false;
+  }
+
+  /**
+   * Sends the queued records of every target holding at least `min` of them, without blocking;
+   * returns a promise only when a ring was full (it settles once all of them are sent).
+   */
+  flushValuesAsync(min = 1): Promise<void> | undefined {
+    // One send waits for room at a time; whatever comes next (records, marks) goes after it.
+    if (this.inflight) return this.inflight.then(() => this.flushValuesAsync(min));
+    for (const edge of this.edges) {
+      for (const target of edge.targets) {
+        if (target.values.count >= min && !this.trySendValues(target)) {
+          const sending = this.finishValuesAsync(min).finally(() => {
+            if (this.inflight === sending) this.inflight = undefined;
+          });
+          return (this.inflight = sending);
+        }
+      }
+    }
+    return undefined;
+  }
+
+  /** The main thread's send that is waiting for room in a ring, if any. */
+  private inflight: Promise<void> | undefined;
+
+  /** Sends a target's queued records while the ring has room; false when it ran out of room. */
+  private trySendValues(target: Target): boolean {
+    const type = frameType(FrameKind.ValueBatch, target.port);
+    let end = this.encodeValues(target);
+    while (end > 0) {
+      const offset = target.ring.tryClaim(type, this.frameSize);
+      if (offset < 0) return false;
+      target.values.writeInto(target.ring.data, offset);
+      target.ring.commit(offset);
+      target.values.consume(end);
+      end = this.encodeValues(target);
+    }
+    return true;
+  }
+
+  private async finishValuesAsync(min: number): Promise<void> {
+    const type = (target: Target) => frameType(FrameKind.ValueBatch, target.port);
+    for (const edge of this.edges) {
+      for (const target of edge.targets) {
+        if (target.values.count < min) continue;
+        {
+          let end = this.encodeValues(target);
+          while (end > 0) {
+            const size = this.frameSize;
+            let offset = target.ring.tryClaim(type(target), size);
+            if (offset < 0) {
+              // Other writers on this thread encode while this one waits: keep a copy of the bytes.
+              target.values.detach();
+              offset = await target.ring.claimAsync(type(target), size);
+            }
+            target.values.writeInto(target.ring.data, offset);
+            target.ring.commit(offset);
+            target.values.consume(end);
+            end = this.encodeValues(target);
+          }
+        }
+      }
+    }
+  }
+
+  /** A vector record as one Vector frame (the main thread's per-record path for vectors). */
+  private writeVectorAsync(value: unknown, ts: number): Promise<void> | undefined {
     const record = this.prepared.prepare(value, ts);
     for (let e = 0; e < this.edges.length; e++) {
       const edge = this.edges[e]!;
@@ -199,6 +379,8 @@ export class EdgeWriter {
    * broadcast copies it, so that no two instances share a batch they may modify.
    */
   async writeBatchAsync(batch: VectorRows): Promise<void> {
+    const flushing = this.flushValuesAsync();
+    if (flushing) await flushing;
     for (const edge of this.edges) {
       if (edge.batchable) {
         const t = edge.router.route(undefined);
@@ -225,6 +407,8 @@ export class EdgeWriter {
   }
 
   async controlAsync(kind: number, value: number): Promise<void> {
+    const flushing = this.flushValuesAsync();
+    if (flushing) await flushing;
     for (const edge of this.edges) for (const t of edge.targets) await writeControlAsync(t.ring, kind, edge.producer, value, edge.port);
   }
 
@@ -241,19 +425,26 @@ export class EdgeWriter {
   private append(target: Target, record: VectorRecord): void {
     const dtype: VectorDType = record.vector instanceof Float64Array ? 'Float64' : 'Float32';
     const pending = this.pendingFor(target, record.vector.length, dtype);
-    if (pending.full) this.flushTarget(target);
+    if (pending.full) this.flushVectors(target);
     pending.add(record.uid, record.ts, record.vector);
   }
 
   /** The target's batch for vectors of this shape; a batch of another shape is sent first. */
   private pendingFor(target: Target, dim: number, dtype: VectorDType): VectorBatch {
+    if (target.values.count > 0) this.sendValues(target);
     const pending = target.pending;
     if (pending !== undefined && pending.dim === dim && pending.dtype === dtype) return pending;
-    if (pending?.count) this.flushTarget(target);
+    if (pending?.count) this.flushVectors(target);
     return (target.pending = new VectorBatch(dim, dtype, batchRows(dim, dtype, target.ring.maxPayloadLength)));
   }
 
+  /** Sends what the target has pending: its vector batch or its value batch (only one has records at a time). */
   private flushTarget(target: Target): void {
+    if (target.values.count > 0) this.sendValues(target);
+    this.flushVectors(target);
+  }
+
+  private flushVectors(target: Target): void {
     const batch = target.pending;
     if (batch === undefined || batch.count === 0) return;
     const offset = this.claim(target, frameType(FrameKind.VectorBatch, target.port), batch.frameSize());
@@ -321,7 +512,7 @@ export class EdgeWriter {
    */
   trySendBatchRef(batch: SharedVectorBatch): boolean {
     const edge = this.edges.length === 1 ? this.edges[0]! : undefined;
-    if (edge === undefined || !edge.batchable) return false;
+    if (edge === undefined || !edge.batchable || this.hasPendingValues()) return false;
     const t = edge.router.route(undefined);
     if (t < 0) return false;
     const target = edge.targets[t]!;

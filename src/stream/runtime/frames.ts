@@ -1,6 +1,7 @@
-import { encodeEnvelope, EnvelopeReader, RecordBatchReader, type DecodedRecordBatch, UINT64_MAX, VectorReader, vectorRecordSize, writeVectorRecord, type VectorArray } from '../../codec/index.js';
+import { encodeEnvelope, EnvelopeReader, RecordBatchReader, type DecodedRecordBatch, UINT64_MAX, ValueBatchReader, VectorReader, vectorRecordSize, writeVectorRecord, type VectorArray } from '../../codec/index.js';
 import type { SharedRing } from '../../ring/index.js';
 import { InputBatch, refAllRows, refArena, refHasRow, refOffset } from '../batches/batch-ref.js';
+import { InvalidTimestampError } from './errors.js';
 
 /**
  * What travels between the stages of a pipeline: records, and the control marks that flow in band
@@ -16,6 +17,8 @@ export const FrameKind = {
   VectorBatch: 3,
   /** A sealed RecordBatch in a FeedArena, by reference. Payload: arena id int32, byte offset uint32. */
   BatchRef: 4,
+  /** A ValueBatch: many records of any shape, their timestamps, key hashes and origins, in columns. */
+  ValueBatch: 5,
   /** Payload: producer int32, pad, watermark float64. */
   Watermark: 8,
   /** Payload: producer int32, epoch int32. */
@@ -59,6 +62,7 @@ export class PreparedRecord {
 
   prepare(value: unknown, ts: number): this {
     if (!isVectorRecord(value)) return this.prepareValue(value, ts);
+    checkTimestamp(value.ts);
     this.kind = FrameKind.Vector;
     this.vector = value;
     this.envelope = undefined;
@@ -70,7 +74,8 @@ export class PreparedRecord {
   prepareValue(value: unknown, ts: number): this {
     this.kind = FrameKind.Value;
     this.vector = undefined;
-    this.envelope = encodeEnvelope(value, { ts });
+    checkTimestamp(ts);
+    this.envelope = encodeEnvelope(value, { ts: Math.floor(ts) });
     this.size = this.envelope.length;
     return this;
   }
@@ -78,13 +83,22 @@ export class PreparedRecord {
   /** Writes the record into claimed space at `offset` of `data`. */
   writeInto(data: Uint8Array, offset: number): void {
     const v = this.vector;
-    if (v !== undefined) writeVectorRecord(data, offset, v.uid, v.ts, v.vector, v.vector instanceof Float64Array ? 'Float64' : 'Float32');
+    if (v !== undefined) writeVectorRecord(data, offset, v.uid, Math.floor(v.ts), v.vector, v.vector instanceof Float64Array ? 'Float64' : 'Float32');
     else data.set(this.envelope!, offset);
   }
 }
 
+/**
+ * Event time travels in whole ms: a fractional timestamp is rounded down where it enters a frame
+ * (windows have whole-ms bounds, and watermarks are rounded down too, so a record lands in the
+ * same window and is never late because of it). NaN and ±Infinity are refused: the record fails.
+ */
+export function checkTimestamp(ts: number): void {
+  if (ts - ts !== 0) throw new InvalidTimestampError(ts);
+}
+
 /** True for the frame kinds that carry records (as opposed to control marks). */
-export const isRecordKind = (kind: number): boolean => kind >= FrameKind.Value && kind <= FrameKind.BatchRef;
+export const isRecordKind = (kind: number): boolean => kind >= FrameKind.Value && kind <= FrameKind.ValueBatch;
 
 /**
  * Decodes records out of one ring's data region. With `copyVectors` (the default) every value owns
@@ -97,6 +111,7 @@ export class RecordDecoder {
   private readonly vectors: VectorReader;
   private readonly envelopes: EnvelopeReader;
   private readonly batches: RecordBatchReader;
+  private readonly valueBatches: ValueBatchReader;
   private readonly words: Int32Array;
   /** Readers of the feed arenas that BatchRef frames point into, by arena id. */
   private readonly arenaReaders = new Map<number, RecordBatchReader>();
@@ -111,32 +126,40 @@ export class RecordDecoder {
     this.vectors = new VectorReader(data);
     this.envelopes = new EnvelopeReader(data);
     this.batches = new RecordBatchReader(data);
+    this.valueBatches = new ValueBatchReader(data);
     this.words = new Int32Array(data.buffer, data.byteOffset, data.length >>> 2);
   }
 
   /**
    * Calls `emit(value, ts)` for the record(s) of the frame at `offset`: one, or a batch's rows.
    * With `emitVector`, vector records go there as (uid, ts, vector) instead, and no record object
-   * is built for them. Returns how many records the frame held.
+   * is built for them. `origin` is the request or message slot the record derives from (0: none;
+   * only value records carry one). Returns how many records the frame held.
    */
-  decode(kind: number, offset: number, emit: (value: unknown, ts: number) => void, emitVector?: VectorEmitter): number {
+  decode(kind: number, offset: number, emit: RecordEmitter, emitVector?: VectorEmitter): number {
+    if (kind === FrameKind.ValueBatch) {
+      const b = this.valueBatches.read(offset);
+      const values = b.values();
+      for (let i = 0; i < values.length; i++) emit(values[i], b.ts(i), b.origin(i));
+      return values.length;
+    }
     if (kind === FrameKind.Vector) {
       const r = this.vectors.read(offset);
       const ts = r.ts;
       const vector = this.copyVectors ? r.copyVector() : r.vector();
       if (emitVector) emitVector(r.uid, ts, vector);
-      else emit({ uid: r.uid, ts, vector } satisfies VectorRecord, ts);
+      else emit({ uid: r.uid, ts, vector } satisfies VectorRecord, ts, 0);
       return 1;
     }
     if (kind === FrameKind.VectorBatch) return this.decodeBatch(this.batches.read(offset), -1, emit, emitVector);
     if (kind === FrameKind.BatchRef) return this.decodeReferenced(offset, emit, emitVector);
     const e = this.envelopes.read(offset);
-    emit(e.value(), e.ts);
+    emit(e.value(), e.ts, 0);
     return 1;
   }
 
   /** The rows a BatchRef frame carries; the batch is `input` meanwhile, for writers that send rows on in place. */
-  private decodeReferenced(offset: number, emit: (value: unknown, ts: number) => void, emitVector?: VectorEmitter): number {
+  private decodeReferenced(offset: number, emit: RecordEmitter, emitVector?: VectorEmitter): number {
     const b = this.referencedBatch(offset);
     const w = offset >>> 2;
     const input = this.input;
@@ -154,7 +177,7 @@ export class RecordDecoder {
   }
 
   /** Hands out a batch's rows: all of them, or (`ref` ≥ 0) those the BatchRef frame at word `ref` selects. */
-  private decodeBatch(b: RecordBatchReader, ref: number, emit: (value: unknown, ts: number) => void, emitVector?: VectorEmitter): number {
+  private decodeBatch(b: RecordBatchReader, ref: number, emit: RecordEmitter, emitVector?: VectorEmitter): number {
     const uids = b.uids();
     const inPlace = b.data();
     const data = this.copyVectors ? inPlace.slice() : inPlace;
@@ -185,7 +208,7 @@ export class RecordDecoder {
       const ts = b.ts(row); // as a number straight from the int64's halves: no BigInt per row
       const vector = new Vector(buffer as ArrayBuffer, byteOffset + row * rowBytes, dim);
       if (emitVector) emitVector(uids[row]!, ts, vector);
-      else emit({ uid: uids[row]!, ts, vector } satisfies VectorRecord, ts);
+      else emit({ uid: uids[row]!, ts, vector } satisfies VectorRecord, ts, 0);
     }
     return count;
   }
@@ -229,6 +252,9 @@ export interface ArenaHandle {
   id: number;
   buffer: SharedArrayBuffer;
 }
+
+/** Receives decoded records: see RecordDecoder.decode. */
+export type RecordEmitter = (value: unknown, ts: number, origin: number) => void;
 
 /** Receives vector records as their parts: see RecordDecoder.decode. */
 export type VectorEmitter = (uid: bigint, ts: number, vector: VectorArray) => void;

@@ -1,8 +1,11 @@
 import { SharedRing } from '../../ring/index.js';
 import { yieldIfDue } from './main-slice.js';
-import { recordBatchSize, writeRecordBatch } from '../../codec/index.js';
+import { recordBatchSize, ValueBatchBuilder, ValueBatchReader, writeRecordBatch } from '../../codec/index.js';
 import { FrameKind, frameType, isRecordKind, kindOf, portOf, readControl, RecordDecoder, type ArenaHandle } from './frames.js';
 import type { SinkSpec } from '../plan/graph.js';
+
+/** A record a sink's callback threw on (or whose promise rejected): the job reports it as a failure naming the sink. */
+export type SinkFailure = (record: unknown, error: unknown) => void;
 
 /** Records a sink hands over in one drain pass at most. */
 const PASS_RECORDS = 2048;
@@ -39,6 +42,9 @@ export class SinkDriver {
     capacity: number,
     private readonly producers: number,
     arenas: readonly ArenaHandle[] = [],
+    private readonly fail: SinkFailure = (_record, error) => {
+      throw error;
+    },
   ) {
     this.ring = SharedRing.create({ capacity });
     // Vector sinks are called while the frame is held (their arguments need no record object);
@@ -84,15 +90,24 @@ export class SinkDriver {
     const sink = this.sink;
     const deliverNow = (value: unknown) => {
       this.records++;
-      const result = sink.kind === 'vectors' ? callVectorSink(sink.fn, value) : sink.kind === 'callback' ? sink.fn(value) : undefined;
-      if (result instanceof Promise) pending.push(AWAIT, result);
+      try {
+        const result = sink.kind === 'vectors' ? callVectorSink(sink.fn, value) : sink.kind === 'callback' ? sink.fn(value) : undefined;
+        if (result instanceof Promise) pending.push(AWAIT, result, value);
+      } catch (error) {
+        this.fail(value, error);
+      }
     };
     const deliverVector =
       sink.kind === 'vectors'
         ? (uid: bigint, ts: number, vector: Float32Array | Float64Array) => {
             this.records++;
-            const result = sink.fn(uid, ts, vector, undefined);
-            if (result instanceof Promise) pending.push(AWAIT, result);
+            try {
+              const result = sink.fn(uid, ts, vector, undefined);
+              if (result instanceof Promise) pending.push(AWAIT, result, { uid, ts, vector: vector.slice() });
+            } catch (error) {
+              // The vector may be a view over the ring: the failure keeps a copy.
+              this.fail({ uid, ts, vector: vector.slice() }, error);
+            }
           }
         : undefined;
     let passRecords = 0;
@@ -151,20 +166,33 @@ export class SinkDriver {
         this.barrierWaiters.get(epoch)?.();
         this.barrierWaiters.delete(epoch);
       } else if (item === AWAIT) {
-        await items[++i];
+        const result = items[++i];
+        const record = items[++i];
+        try {
+          await result;
+        } catch (error) {
+          this.fail(record, error);
+        }
       } else if (sink.kind === 'ring') {
         await sink.ring.writeAsync(item as Uint8Array, items[++i] as number);
         this.records++;
       } else if (sink.kind === 'callback') {
         this.records++;
-        const result = sink.fn(item);
-        if (result instanceof Promise) await result;
+        try {
+          const result = sink.fn(item);
+          if (result instanceof Promise) await result;
+        } catch (error) {
+          this.fail(item, error);
+        }
       }
     }
   }
 
   /** A record frame as bytes to pass on; a batch reference becomes the batch itself (the arena is ours alone). */
-  private frameCopy(kind: number, type: number, data: Uint8Array, offset: number, length: number): [Uint8Array, number] {
+  private frameCopy(kind: number, type: number, data: Uint8Array, offset: number, length: number): (Uint8Array | number)[] {
+    if (kind === FrameKind.ValueBatch && this.sink.kind === 'ring' && length > this.sink.ring.maxPayloadLength) {
+      return splitValueBatch(new ValueBatchReader(data).read(offset), this.sink.ring.maxPayloadLength, type);
+    }
     if (kind !== FrameKind.BatchRef) return [data.slice(offset, offset + length), type];
     const batch = this.decoder.copyReferenced(offset);
     const bytes = new Uint8Array(recordBatchSize(batch.uids.length, batch.dim, batch.dtype));
@@ -182,6 +210,24 @@ export class SinkDriver {
     this.barrierCounts.delete(epoch);
     return true;
   }
+}
+
+/** A ValueBatch as frames of at most `max` bytes, for a ring smaller than the pipeline's (frame bytes, type, ...). */
+function splitValueBatch(batch: ValueBatchReader, max: number, type: number): (Uint8Array | number)[] {
+  const builder = new ValueBatchBuilder(false);
+  const values = batch.values();
+  values.forEach((value, i) => builder.add(value, batch.ts(i), batch.keyHash(i), batch.origin(i)));
+  const frames: (Uint8Array | number)[] = [];
+  while (builder.count > 0) {
+    let end = builder.count;
+    let size = builder.encode(0, end);
+    while (size > max && end > 1) size = builder.encode(0, (end = Math.ceil(end / 2)));
+    const bytes = new Uint8Array(size);
+    builder.writeInto(bytes, 0);
+    frames.push(bytes, type);
+    builder.consume(end);
+  }
+  return frames;
 }
 
 /** A vector sink given a whole value: a vector record, or something that carries one as `record` (topK's results). */

@@ -2,9 +2,11 @@ import { performance } from 'node:perf_hooks';
 import { encodeEnvelope } from '../../codec/index.js';
 import { SharedRing, TimeoutError } from '../../ring/index.js';
 import { ServiceClient, type ServiceClientHandle } from '../../service/index.js';
-import { buildChain, loadFn, OperatorError, type ChainNode, type Link } from './chain.js';
+import { buildChain, loadFn, type ChainNode, type Link } from './chain.js';
+import { KeySelectorError, messageOf, OperatorError } from './errors.js';
 import type { FnRef } from '../plan/functions.js';
 import type { InputBatch } from '../batches/batch-ref.js';
+import { StageCounters } from './stage-counters.js';
 import { EdgeWriter, type EdgeTask } from './edge-writer.js';
 import type { OperatorContext } from '../operators/context.js';
 import { FrameKind, isRecordKind, kindOf, portOf, readControl, RecordDecoder, type ArenaHandle } from './frames.js';
@@ -30,6 +32,11 @@ export interface StageTask {
   /** Feed arenas that batch references on the input point into. */
   arenas: ArenaHandle[];
   services?: unknown;
+  /** Shared buffers every operator reaches as ctx.shared (env.share). */
+  shared: Record<string, SharedArrayBuffer>;
+  /** The job's live counters and this instance's slot in them. */
+  counters: SharedArrayBuffer;
+  counterSlot: number;
 }
 
 export interface StageReport {
@@ -49,15 +56,27 @@ const IDLE_TICK_MS = 50;
 export async function runStage(task: StageTask): Promise<StageReport> {
   const input = SharedRing.attach(task.input);
   const channel = SharedRing.attach(task.channel);
-  const output = new StageOutput(await EdgeWriter.open(task.outputs, task.instance));
   const report: StageReport = { instance: task.instance, records: 0, failures: 0 };
   const send = (message: ChannelMessage) => channel.write(encodeMessage(message), FrameKind.Value);
+  // A record that cannot travel on (the codec refused it, or it is larger than a frame) is the
+  // failure of the chain's last operator, which emitted it.
+  const emitter = task.chain[task.chain.length - 1]?.name ?? task.name;
+  const writer = await EdgeWriter.open(task.outputs, task.instance, (value, error) => {
+    report.failures++;
+    send(failureMessage(error, emitter, value));
+  });
+  const output = new StageOutput(writer);
+  const counters = StageCounters.attach(task.counters);
   const services = task.services === undefined ? {} : ServiceClient.connect(task.services as ServiceClientHandle).services;
   const context = (name: string): OperatorContext => ({
     instance: task.instance,
     parallelism: task.parallelism,
     name,
     services,
+    shared: task.shared,
+    get origin() {
+      return writer.origin;
+    },
   });
   const head = await buildChain(task.chain, context, output, (operator, tag, value) => send({ type: 'side', operator, tag, value }));
 
@@ -77,7 +96,8 @@ export async function runStage(task: StageTask): Promise<StageReport> {
   let ended = 0;
 
   let port = 0;
-  const processRecord = (value: unknown, ts: number): void => {
+  const processRecord = (value: unknown, ts: number, origin: number): void => {
+    writer.origin = origin;
     try {
       head.process(value, ts, port);
     } catch (error) {
@@ -85,18 +105,30 @@ export async function runStage(task: StageTask): Promise<StageReport> {
       send(failureMessage(error, task.chain[0]?.name ?? task.name, value, keyOf(value, port)));
     }
   };
+  // What a watermark fires (window results) may fail downstream of the operator (a key selector,
+  // a bad timestamp): that is reported, and the stage goes on.
+  const advance = (watermark: number): void => {
+    try {
+      head.onWatermark(watermark);
+    } catch (error) {
+      report.failures++;
+      send(failureMessage(error, task.name, undefined));
+    }
+  };
   const onFrame = (type: number, data: Uint8Array, offset: number): void => {
     const kind = kindOf(type);
     if (isRecordKind(kind)) {
       port = portOf(type);
       report.records += decoder.decode(kind, offset, processRecord);
+      // What operators emit outside a record's processing (windows firing, flushes) derives from no one input.
+      writer.origin = 0;
       // Rows of a referenced batch kept in place go on as soon as the batch is done.
       if (kind === FrameKind.BatchRef) output.sendKept();
       return;
     }
     const mark = readControl(data, offset);
     if (kind === FrameKind.Watermark) {
-      if (watermarks.update(mark.producer, mark.watermark)) head.onWatermark(watermarks.watermark);
+      if (watermarks.update(mark.producer, mark.watermark)) advance(watermarks.watermark);
     } else if (kind === FrameKind.Barrier) {
       const seen = (barriers.get(mark.epoch) ?? 0) + 1;
       if (seen === task.producers) {
@@ -106,16 +138,17 @@ export async function runStage(task: StageTask): Promise<StageReport> {
     } else if (kind === FrameKind.End) {
       ended++;
       // An ended producer holds no watermark back any more.
-      if (watermarks.update(mark.producer, Infinity) && ended < task.producers) head.onWatermark(watermarks.watermark);
+      if (watermarks.update(mark.producer, Infinity) && ended < task.producers) advance(watermarks.watermark);
     }
   };
 
   while (ended < task.producers) {
     const frames = input.drain(onFrame, 4096);
     // Processing-time windows fire on the clock, busy or idle.
-    if (task.processingTime) head.onWatermark(performance.timeOrigin + performance.now());
+    if (task.processingTime) advance(Math.floor(performance.timeOrigin + performance.now()));
     // What this pass produced goes out now: batches are as large as the load makes them.
     output.flush();
+    if (frames > 0) counters.publish(task.counterSlot, report.records, output.emitted, report.failures, watermarks.watermark);
     if (frames > 0) continue;
     if (task.processingTime) {
       try {
@@ -134,11 +167,14 @@ export async function runStage(task: StageTask): Promise<StageReport> {
     send(failureMessage(error, task.name, undefined));
   }
   output.end();
+  counters.publish(task.counterSlot, report.records, output.emitted, report.failures, watermarks.watermark);
   return report;
 }
 
 /** The last link of a worker chain: hands each record to the edge writer (blocking when full). */
 class StageOutput implements Link {
+  /** Records the chain emitted (counted here, where every one passes). */
+  emitted = 0;
   constructor(private readonly writer: EdgeWriter) {}
 
   follow(input: InputBatch): void {
@@ -150,6 +186,7 @@ class StageOutput implements Link {
   }
 
   process(value: unknown, ts: number): void {
+    this.emitted++;
     this.writer.write(value, ts);
   }
 
@@ -174,14 +211,21 @@ class StageOutput implements Link {
 function failureMessage(error: unknown, fallbackOperator: string, record: unknown, routedKey?: string): ChannelMessage {
   const e = error as Error & { code?: string };
   const operator = error instanceof OperatorError ? error.operator : fallbackOperator;
-  const key = error instanceof OperatorError && error.key !== undefined ? String(error.key) : routedKey;
-  const cause = (error instanceof OperatorError ? error.cause : error) as Error & { code?: string };
+  // A key selector failed on what an operator emitted: that record, not the chain's input, is the bad one.
+  const selector = error instanceof KeySelectorError;
+  const key = selector ? undefined : error instanceof OperatorError && error.key !== undefined ? String(error.key) : routedKey;
+  const cause = (error instanceof OperatorError && !selector ? error.cause : error) as (Error & { code?: string }) | undefined;
   return {
     type: 'failure',
     operator,
     key,
-    record,
-    error: { name: cause?.name ?? 'Error', message: cause?.message ?? String(cause), stack: cause?.stack, code: cause?.code ?? e?.code },
+    record: selector ? error.record : record,
+    error: {
+      name: (cause as Error | undefined)?.name ?? 'Error',
+      message: selector ? error.message : messageOf(cause),
+      stack: (cause as Error | undefined)?.stack,
+      code: cause?.code ?? e?.code,
+    },
   };
 }
 

@@ -10,4 +10,5 @@ export { PayloadCodec } from './wire/payload-codec.js';
 export { RecordBatch } from './wire/record-batch.js';
 export { ServiceRequest } from './wire/service-request.js';
 export { ServiceResponse } from './wire/service-response.js';
+export { ValueBatch } from './wire/value-batch.js';
 export { VectorRecord } from './wire/vector-record.js';

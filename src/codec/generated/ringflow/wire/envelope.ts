@@ -51,7 +51,7 @@ ts():bigint {
 
 codec():PayloadCodec {
   const offset = this.bb!.__offset(this.bb_pos, 10);
-  return offset ? this.bb!.readUint8(this.bb_pos + offset) : PayloadCodec.V8;
+  return offset ? this.bb!.readUint8(this.bb_pos + offset) : PayloadCodec.Value;
 }
 
 payload(index: number):number|null {
@@ -86,7 +86,7 @@ static addTs(builder:flatbuffers.Builder, ts:bigint) {
 }
 
 static addCodec(builder:flatbuffers.Builder, codec:PayloadCodec) {
-  builder.addFieldInt8(3, codec, PayloadCodec.V8);
+  builder.addFieldInt8(3, codec, PayloadCodec.Value);
 }
 
 static addPayload(builder:flatbuffers.Builder, payloadOffset:flatbuffers.Offset) {

@@ -3,8 +3,11 @@
 
 /* eslint-disable @typescript-eslint/no-unused-vars, @typescript-eslint/no-explicit-any, @typescript-eslint/no-non-null-assertion */
 
+/**
+ * Value: ringflow's value codec (src/codec/values; wire value 0 was `v8.serialize` before it).
+ */
 export enum PayloadCodec {
-  V8 = 0,
+  Value = 0,
   FlatBuffers = 1,
   Raw = 2
 }

@@ -1,0 +1,286 @@
+/**
+ * Records of any shape (issue 9): plain objects `{ i, user, score, tags }` through the stream
+ * runtime against hand-rolled postMessage and Piscina, in one run.
+ *
+ * - records.ringflow: fromIterable → map → filter → sink on 2 workers, records/s; the main
+ *   thread's event-loop delay p99 and the process's peak RSS growth meanwhile.
+ * - Baselines, the same map → filter on 2 workers: postMessage of 256-record arrays and back
+ *   (4 in flight per worker); Piscina run() per 256-record batch (8 in flight); one postMessage
+ *   per record and back (256 in flight per worker).
+ * - records.keyed: keyBy(user) → tumbling 1 s window → count on 2 workers, against postMessage
+ *   with hash partitioning over 2 workers (256-record arrays, each worker counting per window).
+ */
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { hashKey } from '../../src/codec/index.js';
+import { StreamEnvironment } from '../../src/stream/index.js';
+import { quotient, type FigureInput, type Suite, type SuiteContext } from '../lib/suite.js';
+import { benchWorkerUrl } from '../lib/workers.js';
+
+interface Rec {
+  i: number;
+  user: string;
+  score: number;
+  tags: string[];
+}
+
+const BATCH = 256;
+const records = (n: number): Rec[] => Array.from({ length: n }, (_, i) => ({ i, user: `user-${i % 1000}`, score: (i % 100) / 100, tags: ['a', i % 2 ? 'odd' : 'even'] }));
+const baselineUrl = (): URL => benchWorkerUrl('records-baseline.mjs');
+
+function throughput(id: string, label: string, items: number, ms: number[], detail: Record<string, unknown> = {}): FigureInput {
+  const sorted = [...ms].sort((a, b) => a - b);
+  const p50 = sorted[Math.floor(sorted.length / 2)]!;
+  return { id, label, kind: 'throughput', unit: 'rec/s', value: (items * 1000) / p50, p50, min: sorted[0], max: sorted.at(-1), samples: ms.length, detail: { itemsPerIteration: items, iterationMs: ms, ...detail } };
+}
+
+async function repeat(ctx: SuiteContext, run: () => Promise<void>): Promise<number[]> {
+  await run(); // warm-up: deployment, JIT
+  const ms: number[] = [];
+  for (let i = 0; i < (ctx.quick ? 1 : 3); i++) {
+    const t0 = performance.now();
+    await run();
+    ms.push(performance.now() - t0);
+  }
+  return ms;
+}
+
+async function ringflow(ctx: SuiteContext, input: Rec[]): Promise<void> {
+  let received = 0;
+  let peakRss = 0;
+  let rssGrowth = 0;
+  let loopP99 = 0;
+  const steady: number[] = [];
+  const run = async (measure: boolean) => {
+    received = 0;
+    let first = 0;
+    let last = 0;
+    const env = new StreamEnvironment({ workers: 2 });
+    env
+      .fromIterable(input)
+      .map((r: Rec) => ({ i: r.i, user: r.user, score: r.score * 2, tags: r.tags }))
+      .filter((r: Rec) => r.score > 0.5)
+      .sink(() => {
+        last = performance.now();
+        if (received++ === 0) first = last;
+      });
+    const monitor = measure ? monitorEventLoopDelay({ resolution: 1 }) : undefined;
+    const before = process.memoryUsage().rss;
+    peakRss = before;
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 10);
+    monitor?.enable();
+    await env.execute();
+    monitor?.disable();
+    clearInterval(sampler);
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    if (measure) {
+      steady.push(last - first);
+      rssGrowth = Math.max(rssGrowth, (peakRss - before) / 2 ** 20);
+      loopP99 = Math.max(loopP99, monitor!.percentile(99) / 1e6);
+    }
+    if (received === 0) throw new Error('the sink received nothing');
+  };
+  await run(false);
+  const ms: number[] = [];
+  for (let i = 0; i < (ctx.quick ? 1 : 3); i++) {
+    const t0 = performance.now();
+    await run(true);
+    ms.push(performance.now() - t0);
+  }
+  ctx.report(throughput('records.ringflow', `objects fromIterable → map → filter → sink, 2 workers (${received} of ${input.length} kept; deployment included)`, input.length, ms));
+  // The baselines' workers are started before their timed loop; ringflow's iteration includes
+  // deploying the job (a fresh pool): this is the rate from its first record at the sink to its last.
+  ctx.report(throughput('records.ringflow.steady', '  the same, from the first record at the sink to the last (deployment excluded)', input.length, steady));
+  ctx.report({ id: 'records.ringflow.rssGrowthMB', label: '  peak RSS growth while it runs (worst run; includes deploying 2 workers)', kind: 'latency', unit: 'MB', statistic: 'max', value: rssGrowth });
+  ctx.report({ id: 'records.ringflow.eventLoopP99', label: '  main-thread event-loop delay p99 while it runs (worst run)', kind: 'latency', unit: 'ms', statistic: 'p99', value: loopP99 });
+}
+
+/** Two plain workers, each answering with what records-baseline.mjs does for a message kind. */
+async function withWorkers<T>(fn: (workers: Worker[]) => Promise<T>): Promise<T> {
+  const workers = [new Worker(baselineUrl()), new Worker(baselineUrl())];
+  try {
+    return await fn(workers);
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
+/** Sends `messages` round-robin over the workers with at most `inFlight` unanswered per worker; resolves when all are answered. */
+function pump(workers: Worker[], messages: number, inFlight: number, make: (n: number) => unknown, onReply: (m: { kind: string; records?: unknown[]; record?: unknown }) => void): Promise<void> {
+  return new Promise((resolve) => {
+    let sent = 0;
+    let answered = 0;
+    const outstanding = workers.map(() => 0);
+    const send = (w: number) => {
+      while (outstanding[w]! < inFlight && sent < messages) {
+        outstanding[w]!++;
+        workers[w]!.postMessage(make(sent++));
+      }
+    };
+    const handlers = workers.map((worker, w) => {
+      const handler = (m: { kind: string }) => {
+        outstanding[w]!--;
+        onReply(m);
+        if (++answered === messages) {
+          workers.forEach((x, i) => x.off('message', handlers[i]!));
+          resolve();
+        } else send(w);
+      };
+      worker.on('message', handler);
+      return handler;
+    });
+    workers.forEach((_, w) => send(w));
+  });
+}
+
+async function postMessageBatches(ctx: SuiteContext, input: Rec[]): Promise<void> {
+  const batches = Array.from({ length: Math.ceil(input.length / BATCH) }, (_, b) => input.slice(b * BATCH, (b + 1) * BATCH));
+  let received = 0;
+  const ms = await withWorkers((workers) =>
+    repeat(ctx, () => pump(workers, batches.length, 4, (n) => ({ kind: 'batch', records: batches[n] }), (m) => void (received += m.records!.length))),
+  );
+  void received;
+  ctx.report(throughput('records.postMessage.batch', '  baseline: postMessage of 256-record arrays to 2 workers and back', input.length, ms));
+}
+
+async function piscinaBatches(ctx: SuiteContext, input: Rec[]): Promise<void> {
+  const batches = Array.from({ length: Math.ceil(input.length / BATCH) }, (_, b) => input.slice(b * BATCH, (b + 1) * BATCH));
+  const pool = new Piscina({ filename: baselineUrl().href, name: 'batch', minThreads: 2, maxThreads: 2 });
+  let received = 0;
+  const ms = await repeat(ctx, async () => {
+    let next = 0;
+    const lane = async () => {
+      while (next < batches.length) received += ((await pool.run(batches[next++])) as unknown[]).length;
+    };
+    await Promise.all(Array.from({ length: 8 }, lane));
+  });
+  await pool.destroy();
+  void received;
+  ctx.report(throughput('records.piscina.batch', '  baseline: Piscina run() per 256-record batch, 2 threads', input.length, ms));
+}
+
+async function postMessageEach(ctx: SuiteContext, input: Rec[]): Promise<void> {
+  // A quarter of the records: one message each is slow, and the rate is what counts.
+  const part = input.slice(0, Math.ceil(input.length / 4));
+  let received = 0;
+  const ms = await withWorkers((workers) =>
+    repeat(ctx, () => pump(workers, part.length, 256, (n) => ({ kind: 'one', record: part[n] }), (m) => void (m.record && received++))),
+  );
+  void received;
+  ctx.report(throughput('records.postMessage.each', '  baseline: one postMessage per record to 2 workers and back', part.length, ms));
+}
+
+async function keyedRingflow(ctx: SuiteContext, input: Rec[]): Promise<void> {
+  let windows = 0;
+  const ms = await repeat(ctx, async () => {
+    windows = 0;
+    const env = new StreamEnvironment({ workers: 2 });
+    env
+      .fromIterable(input)
+      .keyBy((r: Rec) => r.user)
+      .window({ tumbling: 1000 })
+      .aggregate({ createAccumulator: () => 0, add: (n: number) => n + 1 })
+      .sink(() => void windows++);
+    await env.execute();
+    if (windows === 0) throw new Error('no window closed');
+  });
+  ctx.report(throughput('records.keyed.ringflow', `keyBy(user) → tumbling 1 s window → count, 2 workers (${windows} window results)`, input.length, ms));
+}
+
+async function keyedPostMessage(ctx: SuiteContext, input: Rec[]): Promise<void> {
+  const ms = await withWorkers((workers) =>
+    repeat(ctx, async () => {
+      // Hash-partition into per-worker 256-record arrays, as a careful hand-rolled version does.
+      const pending: Rec[][] = workers.map(() => []);
+      const batches: { worker: number; records: Rec[]; ts: number }[] = [];
+      for (const r of input) {
+        const w = hashKey(r.user) % workers.length;
+        const p = pending[w]!;
+        p.push(r);
+        if (p.length === BATCH) {
+          batches.push({ worker: w, records: p, ts: Date.now() });
+          pending[w] = [];
+        }
+      }
+      pending.forEach((records, worker) => records.length && batches.push({ worker, records, ts: Date.now() }));
+      await pumpTo(workers, batches, 4);
+      let results = 0;
+      await Promise.all(
+        workers.map(
+          (w) =>
+            new Promise<void>((resolve) => {
+              const onResults = (m: { kind: string; results?: unknown[] }) => {
+                if (m.kind !== 'results') return;
+                results += m.results!.length;
+                w.off('message', onResults);
+                resolve();
+              };
+              w.on('message', onResults);
+              w.postMessage({ kind: 'end' });
+            }),
+        ),
+      );
+      if (results === 0) throw new Error('no window results');
+    }),
+  );
+  ctx.report(throughput('records.keyed.postMessage', '  baseline: postMessage with hash partitioning over 2 workers, 256-record arrays', input.length, ms));
+}
+
+/** Sends each batch to its worker, at most `inFlight` unanswered per worker. */
+function pumpTo(workers: Worker[], batches: { worker: number; records: Rec[]; ts: number }[], inFlight: number): Promise<void> {
+  return new Promise((resolve) => {
+    const queues = workers.map((_, w) => batches.filter((b) => b.worker === w));
+    let left = batches.length;
+    if (left === 0) return resolve();
+    const outstanding = workers.map(() => 0);
+    const send = (w: number) => {
+      while (outstanding[w]! < inFlight && queues[w]!.length > 0) {
+        const b = queues[w]!.shift()!;
+        outstanding[w]!++;
+        workers[w]!.postMessage({ kind: 'keyed', records: b.records, ts: b.ts });
+      }
+    };
+    const handlers = workers.map((worker, w) => {
+      const handler = (m: { kind: string }) => {
+        if (m.kind !== 'ack') return;
+        outstanding[w]!--;
+        if (--left === 0) {
+          workers.forEach((x, i) => x.off('message', handlers[i]!));
+          resolve();
+        } else send(w);
+      };
+      worker.on('message', handler);
+      return handler;
+    });
+    workers.forEach((_, w) => send(w));
+  });
+}
+
+export const recordsSuite: Suite = {
+  name: 'records',
+  title: 'Records of any shape: plain objects through map → filter and a keyed window, against postMessage and Piscina',
+  async run(ctx) {
+    const input = records(ctx.quick ? 100_000 : 400_000);
+    await postMessageBatches(ctx, input);
+    await piscinaBatches(ctx, input);
+    await postMessageEach(ctx, input);
+    await ringflow(ctx, input);
+    await keyedPostMessage(ctx, input);
+    await keyedRingflow(ctx, input);
+  },
+  ratios: [
+    { id: 'records.vs.postMessage.batch', label: 'objects map → filter: ringflow / postMessage 256-arrays', compute: (f) => quotient(f.get('records.ringflow')?.value, f.get('records.postMessage.batch')?.value) },
+    { id: 'records.vs.piscina.batch', label: 'objects map → filter: ringflow / Piscina per 256-batch', compute: (f) => quotient(f.get('records.ringflow')?.value, f.get('records.piscina.batch')?.value) },
+    { id: 'records.vs.postMessage.each', label: 'objects map → filter: ringflow / one postMessage per record', compute: (f) => quotient(f.get('records.ringflow')?.value, f.get('records.postMessage.each')?.value) },
+    { id: 'records.keyed.vs.postMessage', label: 'keyed window count: ringflow / hash-partitioned postMessage', compute: (f) => quotient(f.get('records.keyed.ringflow')?.value, f.get('records.keyed.postMessage')?.value) },
+  ],
+  goals: [
+    { id: 'records.goal.postMessage.batch', label: 'objects ≥ 1.0× postMessage of 256-record arrays', value: (f) => quotient(f.get('records.ringflow')?.value, f.get('records.postMessage.batch')?.value), op: '>=', target: 1, unit: '×' },
+    { id: 'records.goal.piscina.batch', label: 'objects ≥ 1.0× Piscina per 256-batch', value: (f) => quotient(f.get('records.ringflow')?.value, f.get('records.piscina.batch')?.value), op: '>=', target: 1, unit: '×' },
+    { id: 'records.goal.postMessage.each', label: 'objects ≥ 4× one postMessage per record', value: (f) => quotient(f.get('records.ringflow')?.value, f.get('records.postMessage.each')?.value), op: '>=', target: 4, unit: '×' },
+    { id: 'records.goal.keyed', label: 'keyed window count ≥ 1.0× hash-partitioned postMessage', value: (f) => quotient(f.get('records.keyed.ringflow')?.value, f.get('records.keyed.postMessage')?.value), op: '>=', target: 1, unit: '×' },
+    { id: 'records.goal.memory', label: 'peak RSS growth', value: (f) => f.get('records.ringflow.rssGrowthMB')?.value, op: '<=', target: 128, unit: 'MB' },
+    { id: 'records.goal.eventLoop', label: 'event-loop delay p99', value: (f) => f.get('records.ringflow.eventLoopP99')?.value, op: '<=', target: 10, unit: 'ms' },
+  ],
+};

@@ -1,0 +1,10 @@
+// ringflow/connectors: where pipelines meet the world beyond one box — NATS JetStream sources and
+// sinks, used with `env.from(source)` and `stream.to(sink)`.
+export { fromJetStream, JetStreamSource, DEAD_LETTER_HEADERS } from './jetstream-source.js';
+export type { JetStreamSourceOptions } from './jetstream-source.js';
+export { toJetStream, JetStreamSink } from './jetstream-sink.js';
+export type { JetStreamSinkOptions } from './jetstream-sink.js';
+export { DecodeError, PublishError, UnknownStreamError, UnknownSubjectError, JetStreamUnavailableError } from './errors.js';
+export { NatsConnectionError } from '../nats/index.js';
+export type { MessageFormat } from './codec.js';
+export type { SourceConnector, SinkConnector } from '../stream/index.js';

@@ -1,0 +1,170 @@
+/**
+ * toJetStream: publishes each record to a JetStream subject and waits for the server's acks, with
+ * at most `maxInFlight` publishes unacknowledged (a full window makes the sink, and so the
+ * pipeline, wait). `msgId` sets `Nats-Msg-Id`, so a record published again after a redelivery is
+ * dropped by the stream's de-duplication window.
+ */
+import { jetstream, jetstreamManager, JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { InvalidArgumentError } from '../errors.js';
+import { connectNats, serverList, type NatsConnection } from '../nats/index.js';
+import type { SinkConnector } from '../stream/index.js';
+import { checkFormat, encoderFor, type MessageFormat } from './codec.js';
+import { JetStreamUnavailableError, PublishError, UnknownSubjectError } from './errors.js';
+import { isNoResponders } from './jetstream-source.js';
+import { checkKeys, positiveInteger, subjectName } from './options.js';
+
+export interface JetStreamSinkOptions<T> {
+  servers: string | string[];
+  /** The subject of every record, or a function giving each record's. */
+  subject: string | ((record: T) => string);
+  /** The record's id for the stream's de-duplication (`Nats-Msg-Id`). */
+  msgId?: (record: T) => string;
+  encode: MessageFormat;
+  /** Publishes awaiting the server's ack at most. Default 512. */
+  maxInFlight?: number;
+  /**
+   * How long a publish is retried while the server cannot take it (a restart, a lost connection) before
+   * the sink fails (ms). Retries keep the record's Nats-Msg-Id, so none is stored twice. Default 30 000.
+   */
+  retryMs?: number;
+  connectTimeoutMs?: number;
+  name?: string;
+}
+
+const KEYS = ['servers', 'subject', 'msgId', 'encode', 'maxInFlight', 'retryMs', 'connectTimeoutMs', 'name'] as const;
+
+export function toJetStream<T = unknown>(options: JetStreamSinkOptions<T>): JetStreamSink<T> {
+  return new JetStreamSink<T>(options);
+}
+
+export class JetStreamSink<T = unknown> implements SinkConnector<T> {
+  readonly connector = 'sink' as const;
+  readonly name: string;
+  private readonly servers: string[];
+  private readonly subject: string | ((record: T) => string);
+  private readonly msgId: ((record: T) => string) | undefined;
+  private readonly encode: (value: unknown) => Uint8Array;
+  private readonly maxInFlight: number;
+  private readonly connectTimeoutMs: number;
+  private nc: NatsConnection | undefined;
+  private js: JetStreamClient | undefined;
+  private jsm: JetStreamManager | undefined;
+  private readonly retryMs: number;
+  private readonly inFlight = new Set<Promise<void>>();
+  private failure: Error | undefined;
+  private room: (() => void) | undefined;
+  /** Records published and acknowledged by the server. */
+  published = 0;
+
+  constructor(options: JetStreamSinkOptions<T>) {
+    const o = checkKeys('toJetStream', options, KEYS);
+    this.servers = serverList(o.servers, 'toJetStream');
+    if (typeof o.subject === 'string') this.subject = subjectName('toJetStream subject', o.subject, false);
+    else if (typeof o.subject === 'function') this.subject = o.subject as (record: T) => string;
+    else throw new InvalidArgumentError('toJetStream subject must be a subject or a function (record) => subject');
+    if (o.msgId !== undefined && typeof o.msgId !== 'function') throw new InvalidArgumentError('toJetStream msgId must be a function (record) => id');
+    this.msgId = o.msgId as ((record: T) => string) | undefined;
+    this.encode = encoderFor(checkFormat(o.encode, 'toJetStream encode'));
+    this.maxInFlight = positiveInteger('toJetStream maxInFlight', o.maxInFlight, 512);
+    this.connectTimeoutMs = positiveInteger('toJetStream connectTimeoutMs', o.connectTimeoutMs, 5000);
+    this.retryMs = positiveInteger('toJetStream retryMs', o.retryMs, 30_000);
+    this.name = o.name === undefined ? `jetstream:${typeof this.subject === 'string' ? this.subject : 'subjects'}` : String(o.name);
+  }
+
+  async open(): Promise<void> {
+    if (this.nc) return;
+    const nc = await connectNats(this.servers, { name: this.name, connectTimeoutMs: this.connectTimeoutMs });
+    try {
+      const jsm = await jetstreamManager(nc).catch((error: unknown) => {
+        throw new JetStreamUnavailableError(this.servers, { cause: error });
+      });
+      // A fixed subject is checked now: no stream for it is an error before the first record.
+      if (typeof this.subject === 'string') {
+        const subject = this.subject;
+        await jsm.streams.find(subject).catch((error: unknown) => {
+          throw new UnknownSubjectError(subject, 'no JetStream stream captures it', { cause: error });
+        });
+      }
+      this.js = jetstream(nc);
+      this.jsm = jsm;
+      this.nc = nc;
+    } catch (error) {
+      await nc.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  write(record: T): void | Promise<void> {
+    if (this.failure) throw this.failure;
+    const subject = typeof this.subject === 'string' ? this.subject : this.subject(record);
+    if (typeof subject !== 'string' || subject.length === 0) throw new PublishError(String(subject), 'the subject function must return a non-empty string');
+    let data: Uint8Array;
+    try {
+      data = this.encode(record);
+    } catch (error) {
+      throw new PublishError(subject, `cannot encode the record: ${(error as Error).message}`, { cause: error });
+    }
+    const id = this.msgId?.(record);
+    const publish: Promise<void> = this.publishOne(subject, data, id === undefined ? undefined : String(id)).then(
+      () => void this.published++,
+      (error: Error) => void (this.failure ??= error),
+    );
+    const tracked = publish.finally(() => {
+      this.inFlight.delete(tracked);
+      const room = this.room;
+      this.room = undefined;
+      room?.();
+    });
+    this.inFlight.add(tracked);
+    if (this.inFlight.size >= this.maxInFlight) return this.waitForRoom();
+  }
+
+  /** One publish, retried while the server cannot take it; rejects with a coded error. */
+  private async publishOne(subject: string, data: Uint8Array, msgID: string | undefined): Promise<void> {
+    const until = Date.now() + this.retryMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.js!.publish(subject, data, msgID === undefined ? undefined : { msgID });
+        return;
+      } catch (error) {
+        // JetStream answered and refused it: retrying would not help.
+        if (error instanceof JetStreamApiError) throw new PublishError(subject, error.message, { cause: error });
+        if (isNoResponders(error) && (await this.noStreamFor(subject))) {
+          throw new UnknownSubjectError(subject, 'no JetStream stream captures it', { cause: error });
+        }
+        if (Date.now() >= until) throw new PublishError(subject, `not acknowledged within ${this.retryMs} ms: ${(error as Error)?.message ?? error}`, { cause: error });
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * attempt)));
+      }
+    }
+  }
+
+  /** True when the server says no stream captures `subject` (false when it cannot say now). */
+  private async noStreamFor(subject: string): Promise<boolean> {
+    try {
+      await this.jsm!.streams.find(subject);
+      return false;
+    } catch (error) {
+      return error instanceof JetStreamApiError || /no stream matches/i.test((error as Error)?.message ?? '');
+    }
+  }
+
+  private async waitForRoom(): Promise<void> {
+    while (this.inFlight.size >= this.maxInFlight) await new Promise<void>((resolve) => (this.room = resolve));
+    if (this.failure) throw this.failure;
+  }
+
+  async flush(): Promise<void> {
+    if (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+    if (this.failure) throw this.failure;
+  }
+
+  async close(error?: Error): Promise<void> {
+    try {
+      if (!error) await this.flush();
+    } finally {
+      const nc = this.nc;
+      this.nc = undefined;
+      if (nc && !nc.isClosed()) await nc.drain().catch(() => nc.close());
+    }
+  }
+}

@@ -1,0 +1,195 @@
+import { ServeError, ServeErrorCode } from './errors.js';
+import { slotOf, SlotTable } from './slot-table.js';
+import type { Envelope } from './envelope.js';
+
+/** How a request ended. */
+export type Outcome =
+  | { ok: true; results: unknown[] }
+  | { ok: false; error: ServeError };
+
+/** Someone streaming a request's results as they come (SSE). */
+export interface ResultListener {
+  result(value: unknown): void;
+  end(outcome: Outcome): void;
+}
+
+/** A request in the pipeline. */
+export class InFlight {
+  readonly results: unknown[] = [];
+  listeners: ResultListener[] | undefined;
+  timer: NodeJS.Timeout | undefined;
+  /** Called once with the outcome (the sync handler's answer). */
+  onEnd: ((outcome: Outcome) => void) | undefined;
+  constructor(
+    readonly id: string,
+    readonly origin: number,
+    readonly async: boolean,
+  ) {}
+}
+
+/** A request that has ended, remembered for a while (409 on its id; its results, for async ones). */
+interface Finished {
+  readonly expiresAt: number;
+  /** Async requests only (sync answers are not kept). */
+  readonly outcome: Outcome | undefined;
+}
+
+export interface RegistryOptions {
+  requestTimeoutMs: number;
+  idRetentionMs: number;
+  maxRetainedIds: number;
+  resultTtlMs: number;
+  maxStoredResults: number;
+}
+
+/**
+ * Every request the server knows: in flight (by slot and by id), and recently ended (by id, for
+ * the 409 window; async ones with their results, for fetch and SSE). Main thread only.
+ */
+export class RequestRegistry {
+  private readonly bySlot: (InFlight | undefined)[];
+  private readonly inFlight = new Map<string, InFlight>();
+  /** Ended sync requests, in the order they ended (so expiry is a sweep from the front). */
+  private readonly recent = new Map<string, Finished>();
+  /** Ended async requests and their outcomes, in the order they ended. */
+  private readonly stored = new Map<string, Finished>();
+  private readonly sweeper: NodeJS.Timeout;
+  private drained: (() => void) | undefined;
+  private slotWaiters: (() => void)[] = [];
+
+  constructor(
+    readonly table: SlotTable,
+    private readonly options: RegistryOptions,
+  ) {
+    this.bySlot = new Array(table.capacity + 1);
+    const every = Math.max(10, Math.min(1000, options.idRetentionMs, options.resultTtlMs));
+    this.sweeper = setInterval(() => this.sweep(Date.now()), every).unref();
+  }
+
+  get size(): { inFlight: number; slots: number; recentIds: number; storedResults: number } {
+    return { inFlight: this.inFlight.size, slots: this.table.inUse, recentIds: this.recent.size, storedResults: this.stored.size };
+  }
+
+  /** 409 when the id is in flight or ended within its retention window. */
+  checkNew(id: string): void {
+    if (this.inFlight.has(id)) throw new ServeError(409, ServeErrorCode.DuplicateId, `request id '${id}' is in flight`);
+    const now = Date.now();
+    const ended = this.recent.get(id) ?? this.stored.get(id);
+    if (ended !== undefined && ended.expiresAt > now) {
+      throw new ServeError(409, ServeErrorCode.DuplicateId, `request id '${id}' was used by a request that ended less than its retention window ago`);
+    }
+  }
+
+  /** Takes a slot for a request (after checkNew); undefined when every slot is in use. */
+  open(id: string, async: boolean): InFlight | undefined {
+    const origin = this.table.acquire(id);
+    if (origin === 0) return undefined;
+    const request = new InFlight(id, origin, async);
+    this.bySlot[slotOf(origin)] = request;
+    this.inFlight.set(id, request);
+    request.timer = setTimeout(() => this.end(request, timeoutOutcome(this.options.requestTimeoutMs)), this.options.requestTimeoutMs);
+    return request;
+  }
+
+  /** A record of some request reached the sink. */
+  deliver(record: Envelope): void {
+    const request = this.bySlot[slotOf(record.o)];
+    if (request === undefined || request.origin !== record.o) return; // its request is over
+    const left = this.table.settle(record.o);
+    if (left < 0) return;
+    if (record.m === 'error') {
+      const e = record.e!;
+      this.end(request, { ok: false, error: new ServeError(500, ServeErrorCode.OperatorFailed, e.message) });
+      return;
+    }
+    if (record.m === undefined) {
+      request.results.push(record.v);
+      if (request.listeners) for (const l of request.listeners) l.result(record.v);
+    }
+    if (left === 0) this.end(request, { ok: true, results: request.results });
+  }
+
+  /** An operator failed on a record the runtime reported (outside serve's own operators). */
+  failed(origin: number, message: string): void {
+    const request = this.bySlot[slotOf(origin)];
+    if (request === undefined || request.origin !== origin) return;
+    this.end(request, { ok: false, error: new ServeError(500, ServeErrorCode.OperatorFailed, message) });
+  }
+
+  /** Ends a request (answered, timed out, aborted, failed): frees its slot, remembers its id. */
+  end(request: InFlight, outcome: Outcome): void {
+    if (this.inFlight.get(request.id) !== request) return; // ended already
+    clearTimeout(request.timer);
+    this.table.release(request.origin);
+    this.bySlot[slotOf(request.origin)] = undefined;
+    this.inFlight.delete(request.id);
+    const now = Date.now();
+    if (request.async) {
+      this.stored.set(request.id, { expiresAt: now + this.options.resultTtlMs, outcome });
+      if (this.stored.size > this.options.maxStoredResults) this.stored.delete(this.stored.keys().next().value!);
+    } else {
+      this.recent.set(request.id, { expiresAt: now + this.options.idRetentionMs, outcome: undefined });
+      if (this.recent.size > this.options.maxRetainedIds) this.recent.delete(this.recent.keys().next().value!);
+    }
+    if (this.slotWaiters.length > 0) {
+      const waiters = this.slotWaiters;
+      this.slotWaiters = [];
+      for (const w of waiters) w();
+    }
+    request.onEnd?.(outcome);
+    if (request.listeners) for (const l of request.listeners) l.end(outcome);
+    if (this.inFlight.size === 0) this.drained?.();
+  }
+
+  /** Ends every request in flight with `error` (the pipeline failed). */
+  failAll(error: ServeError): void {
+    for (const request of [...this.inFlight.values()]) this.end(request, { ok: false, error });
+  }
+
+  /** What fetch and SSE see of an id: in flight, ended with a kept outcome, or unknown (undefined). */
+  lookup(id: string): InFlight | Outcome | undefined {
+    const request = this.inFlight.get(id);
+    if (request !== undefined) return request;
+    const stored = this.stored.get(id);
+    if (stored !== undefined && stored.expiresAt > Date.now()) return stored.outcome;
+    return undefined;
+  }
+
+  /** Resolves when a request ends (a slot is free again) or after `ms`. */
+  whenSlotFree(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.slotWaiters = this.slotWaiters.filter((w) => w !== done);
+        resolve();
+      }, ms);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.slotWaiters.push(done);
+    });
+  }
+
+  /** Resolves once no request is in flight. */
+  whenDrained(): Promise<void> {
+    if (this.inFlight.size === 0) return Promise.resolve();
+    return new Promise((resolve) => (this.drained = resolve));
+  }
+
+  sweep(now: number): void {
+    for (const map of [this.recent, this.stored]) {
+      for (const [id, entry] of map) {
+        if (entry.expiresAt > now) break;
+        map.delete(id);
+      }
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.sweeper);
+  }
+}
+
+function timeoutOutcome(ms: number): Outcome {
+  return { ok: false, error: new ServeError(408, ServeErrorCode.Timeout, `the request took longer than requestTimeoutMs (${ms} ms)`) };
+}

@@ -1,0 +1,393 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { InvalidArgumentError } from '../errors.js';
+import type { JobResult, OperatorFailure, StreamEnvironment } from '../stream/index.js';
+import { SLOTS_SHARED_NAME, type Envelope } from './envelope.js';
+import { ServeError, ServeErrorCode } from './errors.js';
+import { RequestFeed } from './request-feed.js';
+import { InFlight, RequestRegistry, type Outcome, type ResultListener } from './requests.js';
+import { MAX_ID_BYTES, MAX_SLOTS, SlotTable } from './slot-table.js';
+import { ServingStream } from './serving-stream.js';
+import { uuidv7 } from './uuid.js';
+
+export interface ServeOptions {
+  /** Default 8080; 0 picks a free port (see `server.port`). */
+  port?: number;
+  /** Default '127.0.0.1' (loopback): listening elsewhere is a choice to make explicitly. */
+  host?: string;
+  /** A request not answered by then gets 408. Default 30 000. */
+  requestTimeoutMs?: number;
+  /** Larger bodies get 413. Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** When set, /v1 requests need `Authorization: Bearer <token>` (else 401). */
+  token?: string;
+  /** The header a client names its request id in. Default 'x-request-id'. */
+  requestIdHeader?: string;
+  /** Only JSON bodies are taken (anything else: 400 ERR_BAD_CONTENT_TYPE). Default false: other bodies become a Uint8Array. */
+  jsonOnly?: boolean;
+  /** Requests in the pipeline at once (slots of the slot table). Default 4096. */
+  maxInFlight?: number;
+  /** Requests' records waiting for room in the input ring. Default 1024. */
+  maxQueued?: number;
+  /** How long a request may wait for room (a slot, or in the queue) before 429. Default 1000 ms. */
+  backpressureMs?: number;
+  /** The 429's Retry-After, in seconds. Default 1. */
+  retryAfterSeconds?: number;
+  /** An id stays taken this long after its request ended (409 on reuse). Default 60 000 ms. */
+  idRetentionMs?: number;
+  /** At most this many ended sync ids are remembered (the oldest go first). Default 100 000. */
+  maxRetainedIds?: number;
+  /** Async results are kept this long for fetch and SSE. Default 60 000 ms. */
+  resultTtlMs?: number;
+  /** At most this many async outcomes are kept (the oldest go first). Default 10 000. */
+  maxStoredResults?: number;
+}
+
+const DEFAULTS = {
+  port: 8080,
+  host: '127.0.0.1',
+  requestTimeoutMs: 30_000,
+  maxBodyBytes: 1 << 20,
+  token: undefined as string | undefined,
+  requestIdHeader: 'x-request-id',
+  jsonOnly: false,
+  maxInFlight: 4096,
+  maxQueued: 1024,
+  backpressureMs: 1000,
+  retryAfterSeconds: 1,
+  idRetentionMs: 60_000,
+  maxRetainedIds: 100_000,
+  resultTtlMs: 60_000,
+  maxStoredResults: 10_000,
+};
+type Settings = typeof DEFAULTS;
+
+export interface ServerStats {
+  /** Requests in the pipeline (sync and async). */
+  inFlight: number;
+  /** Slots of the slot table in use (equals inFlight). */
+  slots: number;
+  /** Requests' records not yet taken by the input ring. */
+  queued: number;
+  /** Ended ids still remembered (409 window). */
+  recentIds: number;
+  /** Async outcomes kept for fetch / SSE. */
+  storedResults: number;
+}
+
+export interface Server {
+  /** e.g. http://127.0.0.1:8080 */
+  readonly url: string;
+  readonly port: number;
+  /** The pipeline's run: settles when it has ended (after close()). */
+  readonly done: Promise<JobResult>;
+  stats(): ServerStats;
+  /** Stops taking requests (503), answers those in flight, then ends the pipeline and the env's services. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves a pipeline over HTTP (Numaflow's serving source, in process): each request's body
+ * enters `build`'s pipeline as a record, and what the pipeline derives from it is the response.
+ */
+export async function serve<Body = any, R = unknown>(
+  env: StreamEnvironment,
+  /** Gets the requests' bodies (parsed JSON, or a Uint8Array) and returns what to answer with. */
+  build: (requests: ServingStream<Body>) => ServingStream<R>,
+  options: ServeOptions = {},
+): Promise<Server> {
+  const settings = settle(options);
+  if (typeof build !== 'function') throw new InvalidArgumentError('serve needs a build function: (requests) => requests.map(…)…');
+
+  const table = SlotTable.create(settings.maxInFlight);
+  env.share(SLOTS_SHARED_NAME, table.buffer);
+  const feed = new RequestFeed();
+  const registry = new RequestRegistry(table, settings);
+  const requests = new ServingStream<Body>(env.fromFeed<Envelope>(feed, { name: 'http' }), env);
+  const results = build(requests);
+  if (!(results instanceof ServingStream)) {
+    throw new InvalidArgumentError('the build function must return the stream it derived from its requests argument');
+  }
+  // A probe (origin 0) goes through first: the server listens once every stage is up.
+  let probed!: () => void;
+  const ready = new Promise<void>((resolve) => (probed = resolve));
+  results.stream.sink((record: Envelope) => (record.o === 0 ? probed() : registry.deliver(record)), { name: 'http-response' });
+  env.onError((failure: OperatorFailure) => {
+    const origin = (failure.record as Envelope | undefined)?.o;
+    if (typeof origin === 'number') registry.failed(origin, `operator '${failure.operator}' failed: ${failure.error.message}`);
+  });
+
+  const job = env.start();
+  let pipelineDown: ServeError | undefined;
+  const done = job.done.catch((error: unknown) => {
+    pipelineDown = new ServeError(500, ServeErrorCode.PipelineFailed, `the pipeline failed: ${(error as Error)?.message ?? error}`);
+    registry.failAll(pipelineDown);
+    throw error;
+  });
+  done.catch(() => {});
+
+  feed.push({ o: 0, m: 'done' });
+  try {
+    await Promise.race([ready, done]);
+  } catch (error) {
+    registry.stop();
+    await env.close();
+    throw error;
+  }
+
+  const state = { closing: false };
+  const app = buildApp(settings, registry, feed, state, () => pipelineDown);
+  try {
+    await app.listen({ port: settings.port, host: settings.host });
+  } catch (error) {
+    registry.stop();
+    feed.end();
+    await done.catch(() => {});
+    await env.close();
+    throw error;
+  }
+  const port = (app.server.address() as AddressInfo).port;
+  let closed: Promise<void> | undefined;
+
+  return {
+    url: `http://${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port}`,
+    port,
+    done,
+    stats: () => ({ ...registry.size, queued: feed.queued }),
+    close() {
+      closed ??= (async () => {
+        state.closing = true;
+        closingServers.add(app);
+        const httpClosed = app.close();
+        await registry.whenDrained();
+        // Every answer is out: keep-alive connections that went idle since close() began end now.
+        app.server.closeIdleConnections();
+        feed.end();
+        await done.catch(() => {});
+        await httpClosed;
+        registry.stop();
+        await env.close();
+      })();
+      return closed;
+    },
+  };
+}
+
+function settle(options: ServeOptions): Settings {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('serve options must be an object');
+  const unknown = Object.keys(options).filter((k) => !(k in DEFAULTS));
+  if (unknown.length > 0) {
+    throw new InvalidArgumentError(`unknown serve option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}; valid: ${Object.keys(DEFAULTS).join(', ')}`);
+  }
+  const s = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Settings;
+  const integer = (name: keyof Settings, min: number, max = Number.MAX_SAFE_INTEGER) => {
+    const v = s[name] as number;
+    if (!Number.isInteger(v) || v < min || v > max) throw new InvalidArgumentError(`serve option ${name} must be an integer in ${min} … ${max}, got ${String(v)}`);
+  };
+  integer('port', 0, 65535);
+  integer('requestTimeoutMs', 1);
+  integer('maxBodyBytes', 1);
+  integer('maxInFlight', 1, MAX_SLOTS);
+  integer('maxQueued', 1);
+  integer('backpressureMs', 0);
+  integer('retryAfterSeconds', 0);
+  integer('idRetentionMs', 0);
+  integer('maxRetainedIds', 0);
+  integer('resultTtlMs', 0);
+  integer('maxStoredResults', 0);
+  if (typeof s.host !== 'string' || s.host === '') throw new InvalidArgumentError('serve option host must be a host name or address');
+  if (s.token !== undefined && (typeof s.token !== 'string' || s.token === '')) throw new InvalidArgumentError('serve option token must be a non-empty string');
+  if (typeof s.requestIdHeader !== 'string' || !/^[A-Za-z0-9-]+$/.test(s.requestIdHeader)) {
+    throw new InvalidArgumentError('serve option requestIdHeader must be a header name');
+  }
+  s.requestIdHeader = s.requestIdHeader.toLowerCase();
+  s.jsonOnly = s.jsonOnly === true;
+  return s;
+}
+
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** A request id from a header or query: 400 unless it is 1 … 128 bytes without control characters. */
+function checkId(id: unknown, where: string): string {
+  if (typeof id !== 'string' || id.length === 0) throw new ServeError(400, ServeErrorCode.BadRequestId, `${where} must be a non-empty request id`);
+  if (Buffer.byteLength(id) > MAX_ID_BYTES) throw new ServeError(400, ServeErrorCode.BadRequestId, `${where} is longer than ${MAX_ID_BYTES} bytes`);
+  if (CONTROL.test(id)) throw new ServeError(400, ServeErrorCode.BadRequestId, `${where} contains a control character`);
+  return id;
+}
+
+function buildApp(
+  settings: Settings,
+  registry: RequestRegistry,
+  feed: RequestFeed,
+  state: { closing: boolean },
+  pipelineDown: () => ServeError | undefined,
+): FastifyInstance {
+  const app = Fastify({ bodyLimit: settings.maxBodyBytes, return503OnClosing: false, logger: false });
+  const expected = settings.token === undefined ? undefined : Buffer.from(`Bearer ${settings.token}`);
+  const idHeader = settings.requestIdHeader;
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(JSON_TYPE, { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch (error) {
+      done(new ServeError(400, ServeErrorCode.BadJson, `the body is not valid JSON: ${(error as Error).message}`), undefined);
+    }
+  });
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
+    if (settings.jsonOnly) {
+      done(new ServeError(400, ServeErrorCode.BadContentType, `the body must be JSON (content-type application/json), got ${request.headers['content-type'] ?? 'none'}`), undefined);
+    } else done(null, new Uint8Array(body as Buffer));
+  });
+
+  app.setErrorHandler((error: Error & { code?: string; statusCode?: number }, _request, reply) => {
+    const e =
+      error instanceof ServeError ? error
+      : error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? new ServeError(413, ServeErrorCode.BodyTooLarge, `the body is larger than maxBodyBytes (${settings.maxBodyBytes})`)
+      : error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? new ServeError(error.statusCode, ServeErrorCode.BadRequest, error.message)
+      : new ServeError(500, ServeErrorCode.Internal, error.message);
+    void sendError(reply, e);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void sendError(reply, new ServeError(404, ServeErrorCode.NotFound, `no route ${request.method} ${request.url.split('?')[0]}`));
+  });
+
+  /** Before the body is read: closing, token, request id. Nothing of a refused request enters the pipeline. */
+  const admit = async (request: FastifyRequest) => {
+    if (state.closing) throw new ServeError(503, ServeErrorCode.Closing, 'the server is closing');
+    const down = pipelineDown();
+    if (down) throw new ServeError(503, ServeErrorCode.PipelineFailed, down.message);
+    if (expected !== undefined) {
+      const given = request.headers.authorization;
+      const bytes = given === undefined ? undefined : Buffer.from(given);
+      if (bytes === undefined || bytes.length !== expected.length || !timingSafeEqual(bytes, expected)) {
+        throw new ServeError(401, ServeErrorCode.Unauthorized, given === undefined ? 'an Authorization: Bearer token is required' : 'the token is not valid');
+      }
+    }
+  };
+  const admitWithId = async (request: FastifyRequest) => {
+    await admit(request);
+    const header = request.headers[idHeader];
+    (request as { requestId?: string }).requestId = header === undefined ? uuidv7() : checkId(Array.isArray(header) ? header[0] : header, `the ${idHeader} header`);
+  };
+
+  /** Puts the request's record into the pipeline, waiting a bounded time for room (else 429). */
+  const submit = async (id: string, body: unknown, async: boolean): Promise<InFlight> => {
+    registry.checkNew(id);
+    const deadline = Date.now() + settings.backpressureMs;
+    for (;;) {
+      if (feed.queued < settings.maxQueued) {
+        const request = registry.open(id, async);
+        if (request !== undefined) {
+          feed.push({ o: request.origin, v: body });
+          return request;
+        }
+      }
+      const left = deadline - Date.now();
+      if (left <= 0 || state.closing) break;
+      // Room comes when the source takes a batch (the queue empties) or a request ends (a slot frees).
+      await Promise.race([feed.waitForRoom(left), registry.whenSlotFree(left)]);
+      registry.checkNew(id);
+    }
+    if (state.closing) throw new ServeError(503, ServeErrorCode.Closing, 'the server is closing');
+    throw new ServeError(429, ServeErrorCode.Busy, `the pipeline has had no room for ${settings.backpressureMs} ms`, settings.retryAfterSeconds);
+  };
+
+  const bodyOf = (request: FastifyRequest): unknown => (request.body === undefined ? new Uint8Array(0) : request.body);
+
+  app.post('/v1/process/sync', { onRequest: admitWithId }, async (request, reply) => {
+    const id = (request as { requestId?: string }).requestId!;
+    const inFlight = await submit(id, bodyOf(request), false);
+    const outcome = await new Promise<Outcome>((resolve) => {
+      inFlight.onEnd = resolve;
+      // A client gone before its answer: the request ends now, its late records are dropped.
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) registry.end(inFlight, { ok: false, error: new ServeError(499, 'ERR_CLIENT_CLOSED', 'the client closed the connection') });
+      });
+    });
+    reply.header(idHeader, id);
+    if (!outcome.ok) return sendError(reply, outcome.error);
+    return sendJson(reply, 200, outcome.results);
+  });
+
+  app.post('/v1/process/async', { onRequest: admitWithId }, async (request, reply) => {
+    const id = (request as { requestId?: string }).requestId!;
+    await submit(id, bodyOf(request), true);
+    reply.header(idHeader, id);
+    return sendJson(reply, 202, { id });
+  });
+
+  app.get('/v1/process/fetch', { onRequest: admit }, async (request, reply) => {
+    const id = checkId((request.query as { id?: unknown }).id, 'the id query parameter');
+    const found = registry.lookup(id);
+    if (found === undefined) return sendError(reply, notFound(id));
+    if (found instanceof InFlight) return sendJson(reply, 202, { id, status: 'pending' });
+    return found.ok ? sendJson(reply, 200, found.results) : sendError(reply, found.error);
+  });
+
+  app.get('/v1/process/sse', { onRequest: admit }, async (request, reply) => {
+    const id = checkId((request.query as { id?: unknown }).id, 'the id query parameter');
+    const found = registry.lookup(id);
+    if (found === undefined) return sendError(reply, notFound(id));
+    reply.hijack();
+    const raw = reply.raw;
+    raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', [idHeader]: id });
+    let sent = 0;
+    const event = (value: unknown) => raw.write(`id: ${sent++}\ndata: ${jsonOrError(value)}\n\n`);
+    const finish = (outcome: Outcome) => {
+      if (outcome.ok) raw.end(`event: done\ndata: ${JSON.stringify({ id, count: outcome.results.length })}\n\n`);
+      else raw.end(`event: error\ndata: ${JSON.stringify(outcome.error.body())}\n\n`);
+    };
+    if (!(found instanceof InFlight)) {
+      if (found.ok) for (const value of found.results) event(value);
+      finish(found);
+      return;
+    }
+    for (const value of found.results) event(value);
+    const listener: ResultListener = { result: event, end: finish };
+    (found.listeners ??= []).push(listener);
+    raw.once('close', () => {
+      if (found.listeners) found.listeners = found.listeners.filter((l) => l !== listener);
+    });
+  });
+
+  app.get('/livez', async (_request, reply) => sendJson(reply, 200, { status: 'live' }));
+  app.get('/readyz', async (_request, reply) =>
+    state.closing || pipelineDown() ? sendJson(reply, 503, { status: 'not ready', reason: state.closing ? 'closing' : 'pipeline failed' }) : sendJson(reply, 200, { status: 'ready' }),
+  );
+  return app;
+}
+
+function notFound(id: string): ServeError {
+  return new ServeError(404, ServeErrorCode.NotFound, `no request '${id}' in flight or kept (unknown, or its results expired)`);
+}
+
+/** While the server closes, answers end their connection (a keep-alive client would hold it open). */
+const closingServers = new WeakSet<object>();
+function sendJson(reply: FastifyReply, status: number, value: unknown): FastifyReply {
+  if (closingServers.has(reply.server)) reply.header('connection', 'close');
+  let body: string;
+  try {
+    body = JSON.stringify(value);
+  } catch (error) {
+    return sendError(reply, new ServeError(500, ServeErrorCode.ResultNotJson, `a result cannot be sent as JSON: ${(error as Error).message}`));
+  }
+  return reply.code(status).header('content-type', 'application/json; charset=utf-8').send(body);
+}
+
+function sendError(reply: FastifyReply, error: ServeError): FastifyReply {
+  if (closingServers.has(reply.server)) reply.header('connection', 'close');
+  if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter));
+  return reply.code(error.status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(error.body()));
+}
+
+function jsonOrError(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? 'null';
+  } catch (error) {
+    return JSON.stringify({ error: { code: ServeErrorCode.ResultNotJson, message: (error as Error).message } });
+  }
+}

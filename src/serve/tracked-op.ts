@@ -1,0 +1,66 @@
+/**
+ * The worker side of a serving pipeline's operators, loaded once per operator as
+ * `tracked-op.js?op=<kind>&name=<operator>&ref=<the user's FnRef as JSON>`: it unwraps a request's
+ * record, runs the user's function with `ctx.requestId` set, wraps what it returns with the same
+ * origin and keeps the request's in-flight count right (slot-table.ts). Every kind runs as a
+ * flatMap, so a record of a request that is over can be dropped at the first operator it meets.
+ */
+import { resolveTaskFunction } from '../pool/index.js';
+import { compileSource, type FnRef } from '../stream/plan/functions.js';
+import type { OperatorContext } from '../stream/operators/context.js';
+import { Drop, SlotTable } from './slot-table.js';
+import { SLOTS_SHARED_NAME, type Envelope } from './envelope.js';
+
+type AnyFn = (...args: unknown[]) => unknown;
+
+const params = new URL(import.meta.url).searchParams;
+const kind = params.get('op');
+const operator = params.get('name') ?? 'operator';
+const ref = JSON.parse(params.get('ref') ?? 'null') as FnRef;
+const inner: AnyFn = ref.kind === 'source' ? compileSource(ref) : ((await resolveTaskFunction(ref.module, ref.export)) as AnyFn);
+
+const tables = new WeakMap<SharedArrayBuffer, SlotTable>();
+function tableOf(ctx: OperatorContext): SlotTable {
+  const buffer = ctx.shared[SLOTS_SHARED_NAME];
+  if (buffer === undefined) throw new Error(`operator '${operator}' runs outside a serving pipeline (no slot table shared)`);
+  let table = tables.get(buffer);
+  if (table === undefined) tables.set(buffer, (table = SlotTable.attach(buffer)));
+  return table;
+}
+
+const NONE: Envelope[] = [];
+
+function failed(origin: number, error: unknown): Envelope[] {
+  const e = error as { message?: unknown; code?: unknown };
+  const message = `operator '${operator}' failed: ${typeof e?.message === 'string' ? e.message : String(error)}`;
+  return [{ o: origin, m: 'error', e: { code: typeof e?.code === 'string' ? e.code : 'ERR_OPERATOR_FAILED', message, operator } }];
+}
+
+/** A record filtered out: it is gone, unless it was its request's last, which a 'done' marker then replaces. */
+function dropped(table: SlotTable, origin: number): Envelope[] {
+  return table.drop(origin) === Drop.Last ? [{ o: origin, m: 'done' }] : NONE;
+}
+
+export function fn(record: Envelope, ctx: OperatorContext): Envelope[] {
+  if (record.m !== undefined) return kind === 'keyOf' ? [{ ...record, k: record.o }] : [record];
+  const table = tableOf(ctx);
+  const origin = record.o;
+  const id = table.requestId(origin);
+  if (id === undefined) return NONE; // its request is over (timed out, aborted, failed)
+  (ctx as { requestId?: string }).requestId = id;
+  try {
+    if (kind === 'map') return [{ o: origin, v: inner(record.v, ctx) }];
+    if (kind === 'keyOf') return [{ o: origin, v: record.v, k: inner(record.v) }];
+    if (kind === 'filter') return inner(record.v, ctx) ? [record] : dropped(table, origin);
+    const out = inner(record.v, ctx) as Iterable<unknown>;
+    const items = Array.isArray(out) ? out : [...out];
+    if (items.length === 0) return dropped(table, origin);
+    // The new records are counted before any of them is published.
+    if (!table.derive(origin, items.length)) return NONE;
+    const wrapped = new Array<Envelope>(items.length);
+    for (let i = 0; i < items.length; i++) wrapped[i] = { o: origin, v: items[i] };
+    return wrapped;
+  } catch (error) {
+    return failed(origin, error);
+  }
+}

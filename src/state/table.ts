@@ -1,0 +1,173 @@
+import { hashKey, keyString } from '../codec/index.js';
+import type { TableDeclaration } from './declarations.js';
+import { TableKeyOwnershipError } from './errors.js';
+import type { KeyGroupRange } from './key-groups.js';
+import type { KeyGroupChanges, TableChanges } from './store.js';
+
+/** The record an operator is processing, as the runtime sets it (tables read its time and fields). */
+export interface CurrentEvent {
+  /** The record's value, for `relativeTo(fn)`. */
+  record: unknown;
+  /** The record's timestamp (ms), for `relativeTo('stream')`; undefined when none is being processed. */
+  ts: number | undefined;
+  /** True while a record is being processed (set by the runtime around each operator call). */
+  active: boolean;
+}
+
+/** What every table of one partition shares: who owns which keys, the current event, the clock. */
+export interface TableScope {
+  readonly maxParallelism: number;
+  readonly range: KeyGroupRange;
+  readonly event: CurrentEvent;
+  /** Wall-clock ms, for `now()` and `relativeTo('now')`. */
+  readonly clock: () => number;
+}
+
+/** Puts and deletes bucketed by key group, for a checkpoint. */
+export class KeyGroupBuckets {
+  private readonly buckets: (KeyGroupChanges | undefined)[] = [];
+  constructor(
+    private readonly range: KeyGroupRange,
+    private readonly windowed: boolean,
+  ) {}
+
+  private bucket(keyGroup: number): KeyGroupChanges {
+    const at = keyGroup - this.range.start;
+    let b = this.buckets[at];
+    if (!b) {
+      b = this.windowed
+        ? { keyGroup, putKeys: [], putValues: [], putWindows: [], deleteKeys: [], deleteWindows: [] }
+        : { keyGroup, putKeys: [], putValues: [], deleteKeys: [] };
+      this.buckets[at] = b;
+    }
+    return b;
+  }
+
+  put(keyGroup: number, key: string, value: unknown, window?: number): void {
+    const b = this.bucket(keyGroup);
+    b.putKeys.push(key);
+    b.putValues.push(value);
+    if (window !== undefined) b.putWindows!.push(window);
+  }
+
+  delete(keyGroup: number, key: string, window?: number): void {
+    const b = this.bucket(keyGroup);
+    b.deleteKeys.push(key);
+    if (window !== undefined) b.deleteWindows!.push(window);
+  }
+
+  groups(): KeyGroupChanges[] {
+    return this.buckets.filter((b): b is KeyGroupChanges => b !== undefined);
+  }
+}
+
+/** The key group of a canonical key, refusing one this partition does not own. */
+export function ownedKeyGroup(scope: TableScope, table: string, key: string): number {
+  const group = hashKey(key) % scope.maxParallelism;
+  if (group < scope.range.start || group >= scope.range.end) throw new TableKeyOwnershipError(table, key, group, scope.range);
+  return group;
+}
+
+/**
+ * One partition of a keyed table: the keys of the key groups this instance owns. Keys are
+ * compared in their `keyString` form, as keyBy routes them (42, 42n and '42' are one key), and
+ * `entries()` gives that form. A value changed in place must be `set` again (or changed through
+ * `update`): the table records which keys were written, and a checkpoint stores only those.
+ */
+export class Table<V = unknown> {
+  readonly name: string;
+  readonly windowed = false;
+  private readonly data = new Map<string, V>();
+  private dirty = new Set<string>();
+  private readonly makeDefault: (() => V) | undefined;
+
+  constructor(
+    declaration: TableDeclaration<V>,
+    private readonly scope: TableScope,
+  ) {
+    this.name = declaration.name;
+    this.makeDefault = declaration.default;
+  }
+
+  /** The key's value; the default's value (not stored) when it has none. */
+  get(key: unknown): V | undefined {
+    const k = keyString(key);
+    const value = this.data.get(k);
+    if (value !== undefined || this.makeDefault === undefined || this.data.has(k)) return value;
+    return this.makeDefault();
+  }
+
+  has(key: unknown): boolean {
+    return this.data.has(keyString(key));
+  }
+
+  set(key: unknown, value: V): void {
+    const k = keyString(key);
+    ownedKeyGroup(this.scope, this.name, k);
+    this.data.set(k, value);
+    this.dirty.add(k);
+  }
+
+  /** Removes the key; true if it had a value. */
+  delete(key: unknown): boolean {
+    const k = keyString(key);
+    ownedKeyGroup(this.scope, this.name, k);
+    this.dirty.add(k);
+    return this.data.delete(k);
+  }
+
+  /** Sets the key to `fn(its value or the default)` and returns the new value. */
+  update(key: unknown, fn: (value: V) => V): V {
+    const k = keyString(key);
+    ownedKeyGroup(this.scope, this.name, k);
+    const old = this.data.get(k);
+    const next = fn(old !== undefined || this.makeDefault === undefined || this.data.has(k) ? (old as V) : this.makeDefault());
+    this.data.set(k, next);
+    this.dirty.add(k);
+    return next;
+  }
+
+  entries(): IterableIterator<[string, V]> {
+    return this.data.entries();
+  }
+
+  keys(): IterableIterator<string> {
+    return this.data.keys();
+  }
+
+  get size(): number {
+    return this.data.size;
+  }
+
+  /** Keys written since the last checkpoint. */
+  get dirtyCount(): number {
+    return this.dirty.size;
+  }
+
+  /** The changes since the last checkpoint (or every entry when `full`); starts a new epoch. */
+  takeChanges(full: boolean): TableChanges {
+    const buckets = new KeyGroupBuckets(this.scope.range, false);
+    const maxParallelism = this.scope.maxParallelism;
+    if (full) {
+      for (const [k, v] of this.data) buckets.put(hashKey(k) % maxParallelism, k, v);
+    } else {
+      for (const k of this.dirty) {
+        const group = hashKey(k) % maxParallelism;
+        if (this.data.has(k)) buckets.put(group, k, this.data.get(k));
+        else buckets.delete(group, k);
+      }
+    }
+    this.dirty = new Set();
+    return { table: this.name, groups: buckets.groups() };
+  }
+
+  /** @internal Restore: entries read from the store (already filtered to owned key groups). */
+  restorePut(keys: readonly string[], values: ArrayLike<unknown>): void {
+    for (let i = 0; i < keys.length; i++) this.data.set(keys[i]!, values[i] as V);
+  }
+
+  /** @internal */
+  restoreDelete(keys: readonly string[]): void {
+    for (const k of keys) this.data.delete(k);
+  }
+}

@@ -1,0 +1,338 @@
+import { hashKey, keyString } from '../codec/index.js';
+import type { TableDeclaration, WindowSpec } from './declarations.js';
+import { WindowCloseHandlerError, WindowTimestampError } from './errors.js';
+import { KeyGroupBuckets, ownedKeyGroup, type TableScope } from './table.js';
+import type { TableChanges } from './store.js';
+
+/** Which time a windowed table's reads and writes use (Faust's relative_to). */
+export type Relativity = 'stream' | 'now' | ((record: any) => number);
+
+/** A window's time range: [start, end). */
+export interface WindowRange {
+  readonly start: number;
+  readonly end: number;
+}
+
+export type WindowCloseHandler<V> = (key: string, value: V, window: WindowRange) => void;
+
+/** The state every view of one windowed table shares (views differ only in their relativity). */
+class WindowState<V> {
+  /** Window start → key → value. */
+  readonly windows = new Map<number, Map<string, V>>();
+  /** Window start → keys written (or dropped) since the last checkpoint. */
+  dirty = new Map<number, Set<string>>();
+  /** Table time: the latest timestamp the table has seen (writes and `advanceTime`). */
+  time = -Infinity;
+  /** The earliest time at which some window closes. */
+  nextCloseAt = Infinity;
+  readonly handlers: WindowCloseHandler<V>[] = [];
+  /** Writes that fell only in windows already closed (dropped). */
+  lateWrites = 0;
+  closedWindows = 0;
+}
+
+/**
+ * A windowed table (Faust's WindowWrapper): a key has one value per window. A write lands in every
+ * window its timestamp falls in; a read picks the newest window holding the timestamp. A window
+ * closes once table time reaches its end plus `expiresMs`: its handlers run and it is dropped, so
+ * memory holds only live windows; writes to a closed window are dropped.
+ */
+export class WindowedTable<V = unknown> {
+  readonly name: string;
+  readonly windowed = true;
+  readonly window: WindowSpec;
+  private readonly makeDefault: (() => V) | undefined;
+
+  constructor(
+    private readonly declaration: TableDeclaration<V>,
+    private readonly scope: TableScope,
+    private readonly relativity: Relativity = 'stream',
+    private readonly state: WindowState<V> = new WindowState<V>(),
+  ) {
+    this.name = declaration.name;
+    this.window = declaration.window!;
+    this.makeDefault = declaration.default;
+    if (relativity !== 'stream' && relativity !== 'now' && typeof relativity !== 'function') {
+      throw new WindowTimestampError(this.name, `relativeTo takes 'stream', 'now' or a function of the record, got ${String(relativity)}`);
+    }
+  }
+
+  /** A view of the same table whose times come from `relativity`. */
+  relativeTo(relativity: Relativity): WindowedTable<V> {
+    return new WindowedTable(this.declaration, this.scope, relativity, this.state);
+  }
+
+  /** Table time (ms), or -Infinity before the first write. */
+  get time(): number {
+    return this.state.time;
+  }
+
+  /** Wall-clock ms. */
+  clockNow(): number {
+    return this.scope.clock();
+  }
+
+  /** The timestamp this view's reads and writes use now. */
+  timestamp(): number {
+    const { event } = this.scope;
+    const r = this.relativity;
+    let ts: unknown;
+    if (r === 'now') ts = this.scope.clock();
+    else if (!event.active) {
+      // Outside a record (e.g. reading after the job): table time.
+      if (this.state.time === -Infinity) throw new WindowTimestampError(this.name, 'no record is being processed and the table has seen no time yet');
+      ts = this.state.time;
+    } else if (r === 'stream') ts = event.ts;
+    else ts = r(event.record);
+    if (typeof ts !== 'number' || !Number.isFinite(ts)) {
+      throw new WindowTimestampError(this.name, `the ${typeof r === 'function' ? 'relativeTo function' : `'${r}' time`} gave ${String(ts)}, not a finite number of ms`);
+    }
+    return ts;
+  }
+
+  /** Starts of the windows a timestamp falls in, newest first. */
+  windowStarts(ts: number): number[] {
+    const { sizeMs, stepMs } = this.window;
+    const out: number[] = [];
+    for (let start = Math.floor(ts / stepMs) * stepMs; start > ts - sizeMs; start -= stepMs) out.push(start);
+    return out;
+  }
+
+  /** The newest window holding `ts`. */
+  windowAt(ts: number): WindowRange {
+    const start = Math.floor(ts / this.window.stepMs) * this.window.stepMs;
+    return { start, end: start + this.window.sizeMs };
+  }
+
+  /** The key's windowed value: `.current()`, `.now()`, `.value(ts)`, `.delta(ms)`. */
+  get(key: unknown): WindowSet<V> {
+    return new WindowSet(this, keyString(key));
+  }
+
+  /** Whether the key has a value in the newest window holding this view's timestamp. */
+  has(key: unknown): boolean {
+    return this.state.windows.get(this.windowAt(this.timestamp()).start)?.has(keyString(key)) ?? false;
+  }
+
+  /** @internal The key's value in the newest window holding `ts` (the default when it has none). */
+  valueAt(key: string, ts: number): V | undefined {
+    const w = this.state.windows.get(this.windowAt(ts).start);
+    if (w?.has(key)) return w.get(key);
+    return this.makeDefault?.();
+  }
+
+  /** Sets the key in every window this view's timestamp falls in. */
+  set(key: unknown, value: V): void {
+    this.write(key, () => value);
+  }
+
+  /** Sets the key, in every window this view's timestamp falls in, to `fn(its value there or the default)`. */
+  update(key: unknown, fn: (value: V) => V): void {
+    this.write(key, fn);
+  }
+
+  /** Removes the key from every window this view's timestamp falls in. */
+  delete(key: unknown): void {
+    const k = keyString(key);
+    ownedKeyGroup(this.scope, this.name, k);
+    const ts = this.timestamp();
+    const failure = this.advance(ts);
+    for (const start of this.windowStarts(ts)) {
+      if (this.state.windows.get(start)?.delete(k)) this.markDirty(start, k);
+    }
+    if (failure) throw failure;
+  }
+
+  private write(key: unknown, fn: (value: V) => V): void {
+    const k = keyString(key);
+    ownedKeyGroup(this.scope, this.name, k);
+    const ts = this.timestamp();
+    const failure = this.advance(ts);
+    const st = this.state;
+    const { sizeMs, expiresMs } = this.window;
+    let landed = false;
+    for (const start of this.windowStarts(ts)) {
+      const closeAt = start + sizeMs + expiresMs;
+      if (closeAt <= st.time) continue;
+      let w = st.windows.get(start);
+      if (!w) {
+        w = new Map();
+        st.windows.set(start, w);
+        if (closeAt < st.nextCloseAt) st.nextCloseAt = closeAt;
+      }
+      const old = w.get(k);
+      w.set(k, fn(old !== undefined || this.makeDefault === undefined || w.has(k) ? (old as V) : this.makeDefault()));
+      this.markDirty(start, k);
+      landed = true;
+    }
+    if (!landed) st.lateWrites++;
+    if (failure) throw failure;
+  }
+
+  private markDirty(start: number, key: string): void {
+    let keys = this.state.dirty.get(start);
+    if (!keys) this.state.dirty.set(start, (keys = new Set()));
+    keys.add(key);
+  }
+
+  /** [key, value] of the newest window holding this view's timestamp. */
+  *entries(): IterableIterator<[string, V]> {
+    const w = this.state.windows.get(this.windowAt(this.timestamp()).start);
+    if (w) yield* w.entries();
+  }
+
+  /** Every live window's entries, oldest window first. */
+  *windows(): IterableIterator<{ key: string; value: V; window: WindowRange }> {
+    const starts = [...this.state.windows.keys()].sort((a, b) => a - b);
+    for (const start of starts) {
+      const window = { start, end: start + this.window.sizeMs };
+      for (const [key, value] of this.state.windows.get(start)!) yield { key, value, window };
+    }
+  }
+
+  /** How many windows are live (memory is bounded by this times the keys in each). */
+  get windowCount(): number {
+    return this.state.windows.size;
+  }
+
+  get lateWrites(): number {
+    return this.state.lateWrites;
+  }
+
+  /** Runs `handler(key, value, window)` for every key of a window as it closes. */
+  onWindowClose(handler: WindowCloseHandler<V>): void {
+    if (typeof handler !== 'function') throw new WindowTimestampError(this.name, 'onWindowClose takes a function (key, value, window) => void');
+    this.state.handlers.push(handler);
+  }
+
+  /** Moves table time forward (e.g. to a watermark), closing the windows that expire by then. */
+  advanceTime(ts: number): void {
+    const failure = this.advance(ts);
+    if (failure) throw failure;
+  }
+
+  /** Advances table time; closes expired windows; returns (not throws) a handler's failure. */
+  private advance(ts: number): WindowCloseHandlerError | undefined {
+    const st = this.state;
+    if (!(ts > st.time)) return undefined;
+    st.time = ts;
+    if (ts < st.nextCloseAt) return undefined;
+    const { sizeMs, expiresMs } = this.window;
+    const closing: number[] = [];
+    let next = Infinity;
+    for (const start of st.windows.keys()) {
+      const closeAt = start + sizeMs + expiresMs;
+      if (closeAt <= ts) closing.push(start);
+      else if (closeAt < next) next = closeAt;
+    }
+    st.nextCloseAt = next;
+    closing.sort((a, b) => a - b);
+    let failure: WindowCloseHandlerError | undefined;
+    for (const start of closing) {
+      const w = st.windows.get(start)!;
+      st.windows.delete(start);
+      st.closedWindows++;
+      // Stored entries of a closed window are deleted at the next checkpoint.
+      let keys = st.dirty.get(start);
+      if (!keys) st.dirty.set(start, (keys = new Set()));
+      const range = { start, end: start + sizeMs };
+      for (const [key, value] of w) {
+        keys.add(key);
+        for (const handler of st.handlers) {
+          try {
+            handler(key, value, range);
+          } catch (e) {
+            failure ??= new WindowCloseHandlerError(this.name, e);
+          }
+        }
+      }
+    }
+    return failure;
+  }
+
+  /** @internal The changes since the last checkpoint (or every live entry when `full`); starts a new epoch. */
+  takeChanges(full: boolean): TableChanges {
+    const st = this.state;
+    const buckets = new KeyGroupBuckets(this.scope.range, true);
+    const maxParallelism = this.scope.maxParallelism;
+    if (full) {
+      for (const [start, w] of st.windows) for (const [k, v] of w) buckets.put(hashKey(k) % maxParallelism, k, v, start);
+    } else {
+      for (const [start, keys] of st.dirty) {
+        const w = st.windows.get(start);
+        for (const k of keys) {
+          const group = hashKey(k) % maxParallelism;
+          if (w?.has(k)) buckets.put(group, k, w.get(k), start);
+          else buckets.delete(group, k, start);
+        }
+      }
+    }
+    st.dirty = new Map();
+    return { table: this.name, time: st.time === -Infinity ? undefined : st.time, groups: buckets.groups() };
+  }
+
+  /** @internal */
+  restorePut(keys: readonly string[], values: ArrayLike<unknown>, windows: readonly number[]): void {
+    const st = this.state;
+    for (let i = 0; i < keys.length; i++) {
+      const start = windows[i]!;
+      let w = st.windows.get(start);
+      if (!w) st.windows.set(start, (w = new Map()));
+      w.set(keys[i]!, values[i] as V);
+    }
+  }
+
+  /** @internal */
+  restoreDelete(keys: readonly string[], windows: readonly number[]): void {
+    const st = this.state;
+    for (let i = 0; i < keys.length; i++) {
+      const w = st.windows.get(windows[i]!);
+      if (w && w.delete(keys[i]!) && w.size === 0) st.windows.delete(windows[i]!);
+    }
+  }
+
+  /** @internal After a restore: table time (the latest of the restored partitions'), and when the next window closes. */
+  restoreTime(time: number): void {
+    const st = this.state;
+    if (time > st.time) st.time = time;
+  }
+
+  /** @internal */
+  restoreDone(): void {
+    const st = this.state;
+    const { sizeMs, expiresMs } = this.window;
+    st.nextCloseAt = Infinity;
+    for (const [start, w] of st.windows) {
+      if (w.size === 0) st.windows.delete(start);
+      else st.nextCloseAt = Math.min(st.nextCloseAt, start + sizeMs + expiresMs);
+    }
+  }
+}
+
+/** One key of a windowed table (Faust's WindowSet): its value in the window a time picks. */
+export class WindowSet<V> {
+  constructor(
+    private readonly table: WindowedTable<V>,
+    readonly key: string,
+  ) {}
+
+  /** In the newest window holding the table view's timestamp (the record's, per relativeTo). */
+  current(): V | undefined {
+    return this.table.valueAt(this.key, this.table.timestamp());
+  }
+
+  /** In the newest window holding the wall clock's now. */
+  now(): V | undefined {
+    return this.table.valueAt(this.key, this.table.clockNow());
+  }
+
+  /** In the newest window holding `ts`. */
+  value(ts: number): V | undefined {
+    return this.table.valueAt(this.key, ts);
+  }
+
+  /** In the newest window holding the view's timestamp minus `ms` (e.g. the previous window: delta(size)). */
+  delta(ms: number): V | undefined {
+    return this.table.valueAt(this.key, this.table.timestamp() - ms);
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * Connectors: `env.from(source)` and `stream.to(sink)` (Flink's fromSource / sinkTo), as thin
+ * adapters over the feed source and the callback sink.
+ *
+ * Acks follow barriers: a source connector hands over batches of records, each with a token; the
+ * adapter feeds the batch followed by a FeedBarrier of a new epoch, and once that barrier has
+ * reached every sink of the job (every record fed before it has then passed every operator and
+ * been handed to its sink, or was reported as a failure on the way) and every sink connector has
+ * flushed, the token goes back to the source's `ack`. Filters, flatMaps, keyBy and parallel
+ * instances need no record ids for this: barriers are aligned at each stage. Not covered: an
+ * operator that holds records back past a barrier (windows, joins), whose records are acked
+ * before their results exist.
+ */
+import { InvalidArgumentError } from '../../errors.js';
+import type { OperatorFailure } from '../runtime/job.js';
+import { FeedBarrier } from '../runtime/source-driver.js';
+
+/** One batch from a source connector: its records and what `ack` gets back once all are done. */
+export interface SourceBatch<T> {
+  records: T[];
+  token: unknown;
+}
+
+export interface SourceContext {
+  /** Reports a record that cannot enter the pipeline (bad bytes …) to `env.onError`. */
+  report(failure: OperatorFailure): void;
+}
+
+export interface SourceConnector<T = unknown> {
+  readonly connector: 'source';
+  readonly name: string;
+  /** The batches to feed; ends when the source is stopped (or has no more). */
+  batches(context: SourceContext): AsyncIterable<SourceBatch<T>>;
+  /** Every record of the batch with this token has reached the sinks (or was reported). */
+  ack(token: unknown): void | Promise<void>;
+  /** Ends `batches` soon (RunningJob.stop()): what was fed is still acked as it completes. */
+  stop(): void;
+  /** The job ended (with `error` when it failed: what was never acked must go back). */
+  close(error?: Error): Promise<void>;
+}
+
+export interface SinkConnector<T = unknown> {
+  readonly connector: 'sink';
+  readonly name: string;
+  /** Connects; called when the job starts. */
+  open(): Promise<void>;
+  /** Takes one record; returns a promise only when the caller must wait (backpressure). */
+  write(record: T): void | Promise<void>;
+  /** Resolves once everything written so far is safely out (throws what failed). */
+  flush(): Promise<void>;
+  close(error?: Error): Promise<void>;
+}
+
+export function isSourceConnector(value: unknown): value is SourceConnector {
+  return typeof value === 'object' && value !== null && (value as SourceConnector).connector === 'source';
+}
+
+export function isSinkConnector(value: unknown): value is SinkConnector {
+  return typeof value === 'object' && value !== null && (value as SinkConnector).connector === 'sink';
+}
+
+/** What the adapter needs from a started job. */
+export interface JobHooks {
+  barrier(epoch: number): Promise<void>;
+  onFailure: ((failure: OperatorFailure) => void) | undefined;
+}
+
+/** The connectors of one environment, and the job they serve while it runs. */
+class EnvConnectors {
+  readonly sources: SourceConnector[] = [];
+  readonly sinks: SinkConnector[] = [];
+  private epoch = 0;
+  private hooks!: JobHooks;
+  private bound!: () => void;
+  private ready = new Promise<void>((resolve) => (this.bound = resolve));
+  /** Acks in feed order: a batch is acked after the one before it. */
+  private acks: Promise<void> = Promise.resolve();
+  private ackError: Error | undefined;
+  private opened: Promise<void> = Promise.resolve();
+  /** Settles when the job has ended: a batch whose barrier never went out (stopped mid-batch) is not acked. */
+  private finish!: () => void;
+  private readonly finished = new Promise<void>((resolve) => (this.finish = resolve));
+
+  feed(source: SourceConnector): AsyncIterable<unknown[]> {
+    const self = this;
+    return {
+      async *[Symbol.asyncIterator]() {
+        await self.ready;
+        const context: SourceContext = {
+          report: (failure) => {
+            if (self.hooks.onFailure) self.hooks.onFailure(failure);
+            else process.emitWarning(`${failure.operator}: ${failure.error.message}`, { code: failure.error.code ?? 'ERR_SOURCE_RECORD' });
+          },
+        };
+        await self.opened;
+        for await (const batch of source.batches(context)) {
+          const epoch = ++self.epoch;
+          const reached = self.hooks.barrier(epoch); // registered before the barrier is sent
+          let passed = false;
+          void reached.then(() => (passed = true));
+          self.acks = self.acks.then(async () => {
+            await Promise.race([reached, self.finished]);
+            if (!passed || self.ackError) return;
+            try {
+              await Promise.all(self.sinks.map((s) => s.flush()));
+              await source.ack(batch.token);
+            } catch (error) {
+              self.ackError ??= error as Error;
+            }
+          });
+          const items: unknown[] = batch.records;
+          items.push(new FeedBarrier(epoch));
+          yield items;
+        }
+      },
+    };
+  }
+
+  /** Binds the job; returns its `done` that also waits for the connectors to close. */
+  run<R>(hooks: JobHooks, job: Promise<R>): Promise<R> {
+    this.hooks = hooks;
+    this.opened = Promise.all(this.sinks.map((s) => s.open())).then(() => undefined);
+    this.opened.catch(() => undefined); // a sink's first write (or close) reports it
+    this.bound();
+    const done = job.finally(() => this.finish());
+    return done.then(
+      async (result) => {
+        await this.acks;
+        await this.closeAll(this.ackError);
+        if (this.ackError) throw this.ackError;
+        return result;
+      },
+      async (error: Error) => {
+        await this.closeAll(error);
+        throw error;
+      },
+    );
+  }
+
+  /** The sink's write, after the sinks have opened (an open failure fails the first write). */
+  writer(sink: SinkConnector): (record: unknown) => unknown {
+    let open = false;
+    return (record) => {
+      if (open) return sink.write(record);
+      return this.opened.then(() => {
+        open = true;
+        return sink.write(record);
+      });
+    };
+  }
+
+  private async closeAll(error: Error | undefined): Promise<void> {
+    const results = await Promise.allSettled([...this.sinks.map((s) => s.close(error)), ...this.sources.map((s) => s.close(error))]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed && !error) throw failed.reason;
+  }
+}
+
+const byOwner = new WeakMap<object, EnvConnectors>();
+
+function connectorsOf(owner: object): EnvConnectors {
+  let c = byOwner.get(owner);
+  if (!c) byOwner.set(owner, (c = new EnvConnectors()));
+  return c;
+}
+
+/** env.from: the feed a source connector becomes (one per environment: its barriers must reach every sink). */
+export function sourceFeed(owner: object, source: unknown): AsyncIterable<unknown[]> {
+  if (!isSourceConnector(source)) throw new InvalidArgumentError('from() needs a source connector, such as fromJetStream({ … })');
+  const c = connectorsOf(owner);
+  if (c.sources.length > 0) throw new InvalidArgumentError('an environment takes one source connector (its acks follow barriers through every sink)');
+  c.sources.push(source);
+  return c.feed(source);
+}
+
+/** stream.to: the callback a sink connector becomes. */
+export function sinkWriter(owner: object, sink: unknown): (record: unknown) => unknown {
+  if (!isSinkConnector(sink)) throw new InvalidArgumentError('to() needs a sink connector, such as toJetStream({ … })');
+  const c = connectorsOf(owner);
+  c.sinks.push(sink);
+  return c.writer(sink);
+}
+
+/** env.start: binds the environment's connectors (if any) to the job; `done` also waits for them to close, `stop` stops the sources. */
+export function runConnectors<R>(owner: object, hooks: JobHooks, job: Promise<R>): { done: Promise<R>; stop(): void } {
+  const c = byOwner.get(owner);
+  if (!c) return { done: job, stop: () => {} };
+  return { done: c.run(hooks, job), stop: () => c.sources.forEach((s) => s.stop()) };
+}

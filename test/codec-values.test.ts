@@ -1,0 +1,113 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { hasProtoKey, withoutNegativeZero } from './helpers/values.js';
+import { ValueBatchBuilder, ValueBatchReader } from '../src/codec/index.js';
+import { decodeValue, encodeValue, packValue, unpackValue } from '../src/codec/values/index.js';
+
+
+const cloneable = fc
+  .anything({ maxDepth: 3, maxKeys: 5, withMap: true, withSet: true, withDate: true, withBigInt: true, withTypedArray: true, withBoxedValues: true })
+  .filter((v) => !hasProtoKey(v))
+  .map(withoutNegativeZero);
+
+describe('the value codec (src/codec/values)', () => {
+  it('round-trips structured-cloneable values, one at a time and as one batch message', () => {
+    fc.assert(
+      fc.property(fc.array(cloneable, { maxLength: 20 }), (values) => {
+        for (const value of values) expect(decodeValue(encodeValue(value))).toEqual(value);
+        expect(unpackValue(packValue(values, 'a batch').slice())).toEqual(values);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps Map, Set, Date, BigInt, typed arrays, undefined vs null, NaN, boxed primitives, cycles and shared references', () => {
+    const shared = { s: 1 };
+    const cycle: Record<string, unknown> = { shared: [shared, shared] };
+    cycle.self = cycle;
+    const value = {
+      map: new Map<unknown, unknown>([[{ k: 1 }, new Set([1, 'a'])]]),
+      date: new Date(5),
+      big: 2n ** 100n,
+      small: -5n,
+      f64: new Float64Array([1.5, NaN]),
+      u8: new Uint8Array([1, 2]),
+      nothing: undefined,
+      none: null,
+      nan: NaN,
+      boxed: [new Number(3), new String('s'), new Boolean(false)],
+      re: /a+b/gi,
+      cycle,
+    };
+    const back = unpackValue(packValue(value, 'v').slice()) as typeof value;
+    expect(back).toEqual(value);
+    expect('nothing' in back && back.nothing === undefined).toBe(true);
+    expect(back.cycle.self).toBe(back.cycle);
+    expect((back.cycle.shared as object[])[0]).toBe((back.cycle.shared as object[])[1]);
+    expect(back.boxed[0]).toBeInstanceOf(Number);
+  });
+
+  it("refuses an object with an own '__proto__' property rather than rename it (its decoder would)", () => {
+    const parsed = JSON.parse('{"__proto__": 1, "a": [{"__proto__": {}}]}');
+    expect(() => packValue([parsed], 'a batch')).toThrow(expect.objectContaining({ code: 'ERR_NOT_SERIALIZABLE' }));
+    expect(() => packValue(new Map([[1, { nested: parsed.a[0] }]]), 'a batch')).toThrow(expect.objectContaining({ code: 'ERR_NOT_SERIALIZABLE' }));
+  });
+
+  it('refuses what structured clone refuses with ERR_NOT_SERIALIZABLE', () => {
+    for (const bad of [() => 1, Symbol('s'), { f() {} }, new WeakMap(), new WeakSet(), Promise.resolve(1), [1, () => 2]]) {
+      expect(() => encodeValue(bad)).toThrow(expect.objectContaining({ code: 'ERR_NOT_SERIALIZABLE' }));
+      expect(() => packValue([bad], 'a batch')).toThrow(expect.objectContaining({ code: 'ERR_NOT_SERIALIZABLE' }));
+    }
+  });
+});
+
+describe('ValueBatch frames', () => {
+  const ring = new Uint8Array(new SharedArrayBuffer(1 << 16), 1024, 1 << 15);
+
+  it('carry values, timestamps, key hashes and origins in columns, read back in place', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ value: cloneable, ts: fc.double({ noNaN: true }), hash: fc.nat({ max: 2 ** 32 - 1 }), origin: fc.nat({ max: 2 ** 32 - 1 }) }), { minLength: 1, maxLength: 40 }),
+        fc.boolean(),
+        fc.nat({ max: 64 }),
+        (records, keyed, slot) => {
+          const builder = new ValueBatchBuilder(keyed);
+          for (const r of records) builder.add(r.value, r.ts, r.hash, r.origin);
+          const size = builder.encode();
+          if (size > ring.length - slot * 8) return;
+          expect(size % 8).toBe(0);
+          builder.writeInto(ring, slot * 8);
+          const reader = new ValueBatchReader(ring).read(slot * 8);
+          expect(reader.count).toBe(records.length);
+          expect(reader.values()).toEqual(records.map((r) => r.value));
+          records.forEach((r, i) => {
+            expect(reader.ts(i)).toBe(r.ts);
+            expect(reader.keyHash(i)).toBe(keyed ? r.hash : 0);
+            expect(reader.origin(i)).toBe(records.some((x) => x.origin !== 0) ? r.origin : 0);
+          });
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('drop the records the codec refuses and send the rest; a prefix can be sent and consumed', () => {
+    const builder = new ValueBatchBuilder(false);
+    for (let i = 0; i < 10; i++) builder.add(i === 3 ? { f: () => i } : { i }, i, 0, i === 7 ? 9 : 0);
+    expect(() => builder.encode()).toThrow(expect.objectContaining({ code: 'ERR_NOT_SERIALIZABLE' }));
+    const refused: unknown[] = [];
+    builder.dropRefused((value) => void refused.push(value));
+    expect(refused).toHaveLength(1);
+    builder.encode(0, 5);
+    builder.writeInto(ring, 0);
+    const reader = new ValueBatchReader(ring).read(0);
+    expect(reader.values()).toEqual([0, 1, 2, 4, 5].map((i) => ({ i })));
+    builder.consume(5);
+    builder.encode();
+    builder.writeInto(ring, 0);
+    reader.read(0);
+    expect(reader.values()).toEqual([6, 7, 8, 9].map((i) => ({ i })));
+    expect([0, 1, 2, 3].map((i) => reader.ts(i))).toEqual([6, 7, 8, 9]);
+    expect(reader.origin(1)).toBe(9);
+  });
+});

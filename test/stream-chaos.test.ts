@@ -34,7 +34,7 @@ async function round(kill: { worker: boolean; service: boolean }) {
     )
     .keyBy((r) => r.key)
     .map(op(FAULTS, 'chaosStep'), { name: 'step' })
-    .sink((r) => void delivered.push(r.id));
+    .sink((r) => void delivered.push((r as { id: number }).id));
   const outcome = await env.execute().then(
     (result) => ({ result, error: undefined }),
     (error: JobFailedError) => ({ result: error.result, error }),

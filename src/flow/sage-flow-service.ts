@@ -212,7 +212,11 @@ export class SageFlowService {
     if (this.closed) throw new SageFlowStateError('push after close()');
     const id = checkUid(uid);
     let batch = this.queue[this.queue.length - 1];
-    if (batch === undefined || batch.full) this.queue.push((batch = this.emptyBatch()));
+    if (batch === undefined || batch.full) {
+      // The first push deploys the pipeline: its threads start while the caller pushes on.
+      if (this.job === undefined && this.sink !== undefined) this.ensureStarted();
+      this.queue.push((batch = this.emptyBatch()));
+    }
     copyVector(vec, this.dim, batch.data, batch.count * this.dim);
     batch.commitUid(id);
     this.queuedCount++;

@@ -1,7 +1,7 @@
 import { VectorReader, vectorRecordSize, writeVectorRecord, type VectorArray, type VectorDType } from '../codec/index.js';
 import { InvalidArgumentError, TimeoutError } from '../errors.js';
 import type { ThreadPriority } from '../pool/index.js';
-import { SharedRing } from '../ring/index.js';
+import { SharedRing, type RingStats } from '../ring/index.js';
 import {
   batchRows,
   rowBytes,
@@ -249,6 +249,11 @@ export class SageFlowService {
     return this.queuedCount;
   }
 
+  /** The inbox ring's counters (what other threads pushed and not yet moved in; `unblocked`: dead pushers' claims skipped). */
+  inboxStats(): RingStats {
+    return this.inbox.stats();
+  }
+
   /**
    * Runs everything queued so far through the pipeline once; resolves with how many vectors it
    * took (0 when none). Runs never overlap: a second call waits for the first. Without a sink it
@@ -436,8 +441,7 @@ export class SageFlowService {
 
   /** Skips a claim at the inbox's head that stayed unpublished (a producer died in it); true if it did. */
   private unblockInbox(): boolean {
-    const ring = this.inbox as SharedRing & { unblock?: () => boolean };
-    return typeof ring.unblock === 'function' ? ring.unblock() : false;
+    return this.inbox.unblock();
   }
 
   private ensureStarted(): RunningJob {

@@ -197,7 +197,11 @@ export class Job {
         const name = vertex.nodes[0]!.name;
         const driver = new SinkDriver(name, spec.sink, options.ringCapacity, producerCount(vertex), this.arenas, (record, error) => {
           const cause = toError(error);
-          this.report({ operator: name, key: undefined, record, error: Object.assign(new SinkError(name, cause), { stack: cause.stack }) });
+          const failed = Object.assign(new SinkError(name, cause), { stack: cause.stack });
+          // Without a handler a sink's error fails the job at once: what it could not take was not
+          // delivered (a connector must not acknowledge it). With one, the record is reported.
+          if (!this.options.onFailure) throw failed;
+          this.report({ operator: name, key: undefined, record, error: failed });
         });
         this.sinks.set(vertex, driver);
         this.inputs.set(vertex, [driver.ring]);
@@ -315,7 +319,7 @@ export class Job {
     } catch (error) {
       this.tearDown();
       if (this.cancelled) throw this.cancelled;
-      throw error instanceof JobFailedError
+      throw error instanceof RingflowError
         ? error
         : new JobFailedError(`the pipeline failed: ${messageOf(error)}`, { cause: error, result: this.tally() });
     } finally {

@@ -58,3 +58,20 @@ export function checkOptionKeys(where: string, options: unknown, validKeys: read
     if (!validKeys.includes(key)) throw new UnknownOptionError(where, key, validKeys);
   }
 }
+
+/** checkOptionKeys, returning the options to read (`{}` for undefined or null). */
+export function checkOptions<T extends object>(where: string, options: T | undefined, validKeys: readonly string[]): T {
+  checkOptionKeys(where, options, validKeys);
+  return options ?? ({} as T);
+}
+
+/**
+ * The operation was cancelled (an AbortSignal fired, or a cancel() call): the name and code follow
+ * Node's own AbortError, so `error.name === 'AbortError'` checks keep working. `cause` is the
+ * signal's reason when it gave one.
+ */
+export class AbortError extends RingflowError {
+  constructor(message = 'the operation was cancelled', options?: ErrorOptions) {
+    super('ABORT_ERR', message, options);
+  }
+}

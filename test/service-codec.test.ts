@@ -3,6 +3,7 @@ import { decodeValue, encodeValue } from '../src/codec/values/index.js';
 import * as flatbuffers from 'flatbuffers';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { hasProtoKey } from './helpers/values.js';
 import {
   encodeServiceRequest,
   encodeServiceResponse,
@@ -104,7 +105,15 @@ describe('service payloads (the value codec: v8.serialize format fast path, stru
     fc.assert(
       fc.property(fc.jsonValue(), fc.bigInt(), fc.double(), (json, big, d) => {
         const value = [json, big, d];
-        const mine = encoder.encode(value);
+        let mine: Uint8Array;
+        try {
+          mine = encoder.encode(value);
+        } catch (error) {
+          // An own '__proto__' key (fc.jsonValue makes them, as JSON.parse does) is refused on the
+          // structured path (see helpers/values.ts); nothing else may be.
+          expect(hasProtoKey(value) && (error as { code?: string }).code).toBe('ERR_NOT_SERIALIZABLE');
+          return;
+        }
         if (mine[0] === 0xff) expect(v8.deserialize(Buffer.from(mine))).toEqual(value);
         // The structured codec (a bigint of 2^64 or more sends the list there) delivers -0 as 0.
         expect(roundTrip(value)).toEqual(mine[0] === 0xff ? value : withoutNegativeZero(value));

@@ -266,6 +266,25 @@ describe('FileStateStore', () => {
     await again.store.close();
   });
 
+  it('stores numbers exactly (-0, NaN, ±Infinity), in all-number batches and mixed ones', async () => {
+    const dir = stateDir();
+    const { store, stage } = await openStage(dir, 1);
+    const p = stage.partitions[0]!;
+    const odd = [-0, Number.NaN, Infinity, -Infinity, 2 ** 53 + 2, 5e-324];
+    odd.forEach((v, i) => p.plain('totals').set(`n${i}`, v));
+    odd.forEach((v, i) => p.plain('profiles').set(`m${i}`, i % 2 ? v : ({ n: v, tags: [] } as never)));
+    await stage.checkpoint(1);
+    await store.close();
+    const again = await openStage(dir, 1);
+    const q = again.stage.partitions[0]!;
+    odd.forEach((v, i) => {
+      expect(Object.is(q.plain('totals').get(`n${i}`), v)).toBe(true);
+      const m = q.plain('profiles').get(`m${i}`) as unknown;
+      expect(Object.is(i % 2 ? m : (m as { n: number }).n, v)).toBe(true);
+    });
+    await again.store.close();
+  });
+
   it('validates options and commits up front', async () => {
     expect(() => new FileStateStore({ stateDir: '/tmp/x', appId: 'a', compact: 1 } as never)).toThrow(/unknown option 'compact'; valid options: stateDir, appId/);
     expect(() => new FileStateStore({ stateDir: '/tmp/x', appId: 'a/b' })).toThrow(/appId/);

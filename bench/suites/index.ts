@@ -17,8 +17,10 @@ import { ringOps } from './ring-ops.js';
 import { ringVector } from './ring-vector.js';
 import { rttMain } from './rtt-main.js';
 import { rttWorker } from './rtt-worker.js';
+import { serveSuite } from './serve.js';
 import { services } from './services.js';
 import { state } from './state.js';
+import { jetstreamSuite } from './jetstream.js';
 
 export const suites: Suite[] = [
   ringOps,
@@ -34,6 +36,8 @@ export const suites: Suite[] = [
   flow,
   browser,
   state,
+  jetstreamSuite,
+  serveSuite,
   recordsSuite,
   metricsSuite,
 ];

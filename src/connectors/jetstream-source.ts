@@ -128,6 +128,9 @@ export class JetStreamSource<T = unknown> implements SourceConnector<T> {
       for (;;) {
         while (this.queue.length === 0 && !this.stopped) await new Promise<void>((resolve) => (this.wake = resolve));
         this.wake = undefined;
+        // The client hands over a socket read's messages in one go: let the rest of it arrive, so a
+        // batch (and its barrier, and its acks) covers many messages rather than the first one.
+        if (this.queue.length < this.batchSize && !this.stopped) await new Promise<void>((resolve) => setImmediate(resolve));
         if (this.stopped) break;
         const taken = this.queue.length <= this.batchSize ? this.queue : this.queue.slice(0, this.batchSize);
         this.queue = taken === this.queue ? [] : this.queue.slice(this.batchSize);

@@ -1,7 +1,7 @@
 import { VectorReader, vectorRecordSize, writeVectorRecord, type VectorArray, type VectorDType } from '../codec/index.js';
 import { InvalidArgumentError, TimeoutError } from '../errors.js';
 import type { ThreadPriority } from '../pool/index.js';
-import { SharedRing } from '../ring/index.js';
+import { SharedRing, type RingStats } from '../ring/index.js';
 import {
   batchRows,
   rowBytes,
@@ -212,7 +212,11 @@ export class SageFlowService {
     if (this.closed) throw new SageFlowStateError('push after close()');
     const id = checkUid(uid);
     let batch = this.queue[this.queue.length - 1];
-    if (batch === undefined || batch.full) this.queue.push((batch = this.emptyBatch()));
+    if (batch === undefined || batch.full) {
+      // The first push deploys the pipeline: its threads start while the caller pushes on.
+      if (this.job === undefined && this.sink !== undefined) this.ensureStarted();
+      this.queue.push((batch = this.emptyBatch()));
+    }
     copyVector(vec, this.dim, batch.data, batch.count * this.dim);
     batch.commitUid(id);
     this.queuedCount++;
@@ -243,6 +247,11 @@ export class SageFlowService {
   /** Vectors waiting for the next run() (this thread's pushes, and other threads' moved in from the inbox). */
   get queued(): number {
     return this.queuedCount;
+  }
+
+  /** The inbox ring's counters (what other threads pushed and not yet moved in; `unblocked`: dead pushers' claims skipped). */
+  inboxStats(): RingStats {
+    return this.inbox.stats();
   }
 
   /**
@@ -432,8 +441,7 @@ export class SageFlowService {
 
   /** Skips a claim at the inbox's head that stayed unpublished (a producer died in it); true if it did. */
   private unblockInbox(): boolean {
-    const ring = this.inbox as SharedRing & { unblock?: () => boolean };
-    return typeof ring.unblock === 'function' ? ring.unblock() : false;
+    return this.inbox.unblock();
   }
 
   private ensureStarted(): RunningJob {

@@ -91,9 +91,10 @@ export interface Server {
  * Serves a pipeline over HTTP (Numaflow's serving source, in process): each request's body
  * enters `build`'s pipeline as a record, and what the pipeline derives from it is the response.
  */
-export async function serve<R>(
+export async function serve<Body = any, R = unknown>(
   env: StreamEnvironment,
-  build: (requests: ServingStream<unknown>) => ServingStream<R>,
+  /** Gets the requests' bodies (parsed JSON, or a Uint8Array) and returns what to answer with. */
+  build: (requests: ServingStream<Body>) => ServingStream<R>,
   options: ServeOptions = {},
 ): Promise<Server> {
   const settings = settle(options);
@@ -103,7 +104,7 @@ export async function serve<R>(
   env.share(SLOTS_SHARED_NAME, table.buffer);
   const feed = new RequestFeed();
   const registry = new RequestRegistry(table, settings);
-  const requests = new ServingStream<unknown>(env.fromFeed<Envelope>(feed, { name: 'http' }), env);
+  const requests = new ServingStream<Body>(env.fromFeed<Envelope>(feed, { name: 'http' }), env);
   const results = build(requests);
   if (!(results instanceof ServingStream)) {
     throw new InvalidArgumentError('the build function must return the stream it derived from its requests argument');

@@ -277,7 +277,7 @@ export class FileStateStore implements StateStore {
         } else if (f.type === FrameType.Put || f.type === FrameType.Delete) {
           if (f.keyGroup >= range.start && f.keyGroup < range.end) {
             if (f.type === FrameType.Put) {
-              const [table, keys, values, windows] = decode(f.payloadStart, f.payloadEnd, offset) as [string, string[], unknown[], number[] | undefined];
+              const [table, keys, values, windows] = decode(f.payloadStart, f.payloadEnd, offset) as [string, string[], ArrayLike<unknown>, number[] | undefined];
               sink.put(table, f.keyGroup, keys, values, windows);
               puts += keys.length;
             } else {
@@ -439,8 +439,11 @@ export class FileStateStore implements StateStore {
 
 /** A Put frame's payload; a value the codec refuses is named by its table and key. */
 function encodePuts(table: string, keys: string[], values: unknown[], windows: number[] | undefined): Uint8Array {
+  // A batch of plain numbers goes as one Float64Array (its bytes, exactly, -0 and NaN included): much cheaper to read back.
+  let numbers = true;
+  for (let i = 0; i < values.length && numbers; i++) numbers = typeof values[i] === 'number';
   try {
-    return encodeStateValue([table, keys, values, windows]);
+    return encodeStateValue([table, keys, numbers ? Float64Array.from(values as number[]) : values, windows]);
   } catch (e) {
     for (let i = 0; i < values.length; i++) {
       try {

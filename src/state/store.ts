@@ -76,7 +76,7 @@ export interface OpenedState {
 
 /** Receives restored entries, in log order, already filtered to the key groups asked for. */
 export interface RestoreSink {
-  put(table: string, keyGroup: number, keys: readonly string[], values: readonly unknown[], windows: readonly number[] | undefined): void;
+  put(table: string, keyGroup: number, keys: readonly string[], values: ArrayLike<unknown>, windows: readonly number[] | undefined): void;
   delete(table: string, keyGroup: number, keys: readonly string[], windows: readonly number[] | undefined): void;
   time(table: string, time: number): void;
 }

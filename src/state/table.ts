@@ -162,7 +162,7 @@ export class Table<V = unknown> {
   }
 
   /** @internal Restore: entries read from the store (already filtered to owned key groups). */
-  restorePut(keys: readonly string[], values: readonly unknown[]): void {
+  restorePut(keys: readonly string[], values: ArrayLike<unknown>): void {
     for (let i = 0; i < keys.length; i++) this.data.set(keys[i]!, values[i] as V);
   }
 

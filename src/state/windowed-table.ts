@@ -272,7 +272,7 @@ export class WindowedTable<V = unknown> {
   }
 
   /** @internal */
-  restorePut(keys: readonly string[], values: readonly unknown[], windows: readonly number[]): void {
+  restorePut(keys: readonly string[], values: ArrayLike<unknown>, windows: readonly number[]): void {
     const st = this.state;
     for (let i = 0; i < keys.length; i++) {
       const start = windows[i]!;

@@ -1,14 +1,14 @@
 export { StreamEnvironment } from './api/environment.js';
-export type { StreamEnvironmentOptions, SourceOptions, RunningJob, EnvironmentMetrics } from './api/environment.js';
+export type { StreamEnvironmentOptions, SourceOptions, RunningJob, EnvironmentMetrics, ExecuteOptions, CloseOptions } from './api/environment.js';
 export { DataStream, KeyedStream, WindowedStream } from './api/data-stream.js';
 export type { OperatorContext, OperatorOptions, SinkOptions, KeyByOptions, Aggregator, WindowResult, Fn } from './api/data-stream.js';
 export type { WindowSpec, Partition } from './plan/graph.js';
 export type { PlanGraph } from './plan/planner.js';
 export { STOP, FeedBarrier, type DirectFeed } from './runtime/source-driver.js';
-export { JobFailedError } from './runtime/job.js';
+export { JobFailedError, HandlerError, JobCancelledError, KEPT_FAILURES } from './runtime/job.js';
 export type { JobResult, JobSnapshot, StageSnapshot, OperatorFailure, SideOutput } from './runtime/job.js';
 export { OperatorFunctionError } from './plan/functions.js';
-export { OperatorError } from './runtime/chain.js';
+export { OperatorError, KeySelectorError, InvalidTimestampError, SinkError } from './runtime/errors.js';
 export type { VectorRecord } from './runtime/frames.js';
 export { VectorBatch, batchRows, rowBytes } from './batches/vector-batch.js';
 export type { VectorRows } from './batches/vector-batch.js';

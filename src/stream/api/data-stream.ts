@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../../errors.js';
+import { checkOptions, InvalidArgumentError } from '../../errors.js';
 import type { SharedRing } from '../../ring/index.js';
 import type { OpRef } from '../../pool/index.js';
 import { toFnRef, type FnRef } from '../plan/functions.js';
@@ -37,6 +37,11 @@ export interface KeyByOptions {
   strategy?: 'hash' | 'broadcast' | 'roundRobin';
 }
 
+const OPERATOR_OPTIONS = ['parallelism', 'name'] as const satisfies readonly (keyof OperatorOptions)[];
+const SINK_OPTIONS = ['name', 'vectorViews', 'gated'] as const satisfies readonly (keyof SinkOptions)[];
+const KEY_BY_OPTIONS = ['strategy'] as const satisfies readonly (keyof KeyByOptions)[];
+const WINDOW_OPTIONS = ['count', 'tumbling', 'sliding', 'slide', 'session', 'on', 'allowedLatenessMs'] as const satisfies readonly (keyof WindowSpec)[];
+
 export interface Aggregator<T, A, R> {
   createAccumulator: Fn<[], A>;
   add: Fn<[A, T], A>;
@@ -68,20 +73,21 @@ export class DataStream<T> {
     protected readonly nextPartition: Partition = { kind: 'forward' },
   ) {}
 
-  map<R>(fn: Fn<[T, OperatorContext], R>, options: OperatorOptions = {}): DataStream<R> {
+  map<R>(fn: Fn<[T, OperatorContext], R>, options?: OperatorOptions): DataStream<R> {
     return this.unary('map', fn, options);
   }
 
-  filter(fn: Fn<[T, OperatorContext], unknown>, options: OperatorOptions = {}): DataStream<T> {
+  filter(fn: Fn<[T, OperatorContext], unknown>, options?: OperatorOptions): DataStream<T> {
     return this.unary('filter', fn, options);
   }
 
-  flatMap<R>(fn: Fn<[T, OperatorContext], Iterable<R>>, options: OperatorOptions = {}): DataStream<R> {
+  flatMap<R>(fn: Fn<[T, OperatorContext], Iterable<R>>, options?: OperatorOptions): DataStream<R> {
     return this.unary('flatMap', fn, options);
   }
 
   /** Routes records by key to the next operator's instances. */
-  keyBy<K>(key: Fn<[T], K>, options: KeyByOptions = {}): KeyedStream<T, K> {
+  keyBy<K>(key: Fn<[T], K>, options?: KeyByOptions): KeyedStream<T, K> {
+    options = checkOptions('keyBy', options, KEY_BY_OPTIONS);
     const strategy = options.strategy ?? 'hash';
     const keyRef = toFnRef(key, `keyBy after ${this.node.name}`);
     const partition: Partition =
@@ -105,6 +111,7 @@ export class DataStream<T> {
     other: DataStream<U>,
     options: OperatorOptions & { leftKey: Fn<[T], unknown>; rightKey: Fn<[U], unknown>; withinMs: number; select?: Fn<[T, U], R> },
   ): DataStream<R> {
+    checkOptions('join', options, [...OPERATOR_OPTIONS, 'leftKey', 'rightKey', 'withinMs', 'select']);
     const name = options.name ?? this.owner.nextName('join');
     const leftKey = toFnRef(options.leftKey, name);
     const rightKey = toFnRef(options.rightKey, name);
@@ -131,6 +138,7 @@ export class DataStream<T> {
     other: DataStream<U>,
     options: OperatorOptions & { threshold: number; metric?: 'l2' | 'cosine'; withinMs: number; select?: Fn<[T, U, number], R> },
   ): DataStream<R> {
+    checkOptions('similarityJoin', options, [...OPERATOR_OPTIONS, 'threshold', 'metric', 'withinMs', 'select']);
     const name = options.name ?? this.owner.nextName('similarityJoin');
     const spec: NodeSpec = {
       kind: 'similarityJoin',
@@ -153,6 +161,7 @@ export class DataStream<T> {
    * side output instead (`env.onSideOutput`). Runs as one instance, so every pair can meet.
    */
   dedupe(options: OperatorOptions & { threshold: number; metric?: 'l2' | 'cosine'; capacity?: number; withinMs?: number }): DataStream<T> {
+    checkOptions('dedupe', options, [...OPERATOR_OPTIONS, 'threshold', 'metric', 'capacity', 'withinMs']);
     const capacity = options.capacity ?? 1024;
     if (!Number.isInteger(capacity) || capacity < 1) invalid(`dedupe capacity must be a positive integer, got ${String(capacity)}`);
     const spec: NodeSpec = {
@@ -171,6 +180,7 @@ export class DataStream<T> {
     k: number,
     options: OperatorOptions & { vectors: ArrayLike<number>[] | Float32Array | Float64Array; dim?: number; ids?: unknown[]; metric?: VectorMetric },
   ): DataStream<{ record: T; hits: { id: unknown; score: number }[] }> {
+    checkOptions('topK', options, [...OPERATOR_OPTIONS, 'vectors', 'dim', 'ids', 'metric']);
     if (!Number.isInteger(k) || k <= 0) invalid(`topK k must be a positive integer, got ${String(k)}`);
     const { vectors, dim } = flattenVectors(options.vectors, options.dim);
     const count = vectors.length / dim;
@@ -184,7 +194,8 @@ export class DataStream<T> {
    * Where records end: a callback on the main thread (awaited if it returns a promise), or a
    * SharedRing another pipeline can read with `env.fromRing(ring)` (closed at end of stream).
    */
-  sink(target: ((value: T) => unknown) | SharedRing, options: SinkOptions = {}): void {
+  sink(target: ((value: T) => unknown) | SharedRing, options?: SinkOptions): void {
+    options = checkOptions('sink', options, SINK_OPTIONS);
     const sink =
       typeof target === 'function'
         ? { kind: 'callback' as const, fn: target as (value: unknown) => unknown, vectorViews: options.vectorViews === true, gated: options.gated === true }
@@ -205,7 +216,8 @@ export class DataStream<T> {
    * comes with the whole value as `record`. The callback runs while the frame is held: with
    * `vectorViews` the vector is a view valid until it returns, else its own copy.
    */
-  sinkVectors(fn: (uid: bigint, ts: number, vector: Float32Array | Float64Array, record: unknown) => unknown, options: SinkOptions = {}): void {
+  sinkVectors(fn: (uid: bigint, ts: number, vector: Float32Array | Float64Array, record: unknown) => unknown, options?: SinkOptions): void {
+    options = checkOptions('sinkVectors', options, SINK_OPTIONS);
     if (typeof fn !== 'function') throw new InvalidArgumentError('sinkVectors needs a callback (uid, ts, vector, record) => void');
     this.owner.graph.add({ kind: 'sink', sink: { kind: 'vectors', fn, vectorViews: options.vectorViews === true, gated: options.gated === true } }, options.name ?? this.owner.nextName('sink'), [this.edge()], 1);
   }
@@ -215,7 +227,8 @@ export class DataStream<T> {
     this.sink((value) => console.log(prefix, value), { name: this.owner.nextName('print') });
   }
 
-  protected unary<R>(kind: 'map' | 'filter' | 'flatMap', fn: unknown, options: OperatorOptions): DataStream<R> {
+  protected unary<R>(kind: 'map' | 'filter' | 'flatMap', fn: unknown, options: OperatorOptions | undefined): DataStream<R> {
+    options = checkOptions(kind, options, OPERATOR_OPTIONS);
     const name = options.name ?? this.owner.nextName(kind);
     const node = this.owner.graph.add({ kind, fn: toFnRef(fn, name) }, name, [this.edge()], parallelismOf(options));
     return this.derive(node);
@@ -237,7 +250,8 @@ export class KeyedStream<T, K> extends DataStream<T> {
   }
 
   /** Rolling reduce per key: emits the running value after each record. */
-  reduce(fn: Fn<[T, T], T>, options: OperatorOptions = {}): DataStream<T> {
+  reduce(fn: Fn<[T, T], T>, options?: OperatorOptions): DataStream<T> {
+    options = checkOptions('reduce', options, OPERATOR_OPTIONS);
     const name = options.name ?? this.owner.nextName('reduce');
     const node = this.owner.graph.add({ kind: 'reduce', fn: toFnRef(fn, name), key: this.keyRef }, name, [this.edge()], parallelismOf(options));
     return this.derive(node);
@@ -258,12 +272,15 @@ export class WindowedStream<T, K> {
     private readonly partition: Partition,
   ) {}
 
-  reduce(fn: Fn<[T, T], T>, options: OperatorOptions = {}): DataStream<WindowResult<T, K>> {
+  reduce(fn: Fn<[T, T], T>, options?: OperatorOptions): DataStream<WindowResult<T, K>> {
+    options = checkOptions('window reduce', options, OPERATOR_OPTIONS);
     const name = options.name ?? this.owner.nextName('windowReduce');
     return this.add({ kind: 'window', window: this.spec, key: this.keyRef, reduce: toFnRef(fn, name) }, name, options);
   }
 
-  aggregate<A, R = A>(agg: Aggregator<T, A, R>, options: OperatorOptions = {}): DataStream<WindowResult<R, K>> {
+  aggregate<A, R = A>(agg: Aggregator<T, A, R>, options?: OperatorOptions): DataStream<WindowResult<R, K>> {
+    options = checkOptions('window aggregate', options, OPERATOR_OPTIONS);
+    checkOptions('window aggregate: the aggregator', agg, ['createAccumulator', 'add', 'getResult', 'merge']);
     const name = options.name ?? this.owner.nextName('windowAggregate');
     const fns: AggregateFns = {
       createAccumulator: toFnRef(agg.createAccumulator, `${name}.createAccumulator`),
@@ -287,14 +304,16 @@ export class WindowedStream<T, K> {
 
 function validateWindow(spec: WindowSpec): WindowSpec {
   if (typeof spec !== 'object' || spec === null) invalid('window() needs a spec such as { tumbling: 1000 }');
+  checkOptions('window', spec, WINDOW_OPTIONS);
   const kinds = (['count', 'tumbling', 'sliding', 'session'] as const).filter((k) => spec[k] !== undefined);
   if (kinds.length !== 1) invalid(`a window spec names exactly one of count, tumbling, sliding, session; got ${kinds.join(', ') || 'none'}`);
   const size = spec[kinds[0]!]!;
-  if (kinds[0] === 'count' ? !(Number.isInteger(size) && size > 0) : !(size > 0)) {
-    invalid(`window ${kinds[0]} must be positive${kinds[0] === 'count' ? ' whole number' : ''}, got ${size}`);
+  // Event time travels in whole ms (see checkTimestamp), so time windows have whole-ms bounds.
+  if (!(Number.isInteger(size) && size > 0)) {
+    invalid(`window ${kinds[0]} must be a positive whole number${kinds[0] === 'count' ? '' : ' of ms'}, got ${size}`);
   }
   if (kinds[0] === 'sliding' && !(spec.slide! > 0)) invalid('a sliding window needs slide > 0 (ms)');
-  if (spec.slide !== undefined && !(spec.slide > 0)) invalid(`window slide must be positive, got ${spec.slide}`);
+  if (spec.slide !== undefined && !(Number.isInteger(spec.slide) && spec.slide > 0)) invalid(`window slide must be a positive whole number, got ${spec.slide}`);
   if (spec.on !== undefined && spec.on !== 'eventTime' && spec.on !== 'processingTime') {
     invalid(`window 'on' must be 'eventTime' or 'processingTime', got ${String(spec.on)}`);
   }

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { InvalidArgumentError } from '../../errors.js';
+import { AbortError, checkOptions, InvalidArgumentError, TimeoutError } from '../../errors.js';
 import { checkThreadPriority, type ThreadPriority } from '../../pool/index.js';
 import type { SharedRing } from '../../ring/index.js';
 import { ServiceManager, type RegisterServiceOptions, type ServiceClientHandle, type ServiceStatus } from '../../service/index.js';
@@ -30,7 +30,16 @@ export interface StreamEnvironmentOptions {
 }
 
 export interface RunningJob {
+  /**
+   * Settles as execute() does: the result, or a coded error — JobFailedError (ERR_JOB_FAILED),
+   * HandlerError (ERR_HANDLER_FAILED), or JobCancelledError (an AbortError, ABORT_ERR) once cancelled.
+   */
   readonly done: Promise<JobResult>;
+  /**
+   * Cancels the job: sources stop, every worker thread is terminated (also one stuck in a loop),
+   * and `done` rejects with JobCancelledError. A no-op once the job has ended.
+   */
+  cancel(reason?: unknown): void;
   /** Resolves once a FeedBarrier of `epoch` has reached every sink (and lets gated sinks deliver up to it). */
   barrier(epoch: number): Promise<void>;
   /**
@@ -42,6 +51,16 @@ export interface RunningJob {
   snapshot(): JobSnapshot;
   /** Opens gated sinks for good: they pass on what they hold and all that follows, or (`deliver: false`) drop it. */
   releaseSinks(options?: { deliver?: boolean }): void;
+}
+
+export interface ExecuteOptions {
+  /** Cancels the job when it fires (as job.cancel(signal.reason)). */
+  signal?: AbortSignal;
+}
+
+export interface CloseOptions {
+  /** How long close() waits for the services to stop before it rejects with TimeoutError (ms). Default 15 000. */
+  timeoutMs?: number;
 }
 
 /** See StreamEnvironment.metrics(). */
@@ -60,6 +79,10 @@ export interface SourceOptions<T = unknown> {
   outOfOrdernessMs?: number;
 }
 
+const ENVIRONMENT_OPTIONS = ['workers', 'ringCapacity', 'zeroCopyVectors', 'workerPriority'] as const satisfies readonly (keyof StreamEnvironmentOptions)[];
+const SOURCE_OPTIONS = ['name', 'timestamp', 'outOfOrdernessMs'] as const satisfies readonly (keyof SourceOptions)[];
+const FEED_OPTIONS = [...SOURCE_OPTIONS, 'arena'] as const;
+
 /**
  * Where pipelines are built and run. Sources and sinks run on the main thread (never blocking
  * it); every other operator runs in a Piscina pool, chained where no shuffle is needed, each
@@ -73,14 +96,17 @@ export class StreamEnvironment implements GraphOwner {
   readonly workerPriority: ThreadPriority;
   private readonly timing = new Map<GraphNode, SourceTiming>();
   private readonly names = new Map<string, number>();
-  private failureHandler?: (failure: OperatorFailure) => void;
-  private sideOutputHandler?: (output: SideOutput) => void;
+  private failureHandler?: (failure: OperatorFailure) => unknown;
+  private sideOutputHandler?: (output: SideOutput) => unknown;
   private running = false;
+  /** The running job's end (settled either way), for close() to wait on. */
+  private runningDone: Promise<unknown> | undefined;
   private serviceManager: ServiceManager | undefined;
   private readonly sharedBuffers: Record<string, SharedArrayBuffer> = {};
   private currentJob: Job | undefined;
 
   constructor(options: StreamEnvironmentOptions = {}) {
+    checkOptions('StreamEnvironment', options, ENVIRONMENT_OPTIONS);
     this.parallelism = options.workers ?? availableParallelism();
     if (!Number.isInteger(this.parallelism) || this.parallelism < 1) {
       throw new InvalidArgumentError(`workers must be a positive integer, got ${String(options.workers)}`);
@@ -120,8 +146,15 @@ export class StreamEnvironment implements GraphOwner {
     return this.source({ kind: 'ring', ring }, options);
   }
 
-  /** Handles records an operator threw on; the pipeline keeps going. Without one, execute() rejects. */
-  onError(handler: (failure: OperatorFailure) => void): this {
+  /**
+   * Handles failed records (an operator or sink threw on it, its key selector or timestamp
+   * extractor failed, its timestamp is NaN); the pipeline keeps going. Without one, execute()
+   * rejects after the run naming the first failure (the first 100 are kept, the rest counted).
+   * If the handler itself throws (or returns a promise that rejects), the job still runs to its
+   * end, and then execute() rejects with HandlerError (ERR_HANDLER_FAILED, `handler: 'onError'`).
+   */
+  onError(handler: (failure: OperatorFailure) => unknown): this {
+    if (typeof handler !== 'function') throw new InvalidArgumentError('onError needs a function (failure) => void');
     this.failureHandler = handler;
     return this;
   }
@@ -131,8 +164,12 @@ export class StreamEnvironment implements GraphOwner {
     return this.failureHandler !== undefined;
   }
 
-  /** Receives side outputs (records too late for their window, …). Without one they are kept in the result. */
-  onSideOutput(handler: (output: SideOutput) => void): this {
+  /**
+   * Receives side outputs (records too late for their window, …). Without one they are kept in the
+   * result. A handler that throws is treated as onError's (HandlerError, `handler: 'onSideOutput'`).
+   */
+  onSideOutput(handler: (output: SideOutput) => unknown): this {
+    if (typeof handler !== 'function') throw new InvalidArgumentError('onSideOutput needs a function (output) => void');
     this.sideOutputHandler = handler;
     return this;
   }
@@ -176,9 +213,28 @@ export class StreamEnvironment implements GraphOwner {
     };
   }
 
-  /** Stops the services (draining their queues). Idempotent. */
-  async close(): Promise<void> {
-    await this.serviceManager?.stop();
+  /**
+   * Cancels a running job (its execute() rejects with JobCancelledError) and waits for it to end,
+   * then stops the services (draining their queues). Bounded: a service that does not stop within
+   * `timeoutMs` makes close() reject with TimeoutError. Idempotent.
+   */
+  async close(options?: CloseOptions): Promise<void> {
+    const { timeoutMs = 15_000 } = checkOptions('close', options, ['timeoutMs']);
+    if (!(timeoutMs >= 0)) throw new InvalidArgumentError(`close timeoutMs must be >= 0, got ${String(timeoutMs)}`);
+    if (this.running) this.currentJob?.cancel(new AbortError('the environment was closed'));
+    // A cancelled job ends within its own bounds (threads are terminated, not waited for).
+    await this.runningDone;
+    const manager = this.serviceManager;
+    if (!manager) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TimeoutError(`the services did not stop within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      await Promise.race([manager.stop(), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** The physical plan, one line per vertex (chains, parallelism, partitions). */
@@ -191,16 +247,21 @@ export class StreamEnvironment implements GraphOwner {
     return planGraph(plan(this.graph, this.parallelism));
   }
 
-  /** Runs the pipeline; resolves when every source is exhausted and every record has reached its sink. */
-  async execute(): Promise<JobResult> {
-    return this.start().done;
+  /**
+   * Runs the pipeline; resolves when every source is exhausted and every record has reached its
+   * sink (or been reported as failed). `signal` cancels it (see RunningJob.cancel).
+   */
+  async execute(options?: ExecuteOptions): Promise<JobResult> {
+    return this.start(options).done;
   }
 
   /**
    * Starts the pipeline and returns at once: `done` settles as execute() would; `barrier(epoch)`
    * resolves when a FeedBarrier of that epoch, sent through a feed source, has reached every sink.
    */
-  start(): RunningJob {
+  start(options?: ExecuteOptions): RunningJob {
+    const { signal } = checkOptions('execute', options, ['signal']);
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('execute signal must be an AbortSignal');
     if (this.running) throw new InvalidArgumentError('this environment is already executing');
     const manager = this.serviceManager;
     const job = new Job(plan(this.graph, this.parallelism), this.timing, {
@@ -219,17 +280,33 @@ export class StreamEnvironment implements GraphOwner {
       shared: { ...this.sharedBuffers },
       onFailure: this.failureHandler,
       onSideOutput: this.sideOutputHandler,
+      signal,
     });
     this.running = true;
     this.currentJob = job;
     const hooks = { barrier: (epoch: number) => job.barrier(epoch), onFailure: this.failureHandler };
     const connectors = runConnectors(this, hooks, job.run());
-    const done = connectors.done.finally(() => (this.running = false));
+    const done = connectors.done.finally(() => {
+      this.running = false;
+      this.runningDone = undefined;
+    });
+    this.runningDone = done.catch(() => {});
     const stop = () => {
       job.stop();
       connectors.stop(); // a connector waiting for messages ends its batches
     };
-    return { done, stop, snapshot: () => job.snapshot(), barrier: (epoch) => job.barrier(epoch), releaseSinks: (options) => job.releaseSinks(options?.deliver ?? true) };
+    const cancel = (reason?: unknown) => {
+      job.cancel(reason);
+      connectors.stop();
+    };
+    return {
+      done,
+      stop,
+      cancel,
+      snapshot: () => job.snapshot(),
+      barrier: (epoch) => job.barrier(epoch),
+      releaseSinks: (options) => job.releaseSinks(options?.deliver ?? true),
+    };
   }
 
   /**
@@ -247,6 +324,7 @@ export class StreamEnvironment implements GraphOwner {
   }
 
   private source<T>(spec: SourceSpec, options: SourceOptions<T>): DataStream<T> {
+    checkOptions(`source '${options?.name ?? spec.kind}'`, options, spec.kind === 'feed' ? FEED_OPTIONS : SOURCE_OPTIONS);
     const outOfOrdernessMs = options.outOfOrdernessMs ?? 0;
     if (!(outOfOrdernessMs >= 0)) throw new InvalidArgumentError(`outOfOrdernessMs must be >= 0, got ${outOfOrdernessMs}`);
     if (options.timestamp !== undefined && typeof options.timestamp !== 'function') {

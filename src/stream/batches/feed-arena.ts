@@ -102,7 +102,7 @@ export class SharedVectorBatch extends ColumnBatch {
   }
 
   protected storeTs(row: number, ts: number): void {
-    storeInt64Words(this.tsWords, row * 2, Math.trunc(ts));
+    storeInt64Words(this.tsWords, row * 2, Math.floor(ts));
   }
 
   protected tsColumn(): BigInt64Array {

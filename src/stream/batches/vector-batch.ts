@@ -116,7 +116,8 @@ export class VectorBatch extends ColumnBatch {
   }
 
   protected storeTs(row: number, ts: number): void {
-    this.ts[row] = ts;
+    // Whole ms, as every frame carries them (see checkTimestamp).
+    this.ts[row] = Math.floor(ts);
   }
 
   protected tsColumn(): Float64Array {

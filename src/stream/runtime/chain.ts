@@ -1,6 +1,7 @@
 import { RingflowError } from '../../errors.js';
 import { resolveTaskFunction } from '../../pool/index.js';
 import { compileSource, type FnRef } from '../plan/functions.js';
+import { OperatorError } from './errors.js';
 import type { NodeSpec } from '../plan/graph.js';
 import {
   IntervalJoinOperator,
@@ -27,20 +28,7 @@ export interface Link {
 /** Where side outputs (late records, …) go: the job channel to the main thread. */
 export type SideSink = (operator: string, tag: string, value: unknown) => void;
 
-/** An operator threw on a record. Carries the operator's name and the record's key, if it had one. */
-export class OperatorError extends RingflowError {
-  constructor(
-    readonly operator: string,
-    readonly key: unknown,
-    cause: unknown,
-  ) {
-    super(
-      'ERR_OPERATOR_FAILED',
-      `operator '${operator}' failed${key === undefined ? '' : ` on key ${String(key)}`}: ${(cause as Error)?.message ?? String(cause)}`,
-      { cause },
-    );
-  }
-}
+export { OperatorError } from './errors.js';
 
 export interface ChainNode {
   name: string;

@@ -3,7 +3,7 @@ import { FrameTooLargeError, SharedRing } from '../../ring/index.js';
 import { loadFn } from './chain.js';
 import { SharedVectorBatch } from '../batches/feed-arena.js';
 import { BATCH_REF_SIZE, writeBatchRef, type InputBatch } from '../batches/batch-ref.js';
-import { FrameKind, frameType, isVectorRecord, PreparedRecord, writeControl, writeControlAsync, type VectorRecord } from './frames.js';
+import { checkTimestamp, FrameKind, frameType, isVectorRecord, PreparedRecord, writeControl, writeControlAsync, type VectorRecord } from './frames.js';
 import type { Partition } from '../plan/graph.js';
 import { Router } from './routing.js';
 import { batchRows, VectorBatch, type VectorRows } from '../batches/vector-batch.js';
@@ -105,7 +105,7 @@ export class EdgeWriter {
             values: new ValueBatchBuilder(t.partition.kind === 'hash'),
             unannounced: 0,
           })),
-          router: new Router(t.partition.kind, t.rings.length, instance, key),
+          router: new Router(t.partition.kind, t.rings.length, instance, key, t.partition.kind === 'hash' ? t.partition.key.operator : undefined),
           port: t.port,
           producer: t.producer,
           batchable: t.partition.kind !== 'hash',
@@ -123,6 +123,7 @@ export class EdgeWriter {
       if (input.selection.count > 0) this.sendSelection();
     }
     if (isVectorRecord(value)) {
+      checkTimestamp(value.ts);
       for (const edge of this.edges) {
         const t = edge.router.route(value);
         if (t >= 0) this.append(edge.targets[t]!, value);
@@ -217,6 +218,7 @@ export class EdgeWriter {
    */
   private keepInPlace(input: InputBatch, value: unknown): boolean {
     if (!input.active || !isVectorRecord(value)) return false;
+    checkTimestamp(value.ts);
     const vector = value.vector;
     if (vector.length !== input.dim || vector instanceof Float64Array !== input.float64 || vector.buffer !== input.viewBuffer) return false;
     const row = (vector.byteOffset - input.viewByteOffset) / input.rowBytes;
@@ -224,7 +226,7 @@ export class EdgeWriter {
     input.lastRow = row;
     if (input.copied) input.data!.set(vector, row * input.dim);
     input.uids![row] = value.uid;
-    storeInt64Words(input.tsWords!, row * 2, Math.trunc(value.ts));
+    storeInt64Words(input.tsWords!, row * 2, Math.floor(value.ts));
     input.selection.add(row);
     return true;
   }

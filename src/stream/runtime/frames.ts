@@ -1,6 +1,7 @@
 import { encodeEnvelope, EnvelopeReader, RecordBatchReader, type DecodedRecordBatch, UINT64_MAX, ValueBatchReader, VectorReader, vectorRecordSize, writeVectorRecord, type VectorArray } from '../../codec/index.js';
 import type { SharedRing } from '../../ring/index.js';
 import { InputBatch, refAllRows, refArena, refHasRow, refOffset } from '../batches/batch-ref.js';
+import { InvalidTimestampError } from './errors.js';
 
 /**
  * What travels between the stages of a pipeline: records, and the control marks that flow in band
@@ -61,6 +62,7 @@ export class PreparedRecord {
 
   prepare(value: unknown, ts: number): this {
     if (!isVectorRecord(value)) return this.prepareValue(value, ts);
+    checkTimestamp(value.ts);
     this.kind = FrameKind.Vector;
     this.vector = value;
     this.envelope = undefined;
@@ -72,7 +74,8 @@ export class PreparedRecord {
   prepareValue(value: unknown, ts: number): this {
     this.kind = FrameKind.Value;
     this.vector = undefined;
-    this.envelope = encodeEnvelope(value, { ts });
+    checkTimestamp(ts);
+    this.envelope = encodeEnvelope(value, { ts: Math.floor(ts) });
     this.size = this.envelope.length;
     return this;
   }
@@ -80,9 +83,18 @@ export class PreparedRecord {
   /** Writes the record into claimed space at `offset` of `data`. */
   writeInto(data: Uint8Array, offset: number): void {
     const v = this.vector;
-    if (v !== undefined) writeVectorRecord(data, offset, v.uid, v.ts, v.vector, v.vector instanceof Float64Array ? 'Float64' : 'Float32');
+    if (v !== undefined) writeVectorRecord(data, offset, v.uid, Math.floor(v.ts), v.vector, v.vector instanceof Float64Array ? 'Float64' : 'Float32');
     else data.set(this.envelope!, offset);
   }
+}
+
+/**
+ * Event time travels in whole ms: a fractional timestamp is rounded down where it enters a frame
+ * (windows have whole-ms bounds, and watermarks are rounded down too, so a record lands in the
+ * same window and is never late because of it). NaN and ±Infinity are refused: the record fails.
+ */
+export function checkTimestamp(ts: number): void {
+  if (ts - ts !== 0) throw new InvalidTimestampError(ts);
 }
 
 /** True for the frame kinds that carry records (as opposed to control marks). */

@@ -1,5 +1,5 @@
 import { decodeEnvelope } from '../../codec/index.js';
-import { RingflowError } from '../../errors.js';
+import { AbortError, RingflowError, TimeoutError } from '../../errors.js';
 import { WorkerPool, workerModule, type ThreadPriority } from '../../pool/index.js';
 import { SharedRing } from '../../ring/index.js';
 import type { ChainNode } from './chain.js';
@@ -10,6 +10,7 @@ import type { GraphNode } from '../plan/graph.js';
 import { StageCounters } from './stage-counters.js';
 import { producerCount, vertexName, type Plan, type Vertex, type VertexEdge } from '../plan/planner.js';
 import { SinkDriver } from './sink-driver.js';
+import { KeySelectorError, messageOf, SinkError, toError } from './errors.js';
 import { SourceDriver, type SourceTiming } from './source-driver.js';
 import type { ChannelMessage, StageReport, StageTask } from './stage.js';
 
@@ -19,9 +20,15 @@ export interface JobOptions {
   ringCapacity: number;
   zeroCopyVectors: boolean;
   workerPriority: ThreadPriority;
-  /** Where failures go; without a handler, execute() rejects after the run with the first one. */
-  onFailure?: (failure: OperatorFailure) => void;
-  onSideOutput?: (output: SideOutput) => void;
+  /**
+   * Where failures go; without a handler, execute() rejects after the run naming the first one
+   * (the first KEPT_FAILURES are kept on the error, the rest only counted). A handler that throws
+   * (or whose promise rejects) stops nothing: execute() rejects after the run with HandlerError.
+   */
+  onFailure?: (failure: OperatorFailure) => unknown;
+  onSideOutput?: (output: SideOutput) => unknown;
+  /** Cancels the job when it fires (execute({ signal })). */
+  signal?: AbortSignal;
   /** Gives each stage instance its own service client handle (ctx.services), and takes it back. */
   services?: ServiceAccess;
   /** Shared buffers handed to every stage (ctx.shared). */
@@ -62,6 +69,14 @@ export interface JobResult {
   late: SideOutput[];
 }
 
+/** Failures kept when no handler is set (the rest are counted in `result.failures`). */
+export const KEPT_FAILURES = 100;
+
+/** How long the end of a job waits for a service to take back its client handles (a hung one must not hold the job). */
+const SERVICE_RELEASE_MS = 2_000;
+/** How long a cancelled or failed job waits for its worker threads to be terminated. */
+const TEARDOWN_MS = 5_000;
+
 /** One worker instance of a running job, as snapshot() sees it. */
 export interface StageSnapshot {
   /** The chain's name (its operators joined by →). */
@@ -89,13 +104,48 @@ export interface JobSnapshot {
   sideOutputs: number;
 }
 
-/** A pipeline failed as a whole: a worker died or an operator failed and no failure handler was set. */
+/**
+ * A pipeline failed as a whole: a worker died, or records failed and no failure handler was set.
+ * `failure` is the first failed record, `failures` the first KEPT_FAILURES; `result` counts what
+ * each source sent and each sink received up to the end, so every record can be accounted for.
+ */
 export class JobFailedError extends RingflowError {
-  constructor(message: string, options?: ErrorOptions & { failure?: OperatorFailure }) {
+  constructor(message: string, options?: ErrorOptions & { failure?: OperatorFailure; failures?: OperatorFailure[]; result?: JobResult }) {
     super('ERR_JOB_FAILED', message, options);
     this.failure = options?.failure;
+    this.failures = options?.failures ?? (options?.failure ? [options.failure] : []);
+    this.result = options?.result;
   }
   readonly failure?: OperatorFailure;
+  readonly failures: OperatorFailure[];
+  readonly result?: JobResult;
+}
+
+/**
+ * The job's onError or onSideOutput handler threw (or its promise rejected). The job ran on (every
+ * record was still delivered or handed to the handler); execute() rejects with this after the run.
+ * `handler` names it, `count` says how often it threw, `cause` is its first error.
+ */
+export class HandlerError extends RingflowError {
+  constructor(
+    readonly handler: 'onError' | 'onSideOutput',
+    readonly count: number,
+    cause: unknown,
+    readonly result: JobResult,
+  ) {
+    super('ERR_HANDLER_FAILED', `the ${handler} handler threw ${count === 1 ? 'once' : `${count} times`}, first: ${messageOf(cause)}`, { cause });
+  }
+}
+
+/** The job was cancelled (job.cancel(), execute({ signal }), env.close()). An AbortError: `name` is 'AbortError', `code` 'ABORT_ERR'. */
+export class JobCancelledError extends AbortError {
+  constructor(
+    reason: unknown,
+    readonly result: JobResult,
+  ) {
+    super(`the job was cancelled${reason === undefined ? '' : `: ${messageOf(reason)}`}`, { cause: reason });
+    this.name = 'AbortError';
+  }
 }
 
 /** A deployed pipeline: its rings, worker tasks and main-thread drivers. */
@@ -107,6 +157,15 @@ export class Job {
   private readonly inputs = new Map<Vertex, SharedRing[]>();
   private readonly failures: OperatorFailure[] = [];
   private readonly result: JobResult = { sources: {}, sinks: {}, stages: {}, failures: 0, sideOutputs: 0, late: [] };
+  /** Errors of the onError / onSideOutput handlers: how often each threw, and its first error. */
+  private readonly handlerErrors = new Map<'onError' | 'onSideOutput', { count: number; first: unknown }>();
+  /** Promises returned by handlers, awaited before the job ends (so their rejections are reported). */
+  private readonly handlerPromises = new Set<Promise<unknown>>();
+  /** Set once the job is cancelled: run() rejects with it. */
+  private cancelled: JobCancelledError | undefined;
+  private readonly cancellation: Promise<never>;
+  private cancelNow: (error: JobCancelledError) => void = () => {};
+  private settled = false;
   /** Every worker instance's live counts (see stage-counters.ts). */
   private readonly counters: StageCounters;
   /** The running sources' drivers by source name (their counts are live, for snapshot()). */
@@ -135,11 +194,48 @@ export class Job {
       } else if (vertex.kind === 'sink') {
         const spec = vertex.nodes[0]!.spec;
         if (spec.kind !== 'sink') throw new RingflowError('ERR_INTERNAL', 'a sink vertex without a sink');
-        const driver = new SinkDriver(vertex.nodes[0]!.name, spec.sink, options.ringCapacity, producerCount(vertex), this.arenas);
+        const name = vertex.nodes[0]!.name;
+        const driver = new SinkDriver(name, spec.sink, options.ringCapacity, producerCount(vertex), this.arenas, (record, error) => {
+          const cause = toError(error);
+          const failed = Object.assign(new SinkError(name, cause), { stack: cause.stack });
+          // Without a handler a sink's error fails the job at once: what it could not take was not
+          // delivered (a connector must not acknowledge it). With one, the record is reported.
+          if (!this.options.onFailure) throw failed;
+          this.report({ operator: name, key: undefined, record, error: failed });
+        });
         this.sinks.set(vertex, driver);
         this.inputs.set(vertex, [driver.ring]);
       }
     }
+    this.cancellation = new Promise<never>((_, reject) => (this.cancelNow = reject));
+    this.cancellation.catch(() => {}); // raced against, never awaited alone
+  }
+
+  /**
+   * Cancels the job: sources stop, sinks stop delivering, every worker thread is terminated (also
+   * one stuck in a loop), and run() rejects with JobCancelledError. A no-op once the job has ended.
+   */
+  cancel(reason?: unknown): void {
+    if (this.settled || this.cancelled) return;
+    this.cancelled = new JobCancelledError(reason, this.tally());
+    this.cancelNow(this.cancelled);
+    this.tearDown();
+  }
+
+  /** Stops everything without waiting: sources see the abort, rings close (waking every waiter), the pool terminates its threads. */
+  private tearDown(): void {
+    this.abort.abort();
+    for (const sink of this.sinks.values()) sink.stop();
+    for (const rings of this.inputs.values()) for (const ring of rings) ring.close();
+    this.channel.close();
+    void this.pool.close().catch(() => {});
+  }
+
+  /** The result, with what each source sent and each sink received so far. */
+  private tally(): JobResult {
+    for (const [name, driver] of this.sourceDrivers) this.result.sources[name] = driver.records;
+    for (const [vertex, sink] of this.sinks) this.result.sinks[vertex.nodes[0]!.name] = sink.records;
+    return this.result;
   }
 
   /**
@@ -186,22 +282,29 @@ export class Job {
 
   /** Runs every source to its end and resolves once everything has reached the sinks. */
   async run(): Promise<JobResult> {
-    const handles = await this.serviceHandles();
+    const signal = this.options.signal;
+    const onAbort = () => this.cancel(signal!.reason);
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const handles: unknown[] = [];
     try {
+      await Promise.race([this.serviceHandles(handles), this.cancellation]);
       return await this.runWith(handles);
     } finally {
-      await Promise.all(handles.map((h) => this.options.services!.release(h)));
+      this.settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      // A hung service must not hold the job's end: its handles are given back within a bound.
+      const released = Promise.all(handles.map((h) => this.options.services!.release(h)));
+      await within(released, SERVICE_RELEASE_MS).catch(() => {});
     }
   }
 
   /** One service client handle per worker instance, in plan order (none without services). */
-  private async serviceHandles(): Promise<unknown[]> {
+  private async serviceHandles(handles: unknown[]): Promise<void> {
     const services = this.options.services;
-    if (!services) return [];
+    if (!services) return;
     const count = this.plan.vertices.filter((v) => v.kind === 'worker').reduce((n, v) => n + v.parallelism, 0);
-    const handles: unknown[] = [];
-    for (let i = 0; i < count; i++) handles.push(await services.handle());
-    return handles;
+    for (let i = 0; i < count && !this.cancelled; i++) handles.push(await services.handle());
   }
 
   private async runWith(handles: unknown[]): Promise<JobResult> {
@@ -210,29 +313,34 @@ export class Job {
     const channel = this.pumpChannel();
     const sources = this.startSources();
     try {
-      // A worker that dies (or fails to load its operators) fails the job at once.
-      await Promise.race([Promise.all([...sinks, ...sources]), stages.then(() => new Promise(() => {}))]);
-      await stages;
+      // A worker that dies (or fails to load its operators) fails the job at once; so does a cancel.
+      await Promise.race([Promise.all([...sinks, ...sources]), stages.then(() => new Promise(() => {})), this.cancellation]);
+      await Promise.race([stages, this.cancellation]);
     } catch (error) {
-      this.abort.abort();
-      for (const sink of this.sinks.values()) sink.stop();
-      for (const rings of this.inputs.values()) for (const ring of rings) ring.close();
-      throw error instanceof RingflowError ? error : new JobFailedError(`the pipeline failed: ${(error as Error)?.message ?? error}`, { cause: error });
+      this.tearDown();
+      if (this.cancelled) throw this.cancelled;
+      throw error instanceof RingflowError
+        ? error
+        : new JobFailedError(`the pipeline failed: ${messageOf(error)}`, { cause: error, result: this.tally() });
     } finally {
       this.channel.close();
-      await channel;
-      await this.pool.close();
+      // Bounded: a cancelled job's threads may be stuck; terminating them must not be waited on for ever.
+      await within(Promise.all([channel, this.pool.close()]), TEARDOWN_MS).catch(() => {});
     }
-    for (const [vertex, sink] of this.sinks) this.result.sinks[vertex.nodes[0]!.name] = sink.records;
+    this.tally();
+    if (this.handlerPromises.size > 0) await Promise.race([Promise.allSettled([...this.handlerPromises]), this.cancellation]);
+    if (this.cancelled) throw this.cancelled;
     if (this.failures.length > 0 && !this.options.onFailure) {
       const first = this.failures[0]!;
+      const more = this.result.failures - 1;
       throw new JobFailedError(
         `operator '${first.operator}' failed${first.key === undefined ? '' : ` on key ${first.key}`}: ${first.error.message}` +
-          (this.failures.length > 1 ? ` (and ${this.failures.length - 1} more failures)` : '') +
+          (more > 0 ? ` (and ${more} more failure${more > 1 ? 's' : ''}${this.result.failures > KEPT_FAILURES ? `; the first ${KEPT_FAILURES} are in error.failures` : ''})` : '') +
           '; attach env.onError(handler) to handle failed records and keep going',
-        { cause: first.error, failure: first },
+        { cause: first.error, failure: first, failures: this.failures, result: this.result },
       );
     }
+    for (const [handler, { count, first }] of this.handlerErrors) throw new HandlerError(handler, count, first, this.result);
     return this.result;
   }
 
@@ -289,7 +397,13 @@ export class Job {
         const writer = await EdgeWriter.open(vertex.outputs.map((e) => this.edgeTask(e, 0)), 0, (record, error) =>
           this.dispatch({ type: 'failure', operator: node.name, key: undefined, record, error: { name: error.name, message: error.message, stack: error.stack, code: error.code } }),
         );
-        const driver = new SourceDriver(node.spec.source, this.timing.get(node) ?? { outOfOrdernessMs: 0 }, writer, this.abort.signal);
+        const driver = new SourceDriver(node.spec.source, this.timing.get(node) ?? { outOfOrdernessMs: 0 }, writer, this.abort.signal, (record, error) =>
+          this.report(
+            error instanceof KeySelectorError
+              ? { operator: error.operator, key: undefined, record: error.record, error }
+              : { operator: node.name, key: undefined, record, error: toError(error) },
+          ),
+        );
         this.sourceDrivers.set(node.name, driver);
         if (this.stopping) driver.stop();
         await driver.run();
@@ -319,21 +433,56 @@ export class Job {
   private dispatch(message: ChannelMessage): void {
     if (message.type === 'failure') {
       const error = Object.assign(new Error(message.error.message), message.error) as Error & { code?: string };
-      const failure: OperatorFailure = { operator: message.operator, key: message.key, record: message.record, error };
-      this.result.failures++;
-      if (this.options.onFailure) this.options.onFailure(failure);
-      else this.failures.push(failure);
+      this.report({ operator: message.operator, key: message.key, record: message.record, error });
     } else {
       this.result.sideOutputs++;
       const output: SideOutput = { operator: message.operator, tag: message.tag, value: message.value };
-      if (this.options.onSideOutput) this.options.onSideOutput(output);
+      if (this.options.onSideOutput) this.callHandler('onSideOutput', this.options.onSideOutput, output);
       else if (this.result.late.length < 10_000) this.result.late.push(output);
     }
   }
 
-  private collectReports(reports: StageReport[][]): void {
-    void reports;
+  /** A failed record: to the handler, else kept (the first KEPT_FAILURES; all are counted). */
+  private report(failure: OperatorFailure): void {
+    this.result.failures++;
+    if (this.options.onFailure) this.callHandler('onError', this.options.onFailure, failure);
+    else if (this.failures.length < KEPT_FAILURES) this.failures.push(failure);
   }
+
+  /** Calls a user handler; what it throws (or its promise rejects with) is kept for HandlerError, never let loose. */
+  private callHandler<T>(name: 'onError' | 'onSideOutput', handler: (value: T) => unknown, value: T): void {
+    try {
+      const result = handler(value);
+      if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
+        const settled: Promise<void> = Promise.resolve(result).then(
+          (): void => void this.handlerPromises.delete(settled),
+          (error: unknown): void => {
+            this.handlerPromises.delete(settled);
+            this.handlerFailed(name, error);
+          },
+        );
+        this.handlerPromises.add(settled);
+      }
+    } catch (error) {
+      this.handlerFailed(name, error);
+    }
+  }
+
+  private handlerFailed(name: 'onError' | 'onSideOutput', error: unknown): void {
+    const seen = this.handlerErrors.get(name);
+    if (seen) seen.count++;
+    else this.handlerErrors.set(name, { count: 1, first: error });
+  }
+}
+
+/** Resolves or rejects as `promise` does, or rejects with TimeoutError after `ms`. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError(`not done within ${ms} ms`)), ms);
+    timer.unref?.();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 const chainName = vertexName;

@@ -1,5 +1,6 @@
 import { hashKey } from '../../codec/index.js';
 import type { Partition } from '../plan/graph.js';
+import { KeySelectorError } from './errors.js';
 
 /**
  * Picks which instance(s) of the next vertex get a record. The same code routes on the main thread
@@ -17,6 +18,8 @@ export class Router {
     private readonly self: number,
     /** For 'hash': the compiled key function. */
     private readonly key?: (value: unknown) => unknown,
+    /** For 'hash': the key selector's name, for the failures it causes. */
+    private readonly keyName = 'keyBy',
   ) {
     // Spread round-robin senders so that several of them do not all start at instance 0.
     this.next = self % Math.max(targets, 1);
@@ -26,7 +29,7 @@ export class Router {
   route(value: unknown): number {
     switch (this.partition) {
       case 'hash':
-        return (this.lastHash = hashKey(this.key!(value))) % this.targets;
+        return this.hashRoute(value);
       case 'broadcast':
         return this.targets === 1 ? 0 : -1;
       case 'forward':
@@ -36,6 +39,22 @@ export class Router {
         this.next = target + 1 === this.targets ? 0 : target + 1;
         return target;
       }
+    }
+  }
+
+  /** A record whose key selector throws or gives no key is that record's failure (KeySelectorError), not the stage's. */
+  private hashRoute(value: unknown): number {
+    let key: unknown;
+    try {
+      key = this.key!(value);
+    } catch (error) {
+      throw new KeySelectorError(this.keyName, value, error);
+    }
+    if (key === undefined) throw new KeySelectorError(this.keyName, value, new TypeError('the key selector returned undefined'));
+    try {
+      return (this.lastHash = hashKey(key)) % this.targets;
+    } catch (error) {
+      throw new KeySelectorError(this.keyName, value, error);
     }
   }
 }

@@ -4,6 +4,9 @@ import { recordBatchSize, ValueBatchBuilder, ValueBatchReader, writeRecordBatch 
 import { FrameKind, frameType, isRecordKind, kindOf, portOf, readControl, RecordDecoder, type ArenaHandle } from './frames.js';
 import type { SinkSpec } from '../plan/graph.js';
 
+/** A record a sink's callback threw on (or whose promise rejected): the job reports it as a failure naming the sink. */
+export type SinkFailure = (record: unknown, error: unknown) => void;
+
 /** Records a sink hands over in one drain pass at most. */
 const PASS_RECORDS = 2048;
 
@@ -39,6 +42,9 @@ export class SinkDriver {
     capacity: number,
     private readonly producers: number,
     arenas: readonly ArenaHandle[] = [],
+    private readonly fail: SinkFailure = (_record, error) => {
+      throw error;
+    },
   ) {
     this.ring = SharedRing.create({ capacity });
     // Vector sinks are called while the frame is held (their arguments need no record object);
@@ -84,15 +90,24 @@ export class SinkDriver {
     const sink = this.sink;
     const deliverNow = (value: unknown) => {
       this.records++;
-      const result = sink.kind === 'vectors' ? callVectorSink(sink.fn, value) : sink.kind === 'callback' ? sink.fn(value) : undefined;
-      if (result instanceof Promise) pending.push(AWAIT, result);
+      try {
+        const result = sink.kind === 'vectors' ? callVectorSink(sink.fn, value) : sink.kind === 'callback' ? sink.fn(value) : undefined;
+        if (result instanceof Promise) pending.push(AWAIT, result, value);
+      } catch (error) {
+        this.fail(value, error);
+      }
     };
     const deliverVector =
       sink.kind === 'vectors'
         ? (uid: bigint, ts: number, vector: Float32Array | Float64Array) => {
             this.records++;
-            const result = sink.fn(uid, ts, vector, undefined);
-            if (result instanceof Promise) pending.push(AWAIT, result);
+            try {
+              const result = sink.fn(uid, ts, vector, undefined);
+              if (result instanceof Promise) pending.push(AWAIT, result, { uid, ts, vector: vector.slice() });
+            } catch (error) {
+              // The vector may be a view over the ring: the failure keeps a copy.
+              this.fail({ uid, ts, vector: vector.slice() }, error);
+            }
           }
         : undefined;
     let passRecords = 0;
@@ -151,14 +166,24 @@ export class SinkDriver {
         this.barrierWaiters.get(epoch)?.();
         this.barrierWaiters.delete(epoch);
       } else if (item === AWAIT) {
-        await items[++i];
+        const result = items[++i];
+        const record = items[++i];
+        try {
+          await result;
+        } catch (error) {
+          this.fail(record, error);
+        }
       } else if (sink.kind === 'ring') {
         await sink.ring.writeAsync(item as Uint8Array, items[++i] as number);
         this.records++;
       } else if (sink.kind === 'callback') {
         this.records++;
-        const result = sink.fn(item);
-        if (result instanceof Promise) await result;
+        try {
+          const result = sink.fn(item);
+          if (result instanceof Promise) await result;
+        } catch (error) {
+          this.fail(item, error);
+        }
       }
     }
   }

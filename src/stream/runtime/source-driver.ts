@@ -1,5 +1,6 @@
 import type { EdgeWriter } from './edge-writer.js';
-import { FrameKind, isRecordKind, kindOf, RecordDecoder } from './frames.js';
+import { checkTimestamp, FrameKind, isRecordKind, kindOf, RecordDecoder } from './frames.js';
+import { RingClosedError } from '../../ring/index.js';
 import type { SourceSpec } from '../plan/graph.js';
 import { yieldIfDue } from './main-slice.js';
 import { SharedVectorBatch } from '../batches/feed-arena.js';
@@ -57,6 +58,10 @@ export class SourceDriver {
     private readonly timing: SourceTiming,
     private readonly writer: EdgeWriter,
     private readonly signal: AbortSignal,
+    /** A record that could not go in (its timestamp extractor threw or gave NaN, its key selector failed, …): reported, the source goes on. */
+    private readonly fail: (record: unknown, error: unknown) => void = (_record, error) => {
+      throw error;
+    },
   ) {}
 
   /** Ends the source at the next record (stop()): what it sent still drains, and its end goes out. */
@@ -122,9 +127,18 @@ export class SourceDriver {
    * watermark and event-loop yield), so a fast source pays no promise per record.
    */
   emit(value: unknown, ts?: number, origin = 0): Promise<void> | undefined {
-    const time = ts ?? (this.timing.timestamp ? this.timing.timestamp(value) : Date.now());
-    if (time > this.maxTs) this.maxTs = time;
-    const waiting = this.writer.writeAsync(value, time, origin);
+    let waiting: Promise<void> | undefined;
+    try {
+      const time = ts ?? (this.timing.timestamp ? this.timing.timestamp(value) : Date.now());
+      checkTimestamp(time);
+      waiting = this.writer.writeAsync(value, time, origin);
+      if (time > this.maxTs) this.maxTs = time;
+    } catch (error) {
+      // A ring closed under the source means the job is being torn down: that is no record's fault.
+      if (error instanceof RingClosedError || this.signal.aborted) throw error;
+      this.fail(value, error);
+      return undefined;
+    }
     if (!this.flushScheduled) this.scheduleFlush();
     if (++this.records % WATERMARK_EVERY !== 0) return waiting;
     return this.checkpoint(waiting);
@@ -173,7 +187,8 @@ export class SourceDriver {
    * stages nothing, and costs each of them a flush of their output batches and a frame to the sink.
    */
   private async advanceWatermark(): Promise<void> {
-    const watermark = this.maxTs - this.timing.outOfOrdernessMs;
+    // Whole ms, as record timestamps travel (see checkTimestamp).
+    const watermark = Math.floor(this.maxTs - this.timing.outOfOrdernessMs);
     if (!(watermark > this.sentWatermark)) return;
     this.sentWatermark = watermark;
     await this.writer.controlAsync(FrameKind.Watermark, watermark);

@@ -2,7 +2,8 @@ import { performance } from 'node:perf_hooks';
 import { encodeEnvelope } from '../../codec/index.js';
 import { SharedRing, TimeoutError } from '../../ring/index.js';
 import { ServiceClient, type ServiceClientHandle } from '../../service/index.js';
-import { buildChain, loadFn, OperatorError, type ChainNode, type Link } from './chain.js';
+import { buildChain, loadFn, type ChainNode, type Link } from './chain.js';
+import { KeySelectorError, messageOf, OperatorError } from './errors.js';
 import type { FnRef } from '../plan/functions.js';
 import type { InputBatch } from '../batches/batch-ref.js';
 import { StageCounters } from './stage-counters.js';
@@ -104,6 +105,16 @@ export async function runStage(task: StageTask): Promise<StageReport> {
       send(failureMessage(error, task.chain[0]?.name ?? task.name, value, keyOf(value, port)));
     }
   };
+  // What a watermark fires (window results) may fail downstream of the operator (a key selector,
+  // a bad timestamp): that is reported, and the stage goes on.
+  const advance = (watermark: number): void => {
+    try {
+      head.onWatermark(watermark);
+    } catch (error) {
+      report.failures++;
+      send(failureMessage(error, task.name, undefined));
+    }
+  };
   const onFrame = (type: number, data: Uint8Array, offset: number): void => {
     const kind = kindOf(type);
     if (isRecordKind(kind)) {
@@ -117,7 +128,7 @@ export async function runStage(task: StageTask): Promise<StageReport> {
     }
     const mark = readControl(data, offset);
     if (kind === FrameKind.Watermark) {
-      if (watermarks.update(mark.producer, mark.watermark)) head.onWatermark(watermarks.watermark);
+      if (watermarks.update(mark.producer, mark.watermark)) advance(watermarks.watermark);
     } else if (kind === FrameKind.Barrier) {
       const seen = (barriers.get(mark.epoch) ?? 0) + 1;
       if (seen === task.producers) {
@@ -127,14 +138,14 @@ export async function runStage(task: StageTask): Promise<StageReport> {
     } else if (kind === FrameKind.End) {
       ended++;
       // An ended producer holds no watermark back any more.
-      if (watermarks.update(mark.producer, Infinity) && ended < task.producers) head.onWatermark(watermarks.watermark);
+      if (watermarks.update(mark.producer, Infinity) && ended < task.producers) advance(watermarks.watermark);
     }
   };
 
   while (ended < task.producers) {
     const frames = input.drain(onFrame, 4096);
     // Processing-time windows fire on the clock, busy or idle.
-    if (task.processingTime) head.onWatermark(performance.timeOrigin + performance.now());
+    if (task.processingTime) advance(Math.floor(performance.timeOrigin + performance.now()));
     // What this pass produced goes out now: batches are as large as the load makes them.
     output.flush();
     if (frames > 0) counters.publish(task.counterSlot, report.records, output.emitted, report.failures, watermarks.watermark);
@@ -200,14 +211,21 @@ class StageOutput implements Link {
 function failureMessage(error: unknown, fallbackOperator: string, record: unknown, routedKey?: string): ChannelMessage {
   const e = error as Error & { code?: string };
   const operator = error instanceof OperatorError ? error.operator : fallbackOperator;
-  const key = error instanceof OperatorError && error.key !== undefined ? String(error.key) : routedKey;
-  const cause = (error instanceof OperatorError ? error.cause : error) as Error & { code?: string };
+  // A key selector failed on what an operator emitted: that record, not the chain's input, is the bad one.
+  const selector = error instanceof KeySelectorError;
+  const key = selector ? undefined : error instanceof OperatorError && error.key !== undefined ? String(error.key) : routedKey;
+  const cause = (error instanceof OperatorError && !selector ? error.cause : error) as (Error & { code?: string }) | undefined;
   return {
     type: 'failure',
     operator,
     key,
-    record,
-    error: { name: cause?.name ?? 'Error', message: cause?.message ?? String(cause), stack: cause?.stack, code: cause?.code ?? e?.code },
+    record: selector ? error.record : record,
+    error: {
+      name: (cause as Error | undefined)?.name ?? 'Error',
+      message: selector ? error.message : messageOf(cause),
+      stack: (cause as Error | undefined)?.stack,
+      code: cause?.code ?? e?.code,
+    },
   };
 }
 

@@ -5,9 +5,9 @@ import { CliError, ExitCode } from './exit-codes.js';
 import { integerOption } from './options.js';
 import { runApp, type CliIO } from './run-app.js';
 
-/** This file's folder decides where the demo and the benchmarks are: beside src/ (source) or dist/src/ (compiled). */
+/** The project's root, from src/cli (source, through tsx) or dist/src/cli (compiled). */
 const fromSource = import.meta.url.endsWith('.ts');
-const projectFile = (relative: string) => fileURLToPath(new URL(`${fromSource ? '../..' : '../..'}/${relative}`, import.meta.url));
+const projectFile = (relative: string) => fileURLToPath(new URL(`${fromSource ? '../..' : '../../..'}/${relative}`, import.meta.url));
 
 /**
  * The `ringflow` command. Returns the exit code (never calls process.exit itself, except through

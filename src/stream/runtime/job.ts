@@ -274,7 +274,7 @@ export class Job {
       if (vertex.kind !== 'worker') continue;
       this.inputs.get(vertex)!.forEach((ring, instance) => {
         const stats = ring.stats();
-        stages.push({ name: chainName(vertex), instance, backlogBytes: stats.usedBytes, capacityBytes: stats.capacity, framesIn: stats.framesRead, ...this.counters.read(slot++) });
+        stages.push({ name: vertexName(vertex), instance, backlogBytes: stats.usedBytes, capacityBytes: stats.capacity, framesIn: stats.framesRead, ...this.counters.read(slot++) });
       });
     }
     return { sources, sinks, stages, failures: this.result.failures, sideOutputs: this.result.sideOutputs };
@@ -352,7 +352,7 @@ export class Job {
       if (vertex.kind !== 'worker') continue;
       const tasks = Array.from({ length: vertex.parallelism }, (_, instance) => this.stageTask(vertex, instance, handles[next++], slot++));
       const reports = Promise.all(tasks.map((data) => this.pool.run<StageReport>({ module: STAGE_MODULE, export: 'runStage', data })));
-      runs.push(reports.then((r) => ((this.result.stages[chainName(vertex)] = r.reduce((n, x) => n + x.records, 0)), r)));
+      runs.push(reports.then((r) => ((this.result.stages[vertexName(vertex)] = r.reduce((n, x) => n + x.records, 0)), r)));
     }
     return Promise.all(runs);
   }
@@ -360,7 +360,7 @@ export class Job {
   private stageTask(vertex: Vertex, instance: number, services: unknown, counterSlot: number): StageTask {
     const chain: ChainNode[] = vertex.nodes.map((n) => ({ name: n.name, spec: n.spec }));
     return {
-      name: chainName(vertex),
+      name: vertexName(vertex),
       instance,
       parallelism: vertex.parallelism,
       input: this.inputs.get(vertex)![instance]!.buffer,
@@ -485,4 +485,3 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-const chainName = vertexName;

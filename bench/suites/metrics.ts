@@ -9,15 +9,8 @@ import { spawn } from 'node:child_process';
 import { startMetricsServer } from '../../src/metrics/index.js';
 import { StreamEnvironment } from '../../src/stream/index.js';
 import { quotient, type Suite, type SuiteContext } from '../lib/suite.js';
+import { records, type Rec } from './records.js';
 
-interface Rec {
-  i: number;
-  user: string;
-  score: number;
-  tags: string[];
-}
-
-const records = (n: number): Rec[] => Array.from({ length: n }, (_, i) => ({ i, user: `user-${i % 1000}`, score: (i % 100) / 100, tags: ['a', i % 2 ? 'odd' : 'even'] }));
 
 /**
  * A scraper in a process of its own, as Prometheus is: it GETs /metrics every 100 ms and keeps

@@ -18,7 +18,8 @@ import { StreamEnvironment } from '../../src/stream/index.js';
 import { quotient, type FigureInput, type Suite, type SuiteContext } from '../lib/suite.js';
 import { benchWorkerUrl } from '../lib/workers.js';
 
-interface Rec {
+/** The issue's record shape, shared with the metrics suite. */
+export interface Rec {
   i: number;
   user: string;
   score: number;
@@ -26,7 +27,7 @@ interface Rec {
 }
 
 const BATCH = 256;
-const records = (n: number): Rec[] => Array.from({ length: n }, (_, i) => ({ i, user: `user-${i % 1000}`, score: (i % 100) / 100, tags: ['a', i % 2 ? 'odd' : 'even'] }));
+export const records = (n: number): Rec[] => Array.from({ length: n }, (_, i) => ({ i, user: `user-${i % 1000}`, score: (i % 100) / 100, tags: ['a', i % 2 ? 'odd' : 'even'] }));
 const baselineUrl = (): URL => benchWorkerUrl('records-baseline.mjs');
 
 function throughput(id: string, label: string, items: number, ms: number[], detail: Record<string, unknown> = {}): FigureInput {

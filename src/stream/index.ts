@@ -16,4 +16,4 @@ export { FeedArena, SharedVectorBatch } from './batches/feed-arena.js';
 export { op } from '../pool/index.js';
 export type { OpRef } from '../pool/index.js';
 export { isSourceConnector, isSinkConnector } from './api/connector.js';
-export type { SourceConnector, SinkConnector, SourceBatch, SourceContext } from './api/connector.js';
+export type { SourceConnector, SinkConnector, SourceBatch, SourceContext, CommittedSinkState } from './api/connector.js';

@@ -19,6 +19,12 @@ import { FeedBarrier } from '../runtime/source-driver.js';
 export interface SourceBatch<T> {
   records: T[];
   token: unknown;
+  /**
+   * Replayable sources: where the source stands once this batch is done (plain JSON, e.g. a byte
+   * offset or a stream sequence). A checkpoint whose barrier follows this batch stores it, and
+   * recovery hands it back to `seek`.
+   */
+  position?: unknown;
 }
 
 export interface SourceContext {
@@ -37,6 +43,19 @@ export interface SourceConnector<T = unknown> {
   stop(): void;
   /** The job ended (with `error` when it failed: what was never acked must go back). */
   close(error?: Error): Promise<void>;
+  /** True when `seek` can replay from a stored position (exactly-once state, restart after a crash). */
+  readonly replayable?: boolean;
+  /**
+   * Replayable sources: called before `batches()` at recovery (also after an in-job rollback),
+   * with the position of the last committed checkpoint; the next batch starts right after it.
+   */
+  seek?(position: unknown): void | Promise<void>;
+}
+
+/** A committed checkpoint as a transactional sink sees it: its id and what `prepare` returned. */
+export interface CommittedSinkState {
+  readonly checkpointId: number;
+  readonly state: unknown;
 }
 
 export interface SinkConnector<T = unknown> {
@@ -49,6 +68,20 @@ export interface SinkConnector<T = unknown> {
   /** Resolves once everything written so far is safely out (throws what failed). */
   flush(): Promise<void>;
   close(error?: Error): Promise<void>;
+  /**
+   * Transactional sinks (exactly-once output), Flink's two-phase commit. The barrier of checkpoint
+   * N has reached this sink: make everything written before it durable but not yet visible, and
+   * return plain JSON that checkpoint N stores (e.g. file lengths).
+   */
+  prepare?(checkpointId: number): Promise<unknown>;
+  /** Checkpoint N is committed: make its prepared output visible. Idempotent. */
+  commit?(checkpointId: number, state: unknown): Promise<void>;
+  /**
+   * Before the first write (at start, at recovery, after an in-job rollback): finish the commit of
+   * the last committed checkpoint if it was interrupted, and drop all output it does not cover
+   * (undefined: no checkpoint yet, drop every uncommitted write).
+   */
+  recover?(committed: CommittedSinkState | undefined): Promise<void>;
 }
 
 export function isSourceConnector(value: unknown): value is SourceConnector {

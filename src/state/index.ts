@@ -79,10 +79,9 @@ export type {
 } from './store.js';
 export { encodeStateValue, decodeStateValue } from './value-codec.js';
 // For StateStore implementations (the JetStream store in connectors/): the segment bytes and the manifest rules every store shares.
-export { encodeSection, replaySegment, checkCheckpointId } from './segment-codec.js';
+export { encodeSection, encodeSectionBody, encodeSegmentHeader, replaySegment, checkCheckpointId } from './segment-codec.js';
 export { checkStoredApp, checkpointToCommit } from './manifest.js';
 export type { StoredApp } from './manifest.js';
-export { readFrame, FRAME_HEADER_BYTES } from './segment-format.js';
 export {
   TableKeyOwnershipError,
   UnknownTableError,

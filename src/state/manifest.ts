@@ -12,9 +12,9 @@ export interface StoredApp {
 }
 
 /** Refuses a store written by another app, or by a pipeline with other tables or maxParallelism. `where` names the store. */
-export function checkStoredApp(stored: StoredApp, spec: AppStateSpec, where: string): void {
+export function checkStoredApp(stored: StoredApp, spec: AppStateSpec, where: string, place = 'stateDir'): void {
   if (stored.appId !== spec.appId) {
-    throw new StateAppMismatchError(`${where} holds the state of app '${stored.appId}', not of '${spec.appId}'; use another stateDir or appId`);
+    throw new StateAppMismatchError(`${where} holds the state of app '${stored.appId}', not of '${spec.appId}'; use another ${place} or appId`);
   }
   const differences = declarationDifferences(stored.tables, spec.tables);
   if (stored.maxParallelism !== spec.maxParallelism) {
@@ -22,7 +22,7 @@ export function checkStoredApp(stored: StoredApp, spec: AppStateSpec, where: str
   }
   if (differences.length) {
     throw new StateDeclarationMismatchError(
-      `${where} was written by a pipeline with other tables: ${differences.join('; ')}. Restore the old declarations, or start from an empty stateDir`,
+      `${where} was written by a pipeline with other tables: ${differences.join('; ')}. Restore the old declarations, or start from an empty ${place}`,
     );
   }
 }

@@ -21,11 +21,21 @@ export function checkCheckpointId(id: number): void {
  * synchronously: the caller's tables may change as soon as this returns.
  */
 export function encodeSection(appId: string, changes: PartitionChanges, batchEntries: number): Buffer {
+  const body = encodeSectionBody(changes, batchEntries);
+  return changes.full ? Buffer.concat([encodeSegmentHeader(appId, changes), body]) : body;
+}
+
+/** The header frame a segment starts with: the app and the partition (checked on restore). */
+export function encodeSegmentHeader(appId: string, changes: PartitionChanges): Buffer {
+  checkCheckpointId(changes.checkpointId);
+  return encodeFrame(FrameType.Header, NO_KEY_GROUP, changes.checkpointId, 0, encodeStateValue([appId, changes.partition, changes.keyGroups.start, changes.keyGroups.end]));
+}
+
+/** A section without the segment's header frame (`encodeSection` of a delta). */
+export function encodeSectionBody(changes: PartitionChanges, batchEntries: number): Buffer {
   const id = changes.checkpointId;
   checkCheckpointId(id);
   const frames: Buffer[] = [];
-  if (changes.full) frames.push(encodeFrame(FrameType.Header, NO_KEY_GROUP, id, 0, encodeStateValue([appId, changes.partition, changes.keyGroups.start, changes.keyGroups.end])));
-  const sectionStart = frames.length;
   const chunk = <T>(items: T[], at: number): T[] => (at === 0 && items.length <= batchEntries ? items : items.slice(at, at + batchEntries));
   for (const t of changes.tables) {
     if (t.time !== undefined) frames.push(encodeFrame(FrameType.TableTime, NO_KEY_GROUP, id, 0, encodeStateValue([t.table, t.time])));
@@ -42,7 +52,7 @@ export function encodeSection(appId: string, changes: PartitionChanges, batchEnt
       }
     }
   }
-  frames.push(encodeFrame(FrameType.End, NO_KEY_GROUP, id, frames.length - sectionStart, encodeStateValue([id])));
+  frames.push(encodeFrame(FrameType.End, NO_KEY_GROUP, id, frames.length, encodeStateValue([id])));
   return Buffer.concat(frames);
 }
 

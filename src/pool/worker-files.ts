@@ -124,9 +124,16 @@ function bundledDirectory(): string | undefined {
 
 function freshBundles(): string | undefined {
   if (import.meta.url.endsWith('.ts')) return undefined;
-  const dir = fileURLToPath(BUNDLED_WORKER_DIR);
+  return currentBundles(fileURLToPath(BUNDLED_WORKER_DIR), workerEntryPoints());
+}
+
+/**
+ * `dir` when it holds `<name>.mjs` for every entry, each at least as new as its source (a path in
+ * `entries`, as workerEntryPoints gives them); else undefined.
+ */
+export function currentBundles(dir: string, entries: Record<string, string>): string | undefined {
   try {
-    for (const [name, source] of Object.entries(workerEntryPoints())) {
+    for (const [name, source] of Object.entries(entries)) {
       if (statSync(join(dir, `${name}.mjs`)).mtimeMs < statSync(source).mtimeMs) return undefined;
     }
   } catch {

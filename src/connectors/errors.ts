@@ -35,7 +35,6 @@ export class PublishError extends RingflowError {
   }
 }
 
-<<<<<<< HEAD
 /**
  * The state's manifest changed since this store read it: another process opened the bucket (or
  * committed) after this one. This process's checkpoint was not committed; it must stop, the
@@ -49,7 +48,9 @@ export class StateCommitConflictError extends RingflowError {
         `${checkpointId === undefined ? 'nothing' : `checkpoint ${checkpointId}`} was not committed (only the process that opened the state last may commit)`,
       options,
     );
-=======
+  }
+}
+
 /** The file a source reads does not exist. */
 export class FileNotFoundError extends RingflowError {
   constructor(readonly path: string, options?: ErrorOptions) {
@@ -82,6 +83,5 @@ export class FileWriteError extends RingflowError {
 export class FileCommitError extends RingflowError {
   constructor(readonly path: string, detail: string, options?: ErrorOptions) {
     super('ERR_FILE_COMMIT', `'${path}': ${detail}`, options);
->>>>>>> main
   }
 }

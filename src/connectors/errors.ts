@@ -34,3 +34,38 @@ export class PublishError extends RingflowError {
     super('ERR_JETSTREAM_PUBLISH', `publish to '${subject}' failed: ${message}`, options);
   }
 }
+
+/** The file a source reads does not exist. */
+export class FileNotFoundError extends RingflowError {
+  constructor(readonly path: string, options?: ErrorOptions) {
+    super('ERR_FILE_NOT_FOUND', `no file at '${path}'`, options);
+  }
+}
+
+/** Reading a source file failed (or the position to resume from is not in it). */
+export class FileReadError extends RingflowError {
+  constructor(readonly path: string, readonly offset: number, detail: string, options?: ErrorOptions) {
+    super('ERR_FILE_READ', `reading '${path}' at byte ${offset}: ${detail}`, options);
+  }
+}
+
+/** A line of a JSONL file is not JSON: reported with the file, its byte offset and (reading from the start) its line number. */
+export class FileDecodeError extends RingflowError {
+  constructor(readonly path: string, readonly offset: number, readonly line: number | undefined, cause: unknown) {
+    super('ERR_FILE_DECODE', `'${path}' at byte ${offset}${line === undefined ? '' : ` (line ${line})`} is not JSON: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+  }
+}
+
+/** Writing a sink file failed, or a record has no form in its format. */
+export class FileWriteError extends RingflowError {
+  constructor(readonly path: string, detail: string, options?: ErrorOptions) {
+    super('ERR_FILE_WRITE', `writing '${path}': ${detail}`, options);
+  }
+}
+
+/** A transactional file sink's files do not match the checkpoint it recovers (a file removed or cut short by hand). */
+export class FileCommitError extends RingflowError {
+  constructor(readonly path: string, detail: string, options?: ErrorOptions) {
+    super('ERR_FILE_COMMIT', `'${path}': ${detail}`, options);
+  }
+}

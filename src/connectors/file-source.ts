@@ -75,8 +75,12 @@ export class FileSource<T = unknown> implements SourceConnector<T> {
     this.name = o.name === undefined ? `file:${path}` : String(o.name);
   }
 
-  /** The next `batches()` starts at this byte offset (a position a batch reported, or 0). */
+  /** The next `batches()` starts at this byte offset (a position a batch reported; undefined: the file's start). */
   seek(position: unknown): void {
+    if (position === undefined) {
+      this.startOffset = 0;
+      return;
+    }
     if (typeof position !== 'number' || !Number.isSafeInteger(position) || position < 0) {
       throw new InvalidArgumentError(`fromFile seek takes a byte offset (a non-negative integer), got ${JSON.stringify(position)}`);
     }

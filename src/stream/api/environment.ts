@@ -284,7 +284,7 @@ export class StreamEnvironment implements GraphOwner {
     });
     this.running = true;
     this.currentJob = job;
-    const hooks = { barrier: (epoch: number) => job.barrier(epoch), onFailure: this.failureHandler };
+    const hooks = { barrier: (epoch: number) => job.barrier(epoch), report: (failure: OperatorFailure) => job.report(failure) };
     const connectors = runConnectors(this, hooks, job.run());
     const done = connectors.done.finally(() => {
       this.running = false;

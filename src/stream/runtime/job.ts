@@ -442,8 +442,12 @@ export class Job {
     }
   }
 
-  /** A failed record: to the handler, else kept (the first KEPT_FAILURES; all are counted). */
-  private report(failure: OperatorFailure): void {
+  /**
+   * A failed record: to the handler (contained: what it throws is kept for HandlerError), else
+   * kept (the first KEPT_FAILURES; all are counted). Also how a source connector reports a record
+   * that cannot enter the pipeline.
+   */
+  report(failure: OperatorFailure): void {
     this.result.failures++;
     if (this.options.onFailure) this.callHandler('onError', this.options.onFailure, failure);
     else if (this.failures.length < KEPT_FAILURES) this.failures.push(failure);

@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import type { ResourceLimits } from 'node:worker_threads';
 import { AbortError, checkOptions, InvalidArgumentError, TimeoutError } from '../../errors.js';
 import { checkThreadPriority, type ThreadPriority } from '../../pool/index.js';
 import type { SharedRing } from '../../ring/index.js';
@@ -27,6 +28,28 @@ export interface StreamEnvironmentOptions {
    * short, the main thread's event loop gets the CPU first; otherwise workers run flat out.
    */
   workerPriority?: ThreadPriority;
+  /**
+   * Heap limits of each operator thread, as Node's Worker takes them (`maxYoungGenerationSizeMb`,
+   * `maxOldGenerationSizeMb`, `codeRangeSizeMb`, `stackSizeMb`). Default: V8's. Operators that keep
+   * little between records run well with a small young generation, which takes less memory: see
+   * README, "Footprint".
+   */
+  workerResourceLimits?: ResourceLimits;
+}
+
+const RESOURCE_LIMIT_KEYS = ['maxYoungGenerationSizeMb', 'maxOldGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'] as const satisfies readonly (keyof ResourceLimits)[];
+
+function checkResourceLimits(limits: ResourceLimits | undefined): ResourceLimits | undefined {
+  if (limits === undefined) return undefined;
+  if (typeof limits !== 'object' || limits === null) throw new InvalidArgumentError(`workerResourceLimits must be an object, got ${String(limits)}`);
+  checkOptions('workerResourceLimits', limits, RESOURCE_LIMIT_KEYS);
+  for (const key of RESOURCE_LIMIT_KEYS) {
+    const value = limits[key];
+    if (value !== undefined && !(typeof value === 'number' && value > 0 && Number.isFinite(value))) {
+      throw new InvalidArgumentError(`workerResourceLimits.${key} must be a positive number of MB, got ${String(value)}`);
+    }
+  }
+  return { ...limits };
 }
 
 export interface RunningJob {
@@ -79,7 +102,7 @@ export interface SourceOptions<T = unknown> {
   outOfOrdernessMs?: number;
 }
 
-const ENVIRONMENT_OPTIONS = ['workers', 'ringCapacity', 'zeroCopyVectors', 'workerPriority'] as const satisfies readonly (keyof StreamEnvironmentOptions)[];
+const ENVIRONMENT_OPTIONS = ['workers', 'ringCapacity', 'zeroCopyVectors', 'workerPriority', 'workerResourceLimits'] as const satisfies readonly (keyof StreamEnvironmentOptions)[];
 const SOURCE_OPTIONS = ['name', 'timestamp', 'outOfOrdernessMs'] as const satisfies readonly (keyof SourceOptions)[];
 const FEED_OPTIONS = [...SOURCE_OPTIONS, 'arena'] as const;
 
@@ -94,6 +117,7 @@ export class StreamEnvironment implements GraphOwner {
   readonly ringCapacity: number;
   readonly zeroCopyVectors: boolean;
   readonly workerPriority: ThreadPriority;
+  readonly workerResourceLimits: ResourceLimits | undefined;
   private readonly timing = new Map<GraphNode, SourceTiming>();
   private readonly names = new Map<string, number>();
   private failureHandler?: (failure: OperatorFailure) => unknown;
@@ -113,6 +137,7 @@ export class StreamEnvironment implements GraphOwner {
     }
     this.ringCapacity = options.ringCapacity ?? 1 << 22;
     this.workerPriority = checkThreadPriority(options.workerPriority ?? 'belowNormal');
+    this.workerResourceLimits = checkResourceLimits(options.workerResourceLimits);
     this.zeroCopyVectors = options.zeroCopyVectors === true;
   }
 
@@ -277,6 +302,7 @@ export class StreamEnvironment implements GraphOwner {
       ringCapacity: this.ringCapacity,
       zeroCopyVectors: this.zeroCopyVectors,
       workerPriority: this.workerPriority,
+      workerResourceLimits: this.workerResourceLimits,
       shared: { ...this.sharedBuffers },
       onFailure: this.failureHandler,
       onSideOutput: this.sideOutputHandler,

@@ -13,6 +13,7 @@ import { SinkDriver } from './sink-driver.js';
 import { KeySelectorError, messageOf, SinkError, toError } from './errors.js';
 import { SourceDriver, type SourceTiming } from './source-driver.js';
 import type { ChannelMessage, StageReport, StageTask } from './stage.js';
+import type { ResourceLimits } from 'node:worker_threads';
 
 const STAGE_MODULE = workerModule('stage.mjs', new URL(`./stage${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
 
@@ -20,6 +21,8 @@ export interface JobOptions {
   ringCapacity: number;
   zeroCopyVectors: boolean;
   workerPriority: ThreadPriority;
+  /** Heap limits of each operator thread (StreamEnvironmentOptions.workerResourceLimits). */
+  workerResourceLimits?: ResourceLimits;
   /**
    * Where failures go; without a handler, execute() rejects after the run naming the first one
    * (the first KEPT_FAILURES are kept on the error, the rest only counted). A handler that throws
@@ -181,7 +184,7 @@ export class Job {
     private readonly options: JobOptions,
   ) {
     const workerInstances = plan.vertices.filter((v) => v.kind === 'worker').reduce((n, v) => n + v.parallelism, 0);
-    this.pool = new WorkerPool({ threads: Math.max(1, workerInstances), priority: options.workerPriority });
+    this.pool = new WorkerPool({ threads: Math.max(1, workerInstances), priority: options.workerPriority, resourceLimits: options.workerResourceLimits });
     this.channel = SharedRing.create({ capacity: 1 << 20 });
     this.counters = StageCounters.create(workerInstances);
     this.arenas = plan.vertices.flatMap((v) => {

@@ -208,18 +208,25 @@ export class FileStateStore implements StateStore {
       if (p.keyGroups.start !== next) throw new InvalidArgumentError(`checkpoint ${commit.id}: key groups ${next}..${p.keyGroups.start - 1} have no partition, or two partitions overlap at ${p.keyGroups.start}`);
       next = p.keyGroups.end;
     }
-    if (next !== manifest.maxParallelism) throw new InvalidArgumentError(`checkpoint ${commit.id}: the partitions cover key groups 0..${next - 1}, not all ${manifest.maxParallelism}`);
+    if (next !== manifest.maxParallelism && !(partitions.length === 0 && manifest.tables.length === 0)) throw new InvalidArgumentError(`checkpoint ${commit.id}: the partitions cover key groups 0..${next - 1}, not all ${manifest.maxParallelism}`);
     let sources: Record<string, unknown>;
     try {
       sources = JSON.parse(JSON.stringify(commit.sources ?? {}));
     } catch (e) {
       throw new InvalidArgumentError(`checkpoint ${commit.id}: sources' offsets must be JSON: ${String((e as Error).message)}`);
     }
+    let sinks: Record<string, unknown> | undefined;
+    try {
+      sinks = commit.sinks === undefined ? undefined : JSON.parse(JSON.stringify(commit.sinks));
+    } catch (e) {
+      throw new InvalidArgumentError(`checkpoint ${commit.id}: sinks' prepared state must be JSON: ${String((e as Error).message)}`);
+    }
     const checkpoint: CommittedCheckpoint = {
       id: commit.id,
       committedAt: new Date().toISOString(),
       partitions: partitions.map((p) => ({ partition: p.partition, file: p.file, length: p.length, keyGroups: { start: p.keyGroups.start, end: p.keyGroups.end }, checkpointId: p.checkpointId })),
       sources,
+      ...(sinks === undefined ? {} : { sinks }),
     };
     const body: ManifestBody = { ...manifest, checkpoint };
     await this.writeManifest(body);

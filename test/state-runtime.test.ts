@@ -153,4 +153,124 @@ describe('checkpoints and recovery', () => {
     for (const r of out) expect(r.total).toBe(expected.get(r.seq));
     expect(result.checkpoints!.count).toBeGreaterThan(0);
   }, 90_000);
+
+  /** Runs with `from` workers until 2 checkpoints are committed, cancels, then finishes with `to` workers. */
+  async function repartition(from: number, to: number): Promise<void> {
+    const dir = freshDir();
+    const items = orders(5000, 300);
+    const first = new StreamEnvironment({ workers: from, appId: 'rp', stateDir: dir, checkpointIntervalMs: 50 });
+    totalsPipeline(first, new ArraySource('orders', items, { batchSize: 50, delayMs: 4 }));
+    const job = first.start();
+    while ((job.snapshot().checkpoints?.count ?? 0) < 2) await new Promise((r) => setTimeout(r, 20));
+    job.cancel();
+    await job.done.catch(() => {});
+    const second = new StreamEnvironment({ workers: to, appId: 'rp', stateDir: dir, checkpointIntervalMs: 50 });
+    const source = new ArraySource('orders', items, { batchSize: 500 });
+    totalsPipeline(second, source);
+    await second.execute();
+    expect(source.seeks[0]).toBeGreaterThan(0);
+    expect(await tableMap(second, 'totals')).toEqual(linearTotals(items));
+  }
+
+  it('re-partitions 2 → 1 on restore, exact', () => repartition(2, 1), 90_000);
+  it('re-partitions 1 → 2 on restore, exact', () => repartition(1, 2), 90_000);
+
+  it('refuses a stateDir of other tables or of another app before anything runs', async () => {
+    const dir = freshDir();
+    const items = orders(500);
+    const env = new StreamEnvironment({ workers: 1, appId: 'shop', stateDir: dir });
+    totalsPipeline(env, new ArraySource('orders', items));
+    await env.execute();
+
+    const changed = new StreamEnvironment({ workers: 1, appId: 'shop', stateDir: dir });
+    changed.table('extra');
+    const source = new ArraySource('orders', items);
+    totalsPipeline(changed, source);
+    await expect(changed.execute()).rejects.toMatchObject({ code: 'ERR_STATE_DECLARATIONS_CHANGED', message: expect.stringMatching(/table 'extra' is new/) });
+    expect(source.batchesCalls).toBe(0);
+
+    const nested = new StreamEnvironment({ workers: 1, appId: 'other', stateDir: path.join(dir, 'shop') });
+    const source2 = new ArraySource('orders', items);
+    totalsPipeline(nested, source2);
+    await expect(nested.execute()).rejects.toMatchObject({ code: 'ERR_STATE_APP_MISMATCH' });
+    expect(source2.batchesCalls).toBe(0);
+  }, 60_000);
+
+  /** The totals job whose operator kills its worker once, at order 2500. */
+  function crashingJob(env: StreamEnvironment, source: ArraySource<Order> | Iterable<Order>, sink?: LedgerSink<{ seq: number; user: string; total: number }>) {
+    env.share('crash', new SharedArrayBuffer(4));
+    env.table<number>('totals', { default: () => 0 });
+    const stream = source instanceof ArraySource ? env.from(source) : env.fromIterable(source);
+    const out = stream.keyBy((o) => o.user).map((o, ctx) => {
+      if (o.seq === 2500 && Atomics.compareExchange(new Int32Array(ctx.shared.crash!), 0, 0, 1) === 0) process.exit(1);
+      const t = ctx.table<number>('totals');
+      const total = (t.get(o.user) as number) + o.amount;
+      t.set(o.user, total);
+      return { seq: o.seq, user: o.user, total };
+    });
+    if (sink) out.to(sink);
+    else out.sink(() => {});
+  }
+
+  it('a worker that exits mid-run rolls the job back to its last checkpoint: it succeeds with exact tables and output', async () => {
+    const items = orders(5000);
+    const env = new StreamEnvironment({ workers: 2, appId: 'crash', stateDir: freshDir(), checkpointIntervalMs: 50, restart: { maxRestarts: 2 } });
+    const sink = new LedgerSink<{ seq: number; user: string; total: number }>();
+    const warnings: string[] = [];
+    env.onWarning((w) => void warnings.push(w.code));
+    const source = new ArraySource('orders', items, { batchSize: 50, delayMs: 2 });
+    crashingJob(env, source, sink);
+    const result = await env.execute();
+    expect(result.restarts).toBe(1);
+    expect(warnings).toContain('STATE_RESTART');
+    expect(source.batchesCalls).toBe(2);
+    expect(await tableMap(env, 'totals')).toEqual(linearTotals(items));
+    expect(sink.output.map((r) => r.seq).sort((a, b) => a - b)).toEqual(items.map((o) => o.seq));
+
+    // An array source replays too.
+    const again = new StreamEnvironment({ workers: 2, appId: 'crash', stateDir: freshDir(), checkpointIntervalMs: 20, restart: { maxRestarts: 1 } });
+    crashingJob(again, items);
+    expect((await again.execute()).restarts).toBe(1);
+    expect(await tableMap(again, 'totals')).toEqual(linearTotals(items));
+  }, 90_000);
+
+  it('without restarts left (or with a source that cannot replay) a crashed worker fails the job with ERR_JOB_FAILED', async () => {
+    const items = orders(5000);
+    const env = new StreamEnvironment({ workers: 2, appId: 'crash', stateDir: freshDir(), checkpointIntervalMs: 50 });
+    crashingJob(env, new ArraySource('orders', items, { batchSize: 100 }));
+    await expect(env.execute()).rejects.toMatchObject({ code: 'ERR_JOB_FAILED', workerCrashed: true });
+
+    const once = new StreamEnvironment({ workers: 2, appId: 'crash', stateDir: freshDir(), restart: { maxRestarts: 1 } });
+    crashingJob(
+      once,
+      (function* () {
+        yield* items;
+      })(),
+    );
+    const error = (await once.execute().catch((e: unknown) => e)) as JobFailedError;
+    expect(error).toBeInstanceOf(JobFailedError);
+    expect(error.message).toMatch(/every source must be replayable/);
+  }, 90_000);
+
+  it('stop() ends the job with a final checkpoint: the next run resumes right after what was processed', async () => {
+    const dir = freshDir();
+    const items = orders(6000);
+    const env = new StreamEnvironment({ workers: 2, appId: 'stop', stateDir: dir, checkpointIntervalMs: 600_000 });
+    // The first 3000 orders, then the source waits for more (as a tailing reader would).
+    const source = new ArraySource('orders', items.slice(0, 3000), { batchSize: 100, endless: true });
+    totalsPipeline(env, source);
+    const job = env.start();
+    while ((job.snapshot().sinks.sink ?? 0) < 3000) await new Promise((r) => setTimeout(r, 10));
+    job.stop();
+    const result = await job.done;
+    expect(result.checkpoints!.count).toBe(1); // only the final one
+    expect(await tableMap(env, 'totals')).toEqual(linearTotals(items.slice(0, 3000)));
+
+    const next = new StreamEnvironment({ workers: 2, appId: 'stop', stateDir: dir });
+    const rest = new ArraySource('orders', items, { batchSize: 1000 });
+    totalsPipeline(next, rest);
+    await next.execute();
+    expect(rest.seeks).toEqual([3000]);
+    expect(await tableMap(next, 'totals')).toEqual(linearTotals(items));
+  }, 90_000);
 });

@@ -54,6 +54,23 @@ export interface StatefulRunOptions {
 /** The run has ended (or the attempt was torn down) while a checkpoint waited on it. */
 class AttemptOver extends Error {}
 
+/** One attempt's checkpoint queue and end. */
+interface Attempt {
+  chain: Promise<void>;
+  ended: boolean;
+  over: Promise<never>;
+  end(error: AttemptOver): void;
+  endWaiters: (() => void)[];
+  finalCheckpoint: Promise<void> | undefined;
+}
+
+function newAttempt(): Attempt {
+  let end!: (error: AttemptOver) => void;
+  const over = new Promise<never>((_, reject) => (end = reject));
+  over.catch(() => {});
+  return { chain: Promise.resolve(), ended: false, over, end, endWaiters: [], finalCheckpoint: undefined };
+}
+
 /**
  * A job with tables and checkpoints: one Job per attempt. Every `intervalMs` it takes checkpoint N
  * (one at a time): the sources send barrier N where their position is known and pause; once the
@@ -185,26 +202,20 @@ export class StatefulRun {
 
   // ------------------------------------------------------------------ checkpoints of one attempt
 
-  private chain: Promise<void> = Promise.resolve();
   private pending: { job: Job; id: number; expected: Set<string>; extents: PartitionExtent[]; entries: Record<string, number>; done: () => void } | undefined;
-  private over: Promise<never> = new Promise<never>(() => {});
-  private endWaiters: (() => void)[] = [];
-  private finalCheckpoint: Promise<void> | undefined;
+  /** The attempt running now: its checkpoints queue, and what ends with it. */
+  private live: Attempt = newAttempt();
 
   private async runAttempt(job: Job): Promise<JobResult> {
-    this.endWaiters = [];
-    this.finalCheckpoint = undefined;
-    this.chain = Promise.resolve();
-    let end!: (error: AttemptOver) => void;
-    this.over = new Promise<never>((_, reject) => (end = reject));
-    this.over.catch(() => {});
+    const attempt = (this.live = newAttempt());
     const done = job.run();
     let timer: ReturnType<typeof setTimeout> | undefined;
     if (this.options.store) {
       const tick = () => {
+        if (attempt.ended) return;
         timer = setTimeout(() => {
-          if (this.finalCheckpoint) return;
-          this.enqueue(job).then(tick, () => {});
+          if (attempt.finalCheckpoint || attempt.ended) return;
+          this.enqueue(attempt, job).then(tick, () => {});
         }, this.options.intervalMs);
       };
       tick();
@@ -212,38 +223,36 @@ export class StatefulRun {
     try {
       const result = await done;
       // The final checkpoint was committed before the sources let their end go out.
-      await this.chain;
+      await attempt.chain;
       return result;
     } finally {
+      attempt.ended = true;
       clearTimeout(timer);
-      end(new AttemptOver('the attempt ended'));
+      attempt.end(new AttemptOver('the attempt ended'));
     }
   }
 
   /** Queues a checkpoint after the one in flight; a failure fails the attempt. */
-  private enqueue(job: Job): Promise<void> {
-    const next = this.chain.then(() => this.checkpoint(job));
-    this.chain = next.catch((error: unknown) => {
+  private enqueue(attempt: Attempt, job: Job): Promise<void> {
+    const next = attempt.chain.then(() => this.checkpoint(attempt, job));
+    attempt.chain = next.catch((error: unknown) => {
       if (!(error instanceof AttemptOver)) job.fail(error as Error);
     });
-    return this.chain;
+    return attempt.chain;
   }
 
   /** A source is exhausted or stopped: once all are, the final checkpoint, then they may end. */
   private atEnd(job: Job): Promise<void> {
+    const attempt = this.live;
     return new Promise<void>((resolve) => {
-      this.endWaiters.push(resolve);
+      attempt.endWaiters.push(resolve);
       // A torn-down attempt lets them go (its rings are closed, nothing more goes out).
-      this.over.catch(() => resolve());
-      if (this.endWaiters.length === job.sourceCount) {
-        const waiters = this.endWaiters;
-        this.finalCheckpoint = this.enqueue(job).then(() => waiters.forEach((w) => w()));
+      attempt.over.catch(() => resolve());
+      if (attempt.endWaiters.length === job.sourceCount) {
+        const waiters = attempt.endWaiters;
+        attempt.finalCheckpoint = this.enqueue(attempt, job).then(() => waiters.forEach((w) => w()));
       }
     });
-  }
-
-  private until<T>(promise: Promise<T>): Promise<T> {
-    return Promise.race([promise, this.over]);
   }
 
   private written(job: Job, partition: string, written: CheckpointWritten): void {
@@ -255,7 +264,8 @@ export class StatefulRun {
     if (p.expected.size === 0) p.done();
   }
 
-  private async checkpoint(job: Job): Promise<void> {
+  private async checkpoint(attempt: Attempt, job: Job): Promise<void> {
+    const until = <T>(promise: Promise<T>): Promise<T> => Promise.race([promise, attempt.over]);
     const store = this.options.store!;
     const id = this.nextId++;
     const started = performance.now();
@@ -269,22 +279,22 @@ export class StatefulRun {
     const prepared: Record<string, unknown> = {};
     let positions: Record<string, SourceCheckpoint>;
     try {
-      positions = await this.until(job.sourceCheckpoint(id));
-      await this.until(reached);
-      for (const sink of this.options.sinks) prepared[sink.name] = await this.until(sink.prepare(id));
+      positions = await until(job.sourceCheckpoint(id));
+      await until(reached);
+      for (const sink of this.options.sinks) prepared[sink.name] = await until(sink.prepare(id));
     } finally {
       job.resumeSources();
     }
-    await this.until(allWritten);
+    await until(allWritten);
     this.pending = undefined;
     const sources: Record<string, unknown> = {};
     for (const [name, at] of Object.entries(positions)) if (at.position !== undefined) sources[name] = at.position;
-    const committed = await this.until(
+    const committed = await until(
       store.commit({ id, partitions: pending.extents, sources, ...(this.options.sinks.length > 0 ? { sinks: prepared } : {}) }),
     );
     this.committed = committed;
     this.sinkStates = prepared;
-    for (const sink of this.options.sinks) await this.until(sink.commit(id, prepared[sink.name]));
+    for (const sink of this.options.sinks) await until(sink.commit(id, prepared[sink.name]));
     for (const at of Object.values(positions)) at.committed?.();
     let bytes = 0;
     for (const e of pending.extents) {

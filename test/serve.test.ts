@@ -286,9 +286,12 @@ describe('serve: options and parts', () => {
   });
 });
 
+const N_STRESS = Number(process.env.SERVE_STRESS_REQUESTS ?? 4000);
+
 describe('serve: stress', () => {
-  // 4 000 requests at 32 connections (the issue asks 20 000; scaled to stay well inside a test's
-  // bound on a shared 2-core box): ~5 % client aborts, 10 % duplicate ids, 5 % timeouts.
+  // 4 000 requests at 32 connections by default (the issue asks 20 000: SERVE_STRESS_REQUESTS=20000
+  // runs that, with a longer bound; 4 000 stays well inside a test's bound on a shared 2-core box):
+  // ~5 % client aborts, 10 % duplicate ids, 5 % timeouts; the heap after the run is reported.
   it('every request gets exactly one correct answer, and nothing is left behind', async () => {
     const lanes = lanesByInstance();
     const env = new StreamEnvironment({ workers: 2, ringCapacity: 1 << 18 });
@@ -301,7 +304,8 @@ describe('serve: stress', () => {
           .flatMap(op(FIXTURES, 'fanOut')),
       { port: 0, requestTimeoutMs: 500, idRetentionMs: 4000, maxInFlight: 256 },
     );
-    const N = 4000;
+    const N = N_STRESS;
+    const heapBefore = process.memoryUsage().heapUsed;
     let seed = 12345;
     const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
     const answered: { id: string; at: number }[] = [];
@@ -347,7 +351,8 @@ describe('serve: stress', () => {
     expect(server.stats().recentIds).toBeGreaterThan(0);
     await until(() => server.stats().recentIds === 0, 15_000);
     await server.close();
-  }, 90_000);
+    console.log(`serve stress: ${N} requests ${JSON.stringify({ ...tally, wrong: tally.wrong.length })}; heap ${(heapBefore / 2 ** 20).toFixed(0)} → ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MB`);
+  }, N_STRESS > 4000 ? 400_000 : 90_000);
 });
 
 /** Two keyBy keys that land on different instances of 2: slow requests get one worker, the rest the other. */

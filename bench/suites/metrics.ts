@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { spawn } from 'node:child_process';
 import { startMetricsServer } from '../../src/metrics/index.js';
 import { StreamEnvironment } from '../../src/stream/index.js';
-import { quotient, type Suite, type SuiteContext } from '../lib/suite.js';
+import { type Figures, type Suite, type SuiteContext } from '../lib/suite.js';
 import { records, type Rec } from './records.js';
 
 
@@ -67,13 +67,18 @@ async function measure(ctx: SuiteContext): Promise<void> {
   await once(input, true);
   const off: number[] = [];
   const on: number[] = [];
+  // Each on-run is compared with the off-run next to it (their order alternates), so the box's
+  // slow drift and the other tenants' bursts hit a pair alike; the goal is the median pair.
+  const pairRatios: number[] = [];
   let scrapes = 0;
-  for (let i = 0; i < (ctx.quick ? 2 : 6); i++) {
-    const first = i % 2 === 0;
-    const a = await once(input, !first);
-    const b = await once(input, first);
-    (first ? off : on).push(a.ms);
-    (first ? on : off).push(b.ms);
+  for (let i = 0; i < (ctx.quick ? 2 : 10); i++) {
+    const offFirst = i % 2 === 0;
+    const a = await once(input, !offFirst);
+    const b = await once(input, offFirst);
+    const [offRun, onRun] = offFirst ? [a, b] : [b, a];
+    off.push(offRun.ms);
+    on.push(onRun.ms);
+    pairRatios.push(offRun.ms / onRun.ms);
     scrapes += a.scrapes + b.scrapes;
   }
   const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
@@ -81,17 +86,23 @@ async function measure(ctx: SuiteContext): Promise<void> {
     ['metrics.off', 'objects map → filter → sink, 2 workers, no metrics server', off],
     ['metrics.on', 'the same with /metrics scraped every 100 ms and the live page open', on],
   ] as const) {
-    ctx.report({ id, label, kind: 'throughput', unit: 'rec/s', value: (input.length * 1000) / median(ms), p50: median(ms), min: Math.min(...ms), max: Math.max(...ms), samples: ms.length, detail: { iterationMs: ms, itemsPerIteration: input.length } });
+    ctx.report({ id, label, kind: 'throughput', unit: 'rec/s', value: (input.length * 1000) / median(ms), p50: median(ms), min: Math.min(...ms), max: Math.max(...ms), samples: ms.length, detail: { iterationMs: ms, itemsPerIteration: input.length, ...(id === 'metrics.on' ? { pairRatios, medianPairRatio: median(pairRatios) } : {}) } });
   }
-  ctx.log(`metrics: ${scrapes} scrapes during the measured runs`);
+  ctx.log(`metrics: ${scrapes} scrapes during the measured runs; on/off per adjacent pair: ${pairRatios.map((r) => r.toFixed(3)).join(' ')}`);
 }
+
+/** The median of the adjacent on/off pairs' throughput ratios (see measure). */
+const pairedCost = (f: Figures) => {
+  const r = f.get('metrics.on')?.detail?.medianPairRatio;
+  return typeof r === 'number' ? r : undefined;
+};
 
 export const metricsSuite: Suite = {
   name: 'metrics',
   title: 'What metrics cost: the same pipeline with and without a scraped metrics server',
   run: measure,
-  ratios: [{ id: 'metrics.on.vs.off', label: 'throughput with metrics / without', compute: (f) => quotient(f.get('metrics.on')?.value, f.get('metrics.off')?.value) }],
+  ratios: [{ id: 'metrics.on.vs.off', label: 'throughput with metrics / without (median of adjacent pairs)', compute: pairedCost }],
   goals: [
-    { id: 'metrics.goal.cost', label: 'metrics cost ≤ 3% of throughput (on/off ≥ 0.97)', value: (f) => quotient(f.get('metrics.on')?.value, f.get('metrics.off')?.value), op: '>=', target: 0.97, unit: '×' },
+    { id: 'metrics.goal.cost', label: 'metrics cost ≤ 3% of throughput (on/off ≥ 0.97)', value: pairedCost, op: '>=', target: 0.97, unit: '×' },
   ],
 };

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { InvalidArgumentError } from '../errors.js';
@@ -103,9 +103,53 @@ export function workerModule(fileName: string, fallback: URL): string {
   return fallback.href;
 }
 
+/**
+ * Where `npm run build` bundles the worker entries (scripts/bundle-workers.mjs), next to the
+ * compiled code: meaningful from a build only (the sources have no bundles).
+ */
+export const BUNDLED_WORKER_DIR = new URL('../../workers/bundled/', import.meta.url);
+
+let bundled: string | null | undefined;
+
+/**
+ * The package's bundled worker entries, when running from a build that has them and they are
+ * current: each at least as new as the compiled file it was made from (tsc rewrites every file it
+ * emits, so a `tsc` run after the bundling makes them stale, and the unbundled files are used).
+ * One file to load per worker instead of the ~190 modules of the stage's import graph.
+ */
+function bundledDirectory(): string | undefined {
+  if (bundled === undefined) bundled = freshBundles() ?? null;
+  return bundled ?? undefined;
+}
+
+function freshBundles(): string | undefined {
+  if (import.meta.url.endsWith('.ts')) return undefined;
+  return currentBundles(fileURLToPath(BUNDLED_WORKER_DIR), workerEntryPoints());
+}
+
+/**
+ * `dir` when it holds `<name>.mjs` for every entry, each at least as new as its source (a path in
+ * `entries`, as workerEntryPoints gives them); else undefined.
+ */
+export function currentBundles(dir: string, entries: Record<string, string>): string | undefined {
+  try {
+    for (const [name, source] of Object.entries(entries)) {
+      if (statSync(join(dir, `${name}.mjs`)).mtimeMs < statSync(source).mtimeMs) return undefined;
+    }
+  } catch {
+    return undefined; // not bundled
+  }
+  return dir;
+}
+
+/** The folder worker entries are loaded from: the one set, else the package's current bundles, else none (each module's own file). */
+function entryDirectory(): string | undefined {
+  return workerDirectory() ?? bundledDirectory();
+}
+
 /** The URL a worker thread should import for `moduleUrl` (a registered module's file in the worker directory, or itself). */
 export function resolveWorkerModule(moduleUrl: string): string {
-  const dir = workerDirectory();
+  const dir = entryDirectory();
   if (dir === undefined) return moduleUrl;
   const fileName = registered.get(moduleUrl);
   return fileName === undefined ? moduleUrl : pathToFileURL(join(dir, fileName)).href;
@@ -113,6 +157,6 @@ export function resolveWorkerModule(moduleUrl: string): string {
 
 /** The file every ringflow worker starts from; it imports the real entry (see workers/bootstrap.mjs). */
 export function bootstrapUrl(packaged: URL): URL {
-  const dir = workerDirectory();
+  const dir = entryDirectory();
   return dir === undefined ? packaged : pathToFileURL(join(dir, BOOTSTRAP_FILE));
 }

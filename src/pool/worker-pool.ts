@@ -1,6 +1,7 @@
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import type { Transferable } from 'node:worker_threads';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { InvalidArgumentError } from '../errors.js';
 import { BOOTSTRAP_URL, bootstrapData } from './spawn.js';
 import { bootstrapUrl, resolveWorkerModule, workerModule } from './worker-files.js';
@@ -19,6 +20,16 @@ export interface WorkerPoolOptions {
 }
 
 /**
+ * Piscina, loaded when the first pool is made. Worker threads import this module through the
+ * service and stream index files without ever making a pool; a static import would load piscina's
+ * ~70 kB into each of them as it starts.
+ */
+let piscinaClass: typeof Piscina | undefined;
+function loadPiscina(): typeof Piscina {
+  return (piscinaClass ??= (createRequire(import.meta.url)('piscina') as { Piscina: typeof Piscina }).Piscina);
+}
+
+/**
  * The Piscina pool that runs ringflow's operator instances and worker-placed services. Every
  * thread runs workers/task-runner: a task names a module export to call, so one pool serves every
  * kind of work. A long-lived loop holds its thread until it returns, so size the pool for every
@@ -34,7 +45,8 @@ export class WorkerPool {
       throw new InvalidArgumentError(`threads must be a positive integer, got ${String(threads)}`);
     }
     const priority = checkThreadPriority(options.priority ?? 'normal');
-    this.piscina = new Piscina({
+    const PiscinaPool = loadPiscina();
+    this.piscina = new PiscinaPool({
       filename: bootstrapUrl(BOOTSTRAP_URL).href,
       workerData: bootstrapData(TASK_RUNNER_URL, { priority }),
       minThreads: threads,

@@ -1,5 +1,5 @@
 import { op, type DataStream, type Fn, type KeyByOptions, type OperatorContext, type OperatorOptions } from '../stream/index.js';
-import { toFnRef } from '../stream/plan/functions.js';
+import { toFnRef } from '../stream/plan/function-check.js';
 import type { Envelope } from './envelope.js';
 
 const TRACKED_MODULE = new URL(`./tracked-op${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;

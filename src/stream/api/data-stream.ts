@@ -1,7 +1,8 @@
 import { checkOptions, InvalidArgumentError } from '../../errors.js';
 import type { SharedRing } from '../../ring/index.js';
 import type { OpRef } from '../../pool/index.js';
-import { toFnRef, type FnRef } from '../plan/functions.js';
+import type { FnRef } from '../plan/functions.js';
+import { toFnRef } from '../plan/function-check.js';
 import type { AggregateFns, Edge, GraphNode, NodeSpec, Partition, StreamGraph, VectorMetric, WindowSpec } from '../plan/graph.js';
 import { sinkWriter, type SinkConnector } from './connector.js';
 

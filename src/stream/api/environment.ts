@@ -20,7 +20,7 @@ import {
   type StateWarning,
   type TableOptions,
 } from '../../state/index.js';
-import { toFnRef } from '../plan/functions.js';
+import { toFnRef } from '../plan/function-check.js';
 import { tableVertex } from '../runtime/job.js';
 import type { TableSpec } from '../runtime/stage-state.js';
 import { StatefulRun, type TransactionalSink } from '../runtime/stateful-run.js';

@@ -3,7 +3,7 @@ import { FrameTooLargeError, SharedRing } from '../../ring/index.js';
 import { loadFn } from './chain.js';
 import { SharedVectorBatch } from '../batches/feed-arena.js';
 import { BATCH_REF_SIZE, writeBatchRef, type InputBatch } from '../batches/batch-ref.js';
-import { checkTimestamp, FrameKind, frameType, isVectorRecord, PreparedRecord, writeControl, writeControlAsync, type VectorRecord } from './frames.js';
+import { checkTimestamp, CONTROL_FRAME_SIZE, FrameKind, frameType, isVectorRecord, PreparedRecord, writeControlAsync, writeControlAt, type VectorRecord } from './frames.js';
 import type { Partition } from '../plan/graph.js';
 import { Router } from './routing.js';
 import { batchRows, VectorBatch, type VectorRows } from '../batches/vector-batch.js';
@@ -402,10 +402,24 @@ export class EdgeWriter {
   }
 
   /** Sends a control mark to every ring of every edge (after the batches before it). */
+  /**
+   * Writes a control mark behind everything sent before it (blocking). Watermarks and barriers go
+   * out quietly, like records: a stage announces what it published after each pass over its input
+   * (StageOutput.flush), and a worker that woke its readers for every watermark (a source sends
+   * one every few hundred records) spent more on the wake-ups than on the records. End, its last
+   * frame, wakes them at once.
+   */
   control(kind: number, value: number): void {
-    this.flush();
-    // (writeControl commits with a wake, which also announces everything before it.)
-    for (const edge of this.edges) for (const t of edge.targets) writeControl(t.ring, kind, edge.producer, value, edge.port);
+    this.sendKept();
+    for (const edge of this.edges) {
+      for (const target of edge.targets) {
+        this.flushTarget(target);
+        const offset = this.claim(target, frameType(kind, edge.port), CONTROL_FRAME_SIZE);
+        writeControlAt(target.ring.data, offset, kind, edge.producer, value);
+        this.publish(target, offset);
+      }
+    }
+    if (kind === FrameKind.End) for (const edge of this.edges) for (const target of edge.targets) this.announce(target);
   }
 
   async controlAsync(kind: number, value: number): Promise<void> {

@@ -294,6 +294,14 @@ export function readControl(data: Uint8Array, offset: number): ControlMark {
   return { producer: view.getInt32(0, true), epoch: view.getInt32(4, true), watermark: view.getFloat64(8, true) };
 }
 
+/** Bytes of a control mark's payload. */
+export const CONTROL_FRAME_SIZE = CONTROL_SIZE;
+
+/** Writes a control mark's payload into claimed space at `offset` of `data` (see controlPayload). */
+export function writeControlAt(data: Uint8Array, offset: number, kind: number, producer: number, b = 0): void {
+  data.set(controlPayload(kind, producer, b), offset);
+}
+
 /** Writes one control mark into `ring`, blocking (worker threads). */
 export function writeControl(ring: SharedRing, kind: number, producer: number, b = 0, port = 0): void {
   ring.write(controlPayload(kind, producer, b), frameType(kind, port));

@@ -41,7 +41,7 @@ export interface SourceBatch<T> {
 }
 
 export interface SourceContext {
-  /** Reports a record that cannot enter the pipeline (bad bytes …) to `env.onError`. */
+  /** Reports a record that cannot enter the pipeline (bad bytes …) as a failed record: to `env.onError`, else kept and counted (execute() rejects after the run). */
   report(failure: OperatorFailure): void;
 }
 
@@ -108,7 +108,8 @@ export function isSinkConnector(value: unknown): value is SinkConnector {
 /** What the adapter needs from a started job. */
 export interface JobHooks {
   barrier(epoch: number): Promise<void>;
-  onFailure: ((failure: OperatorFailure) => void) | undefined;
+  /** The job's own failure path: onError (a handler that throws is contained, as HandlerError), else kept and counted. */
+  report(failure: OperatorFailure): void;
   /** Checkpoints are on: acks at commits, seek before batches, sinks recovered after open. */
   checkpoints?: {
     resume(source: string): unknown;
@@ -140,12 +141,7 @@ class EnvConnectors {
     return {
       async *[Symbol.asyncIterator]() {
         await self.ready;
-        const context: SourceContext = {
-          report: (failure) => {
-            if (self.hooks.onFailure) self.hooks.onFailure(failure);
-            else process.emitWarning(`${failure.operator}: ${failure.error.message}`, { code: failure.error.code ?? 'ERR_SOURCE_RECORD' });
-          },
-        };
+        const context: SourceContext = { report: (failure) => self.hooks.report(failure) };
         await self.opened;
         if (self.hooks.checkpoints) {
           yield* self.checkpointedFeed(source, context);

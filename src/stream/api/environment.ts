@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import type { ResourceLimits } from 'node:worker_threads';
 import { AbortError, checkOptions, InvalidArgumentError, TimeoutError } from '../../errors.js';
 import { checkThreadPriority, type ThreadPriority } from '../../pool/index.js';
 import type { SharedRing } from '../../ring/index.js';
@@ -42,6 +43,13 @@ export interface StreamEnvironmentOptions {
    * short, the main thread's event loop gets the CPU first; otherwise workers run flat out.
    */
   workerPriority?: ThreadPriority;
+  /**
+   * Heap limits of each operator thread, as Node's Worker takes them (`maxYoungGenerationSizeMb`,
+   * `maxOldGenerationSizeMb`, `codeRangeSizeMb`, `stackSizeMb`). Default: V8's. Operators that keep
+   * little between records run well with a small young generation, which takes less memory: see
+   * README, "Footprint".
+   */
+  workerResourceLimits?: ResourceLimits;
   /** The application's name in its state folder (required with stateDir / stateStore): `<stateDir>/<appId>/`. */
   appId?: string;
   /** Where tables are checkpointed (the embedded FileStateStore). execute() with the same appId and stateDir recovers. */
@@ -64,6 +72,21 @@ export interface JobWarning {
   offset?: number;
   bytes?: number;
   cause?: Error;
+}
+
+const RESOURCE_LIMIT_KEYS = ['maxYoungGenerationSizeMb', 'maxOldGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'] as const satisfies readonly (keyof ResourceLimits)[];
+
+function checkResourceLimits(limits: ResourceLimits | undefined): ResourceLimits | undefined {
+  if (limits === undefined) return undefined;
+  if (typeof limits !== 'object' || limits === null) throw new InvalidArgumentError(`workerResourceLimits must be an object, got ${String(limits)}`);
+  checkOptions('workerResourceLimits', limits, RESOURCE_LIMIT_KEYS);
+  for (const key of RESOURCE_LIMIT_KEYS) {
+    const value = limits[key];
+    if (value !== undefined && !(typeof value === 'number' && value > 0 && Number.isFinite(value))) {
+      throw new InvalidArgumentError(`workerResourceLimits.${key} must be a positive number of MB, got ${String(value)}`);
+    }
+  }
+  return { ...limits };
 }
 
 export interface RunningJob {
@@ -121,6 +144,7 @@ const ENVIRONMENT_OPTIONS = [
   'ringCapacity',
   'zeroCopyVectors',
   'workerPriority',
+  'workerResourceLimits',
   'appId',
   'stateDir',
   'stateStore',
@@ -142,6 +166,7 @@ export class StreamEnvironment implements GraphOwner {
   readonly ringCapacity: number;
   readonly zeroCopyVectors: boolean;
   readonly workerPriority: ThreadPriority;
+  readonly workerResourceLimits: ResourceLimits | undefined;
   private readonly timing = new Map<GraphNode, SourceTiming>();
   private readonly names = new Map<string, number>();
   private failureHandler?: (failure: OperatorFailure) => unknown;
@@ -213,6 +238,7 @@ export class StreamEnvironment implements GraphOwner {
     );
     this.ringCapacity = options.ringCapacity ?? 1 << 22;
     this.workerPriority = checkThreadPriority(options.workerPriority ?? 'belowNormal');
+    this.workerResourceLimits = checkResourceLimits(options.workerResourceLimits);
     this.zeroCopyVectors = options.zeroCopyVectors === true;
   }
 
@@ -403,6 +429,7 @@ export class StreamEnvironment implements GraphOwner {
       ringCapacity: this.ringCapacity,
       zeroCopyVectors: this.zeroCopyVectors,
       workerPriority: this.workerPriority,
+      workerResourceLimits: this.workerResourceLimits,
       shared: { ...this.sharedBuffers },
       onFailure: this.failureHandler,
       onSideOutput: this.sideOutputHandler,
@@ -414,7 +441,7 @@ export class StreamEnvironment implements GraphOwner {
     this.running = true;
     this.currentJob = job;
     this.currentRun = undefined;
-    const hooks = { barrier: (epoch: number) => job.barrier(epoch), onFailure: this.failureHandler };
+    const hooks = { barrier: (epoch: number) => job.barrier(epoch), report: (failure: OperatorFailure) => job.report(failure) };
     const connectors = runConnectors(this, hooks, job.run());
     const done = connectors.done.finally(() => {
       this.running = false;
@@ -516,7 +543,7 @@ export class StreamEnvironment implements GraphOwner {
       this.currentRun = run;
       const hooks = {
         barrier: (epoch: number) => run.current.barrier(epoch),
-        onFailure: this.failureHandler,
+        report: (failure: OperatorFailure) => run.current.report(failure),
         checkpoints: store
           ? { resume: (name: string) => run.resumePosition(name), committedSink: (name: string) => run.committedSink(name) }
           : undefined,

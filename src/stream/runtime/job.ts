@@ -17,6 +17,7 @@ import { replayableSource, type SourceCheckpoint, type SourceCheckpointing } fro
 import type { CommittedCheckpoint, PartitionChanges } from '../../state/index.js';
 import type { CheckpointWritten, StageStateTask, TableSpec } from './stage-state.js';
 import type { CheckpointStats } from './stateful-run.js';
+import type { ResourceLimits } from 'node:worker_threads';
 
 const STAGE_MODULE = workerModule('stage.mjs', new URL(`./stage${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
 
@@ -24,6 +25,8 @@ export interface JobOptions {
   ringCapacity: number;
   zeroCopyVectors: boolean;
   workerPriority: ThreadPriority;
+  /** Heap limits of each operator thread (StreamEnvironmentOptions.workerResourceLimits). */
+  workerResourceLimits?: ResourceLimits;
   /**
    * Where failures go; without a handler, execute() rejects after the run naming the first one
    * (the first KEPT_FAILURES are kept on the error, the rest only counted). A handler that throws
@@ -258,7 +261,7 @@ export class Job {
     private readonly options: JobOptions,
   ) {
     const workerInstances = plan.vertices.filter((v) => v.kind === 'worker').reduce((n, v) => n + v.parallelism, 0);
-    this.pool = new WorkerPool({ threads: Math.max(1, workerInstances), priority: options.workerPriority });
+    this.pool = new WorkerPool({ threads: Math.max(1, workerInstances), priority: options.workerPriority, resourceLimits: options.workerResourceLimits });
     this.channel = SharedRing.create({ capacity: 1 << 20 });
     this.counters = StageCounters.create(workerInstances);
     this.arenas = plan.vertices.flatMap((v) => {
@@ -612,8 +615,12 @@ export class Job {
     }
   }
 
-  /** A failed record: to the handler, else kept (the first KEPT_FAILURES; all are counted). */
-  private report(failure: OperatorFailure): void {
+  /**
+   * A failed record: to the handler (contained: what it throws is kept for HandlerError), else
+   * kept (the first KEPT_FAILURES; all are counted). Also how a source connector reports a record
+   * that cannot enter the pipeline.
+   */
+  report(failure: OperatorFailure): void {
     this.result.failures++;
     if (this.options.onFailure) this.callHandler('onError', this.options.onFailure, failure);
     else if (this.failures.length < KEPT_FAILURES) this.failures.push(failure);

@@ -31,6 +31,9 @@ await build({
   logLevel: 'warning',
   // tsx is loaded only for TypeScript entries (user modules), from the app's own install.
   external: ['tsx', 'tsx/*'],
-  // Bundled CommonJS dependencies (piscina, msgpackr) call require(); an ES module has none.
-  banner: { js: "import { createRequire as __ringflowCreateRequire } from 'node:module'; const require = __ringflowCreateRequire(import.meta.url);" },
+  // Bundled CommonJS code (the NATS client, loaded only by remote services) calls require(); an ES
+  // module has none. Made on first use: createRequire costs a few ms per file at each thread start.
+  banner: {
+    js: "import { createRequire as __ringflowCreateRequire } from 'node:module'; let __ringflowRequire; const require = (id) => (__ringflowRequire ??= __ringflowCreateRequire(import.meta.url))(id);",
+  },
 });

@@ -128,6 +128,32 @@ describe.skipIf(!available)('JetStream connectors (real nats-server on 127.0.0.1
     expect(Object.keys(info.state.subjects ?? {}).sort()).toEqual(['out2.u0', 'out2.u1', 'out2.u2']);
   });
 
+  it('the sink waits when maxInFlight publishes are unacknowledged, and flush waits for those issued before it', { timeout: 20_000 }, async () => {
+    await jsm.streams.add({ name: 'WINDOW', subjects: ['window.>'] });
+    const sink = toJetStream<{ id: number }>({ servers: server.url, subject: 'window.out', msgId: (r) => String(r.id), encode: 'json', maxInFlight: 3 });
+    await sink.open();
+    try {
+      // Nothing is acknowledged within one synchronous run: the third write fills the window.
+      expect(sink.write({ id: 1 })).toBeUndefined();
+      expect(sink.write({ id: 2 })).toBeUndefined();
+      const full = sink.write({ id: 3 });
+      expect(full).toBeInstanceOf(Promise);
+      await full;
+      expect(sink.published).toBeGreaterThanOrEqual(1);
+      for (let id = 4; id <= 40; id++) await sink.write({ id });
+      await sink.flush();
+      expect(sink.published).toBe(40);
+      expect(await messages('WINDOW')).toBe(40);
+      // flush() resolves with later publishes still out (they are not waited for) but never before its own.
+      await sink.write({ id: 41 });
+      const flushed = sink.flush();
+      await flushed;
+      expect(sink.published).toBeGreaterThanOrEqual(41);
+    } finally {
+      await sink.close();
+    }
+  });
+
   it('reports a message that cannot be decoded with its subject and sequence, and terminates it', async () => {
     await jsm.streams.add({ name: 'BAD', subjects: ['bad.>'] });
     await publishAll('bad.in', [{ ok: 1 }, '{not json', { ok: 2 }]);

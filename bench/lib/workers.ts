@@ -109,7 +109,8 @@ const compiled = import.meta.url.endsWith('.js');
  */
 export function benchWorkerUrl(file: string): URL {
   if (compiled && file.endsWith('.ts')) return new URL(`../workers/${file.slice(0, -3)}.js`, import.meta.url);
-  if (compiled && file.endsWith('.mjs')) return new URL(`../../../bench/workers/${file}`, import.meta.url);
+  // Plain files (.mjs workers, wrk's .lua script) are not compiled: they stay in the source tree.
+  if (compiled) return new URL(`../../../bench/workers/${file}`, import.meta.url);
   return new URL(`../workers/${file}`, import.meta.url);
 }
 

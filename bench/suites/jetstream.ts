@@ -57,7 +57,8 @@ async function startResponder(url: string): Promise<ChildProcess> {
 
 async function remoteLatency(ctx: SuiteContext, url: string): Promise<void> {
   const child = await startResponder(url);
-  const nc = await connect({ servers: url });
+  // noAsyncTraces, as ringflow's own connections (src/nats): no Error objects built per request.
+  const nc = await connect({ servers: url, noAsyncTraces: true });
   const services = new ServiceManager();
   services.registerRemote('benchcalc', { servers: url, timeoutMs: 5000 });
   await services.start();
@@ -114,7 +115,9 @@ async function prepare(jsm: JetStreamManager, nc: NatsConnection, tag: string, n
 
 async function plainLoop(url: string, stream: string, durable: string, out: string, n: number, work: (r: Work) => Work): Promise<number> {
   const started = performance.now();
-  const nc = await connect({ servers: url });
+  // noAsyncTraces, as ringflow's own connections (src/nats): without it nats.js builds two Error
+  // objects per publish (a request), most of a publish's cost.
+  const nc = await connect({ servers: url, noAsyncTraces: true });
   const js = jetstream(nc);
   const consumer = await js.consumers.get(stream, durable);
   const messages = await consumer.consume({ max_messages: WINDOW });

@@ -1,6 +1,6 @@
 /**
  * HTTP serving (issue 11): requests per second and latency at 64 connections, driven by
- * autocannon from a child process, for
+ * wrk (or autocannon when wrk is not installed) from a child process, for
  *   - a trivial operator (map + filter): ringflow serve, a plain node:http handler doing the same
  *     work inline on the main thread, and the same inline handler on fastify (what fastify costs);
  *   - a CPU-bound operator (~200 µs of arithmetic per request, calibrated here): ringflow serve
@@ -8,7 +8,7 @@
  *     inline handler; plus the main thread's event-loop delay while ringflow serves it.
  * The load generator shares the box's cores with the server: compare within one run.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -34,15 +34,32 @@ interface Load {
   timeouts: number;
 }
 
-/** Runs autocannon in a child process against `url` and returns its summary. */
+/**
+ * The load generator: wrk when it is installed (Debian's `wrk`; C, a fraction of autocannon's CPU
+ * per request, which leaves more of the shared cores to the servers compared), else autocannon
+ * (a Node process). Either runs as a child process, the same one for every case of a run.
+ */
+const generator: 'wrk' | 'autocannon' = spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error === undefined ? 'wrk' : 'autocannon';
+
+/** Runs the load generator against `url` for `seconds` and returns its summary. */
 function drive(url: string, body: unknown, seconds: number): Promise<Load> {
-  const spec = JSON.stringify({ url, connections: CONNECTIONS, durationSec: seconds, body: JSON.stringify(body) });
+  const json = JSON.stringify(body);
+  const [command, args, env] =
+    generator === 'wrk'
+      ? ['wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--timeout', '10s', '-s', fileURLToPath(benchWorkerUrl('wrk-post.lua')), url], { ...process.env, WRK_BODY: json }]
+      : [process.execPath, [fileURLToPath(benchWorkerUrl('autocannon-run.mjs')), JSON.stringify({ url, connections: CONNECTIONS, durationSec: seconds, body: json })], process.env];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(benchWorkerUrl('autocannon-run.mjs')), spec], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'], env });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as Load) : reject(new Error(`autocannon exited with ${code}`))));
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`${generator} exited with ${code}`));
+      const last = JSON.parse(out.trim().split('\n').pop()!) as Load & { durationUs?: number };
+      // wrk gives its count and duration; autocannon its mean rate.
+      if (last.durationUs !== undefined) last.rps = last.requests / (last.durationUs / 1e6);
+      resolve(last);
+    });
   });
 }
 
@@ -101,15 +118,22 @@ async function fastifyInline(handle: (body: any) => unknown): Promise<{ url: str
 
 export const serveSuite: Suite = {
   name: 'serve',
-  title: 'HTTP serving at 64 connections (autocannon in a child process): ringflow serve vs node:http inline, fastify inline, node:http + Piscina',
+  title: `HTTP serving at 64 connections (${generator} in a child process): ringflow serve vs node:http inline, fastify inline, node:http + Piscina`,
   async run(ctx: SuiteContext) {
     const seconds = ctx.quick ? 3 : 8;
+    ctx.log(generator === 'wrk' ? 'load generator: wrk' : 'load generator: autocannon (wrk is not installed: apt-get install wrk; autocannon, a Node process, takes more of the shared cores)');
     const measure = async (id: string, label: string, url: string, body: unknown, during?: () => void) => {
       await drive(url, body, 1); // warm-up
       during?.();
+      // The server side's CPU (this process, every thread: HTTP, pipeline, workers, GC) per request:
+      // what the cores are shared out by, and less noisy than req/s on a loaded box.
+      const cpu0 = process.cpuUsage();
       const r = await drive(url, body, seconds);
+      const cpu = process.cpuUsage(cpu0);
+      const cpuMicrosPerRequest = r.requests > 0 ? (cpu.user + cpu.system) / r.requests : undefined;
       if (r.non2xx > 0 || r.errors > 0) ctx.log(`${id}: ${r.non2xx} non-2xx answers, ${r.errors} errors, ${r.timeouts} timeouts`);
-      ctx.report({ id, label, kind: 'throughput', unit: 'req/s', value: r.rps, p50: r.p50, p99: r.p99, detail: { ...r, connections: CONNECTIONS, latencyUnit: 'ms' } });
+      ctx.report({ id, label, kind: 'throughput', unit: 'req/s', value: r.rps, p50: r.p50, p99: r.p99, detail: { ...r, connections: CONNECTIONS, latencyUnit: 'ms', generator, serverCpuMicrosPerRequest: cpuMicrosPerRequest } });
+      if (cpuMicrosPerRequest !== undefined) ctx.report({ id: `${id}.cpu`, label: `${label}: server CPU per request (all threads)`, kind: 'latency', unit: 'µs', value: cpuMicrosPerRequest, statistic: 'mean' });
       ctx.report({ id: `${id}.p50`, label: `${label}: latency p50`, kind: 'latency', unit: 'µs', value: r.p50 * 1000 });
       ctx.report({ id: `${id}.p99`, label: `${label}: latency p99`, kind: 'latency', unit: 'µs', value: r.p99 * 1000, statistic: 'p99' });
       return r;
@@ -191,6 +215,8 @@ export const serveSuite: Suite = {
     ratio('serve.trivial.fastifyVsHttp', 'trivial inline: fastify vs node:http (req/s; < 0.9 would argue against fastify)', 'serve.trivial.fastify', 'serve.trivial.http'),
     ratio('serve.cpu.vsPiscina', 'CPU-bound: ringflow serve vs node:http + Piscina (req/s)', 'serve.cpu.ringflow', 'serve.cpu.piscina'),
     ratio('serve.cpu.vsInline', 'CPU-bound: ringflow serve vs node:http inline (req/s)', 'serve.cpu.ringflow', 'serve.cpu.http'),
+    ratio('serve.cpu.cpuPerRequest.vsPiscina', 'CPU-bound: server CPU per request, ringflow serve / node:http + Piscina (lower is better)', 'serve.cpu.ringflow.cpu', 'serve.cpu.piscina.cpu'),
+    ratio('serve.cpu.cpuPerRequest.vsInline', 'CPU-bound: server CPU per request, ringflow serve / node:http inline (lower is better)', 'serve.cpu.ringflow.cpu', 'serve.cpu.http.cpu'),
     ratio('serve.trivial.normalPriority.vsHttp', 'trivial, normal-priority workers: ringflow serve vs node:http inline', 'serve.trivial.ringflow.normalPriority', 'serve.trivial.http'),
     ratio('serve.cpu.normalPriority.vsPiscina', 'CPU-bound, normal-priority workers: ringflow serve vs Piscina', 'serve.cpu.ringflow.normalPriority', 'serve.cpu.piscina'),
   ],

@@ -35,6 +35,22 @@ export class PublishError extends RingflowError {
   }
 }
 
+/**
+ * The state's manifest changed since this store read it: another process opened the bucket (or
+ * committed) after this one. This process's checkpoint was not committed; it must stop, the
+ * other one owns the state now.
+ */
+export class StateCommitConflictError extends RingflowError {
+  constructor(readonly bucket: string, checkpointId: number | undefined, options?: ErrorOptions) {
+    super(
+      'ERR_STATE_COMMIT_CONFLICT',
+      `JetStream bucket '${bucket}': another process opened or committed this state after this one opened it; ` +
+        `${checkpointId === undefined ? 'nothing' : `checkpoint ${checkpointId}`} was not committed (only the process that opened the state last may commit)`,
+      options,
+    );
+  }
+}
+
 /** The file a source reads does not exist. */
 export class FileNotFoundError extends RingflowError {
   constructor(readonly path: string, options?: ErrorOptions) {

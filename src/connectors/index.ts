@@ -8,7 +8,9 @@ export { fromJetStream, JetStreamSource, DEAD_LETTER_HEADERS } from './jetstream
 export type { JetStreamSourceOptions } from './jetstream-source.js';
 export { toJetStream, JetStreamSink } from './jetstream-sink.js';
 export type { JetStreamSinkOptions } from './jetstream-sink.js';
-export { DecodeError, PublishError, UnknownStreamError, UnknownSubjectError, JetStreamUnavailableError } from './errors.js';
+export { jetStreamStateStore, JetStreamStateStore, STATE_HEADERS } from './jetstream-state-store.js';
+export type { JetStreamStateStoreOptions } from './jetstream-state-store.js';
+export { DecodeError, PublishError, UnknownStreamError, UnknownSubjectError, JetStreamUnavailableError, StateCommitConflictError } from './errors.js';
 export { FileNotFoundError, FileReadError, FileDecodeError, FileWriteError, FileCommitError } from './errors.js';
 export { NatsConnectionError } from '../nats/index.js';
 export type { MessageFormat } from './codec.js';

@@ -50,7 +50,16 @@ export class JetStreamSink<T = unknown> implements SinkConnector<T> {
   private js: JetStreamClient | undefined;
   private jsm: JetStreamManager | undefined;
   private readonly retryMs: number;
-  private readonly inFlight = new Set<Promise<void>>();
+  /**
+   * Publishes in issue order: the nth write is publish n. Every one below `settledBelow` has
+   * settled (acknowledged, or failed into `failure`); those above it that settled early (a
+   * retried one holds the line back) are in `settledAhead`. No promise of our own per publish.
+   */
+  private issued = 0;
+  private settledBelow = 1;
+  private readonly settledAhead = new Set<number>();
+  /** flush() callers, each waiting for the publishes issued before it (in `upTo` order). */
+  private flushWaiters: { upTo: number; resolve: () => void }[] = [];
   private failure: Error | undefined;
   private room: (() => void) | undefined;
   /** Records published and acknowledged by the server. */
@@ -105,37 +114,55 @@ export class JetStreamSink<T = unknown> implements SinkConnector<T> {
       throw new PublishError(subject, `cannot encode the record: ${(error as Error).message}`, { cause: error });
     }
     const id = this.msgId?.(record);
-    const publish: Promise<void> = this.publishOne(subject, data, id === undefined ? undefined : String(id)).then(
-      () => void this.published++,
-      (error: Error) => void (this.failure ??= error),
+    const msgID = id === undefined ? undefined : String(id);
+    const n = ++this.issued;
+    this.js!.publish(subject, data, msgID === undefined ? undefined : { msgID }).then(
+      () => this.acknowledged(n),
+      (error: unknown) => void this.retry(n, subject, data, msgID, error),
     );
-    const tracked = publish.finally(() => {
-      this.inFlight.delete(tracked);
-      const room = this.room;
-      this.room = undefined;
-      room?.();
-    });
-    this.inFlight.add(tracked);
-    if (this.inFlight.size >= this.maxInFlight) return this.waitForRoom();
+    if (this.inFlight >= this.maxInFlight) return this.waitForRoom();
   }
 
-  /** One publish, retried while the server cannot take it; rejects with a coded error. */
-  private async publishOne(subject: string, data: Uint8Array, msgID: string | undefined): Promise<void> {
+  private acknowledged(n: number): void {
+    this.published++;
+    this.settle(n);
+  }
+
+  private settle(n: number): void {
+    if (n === this.settledBelow) {
+      this.settledBelow++;
+      while (this.settledAhead.delete(this.settledBelow)) this.settledBelow++;
+      while (this.flushWaiters.length > 0 && this.flushWaiters[0]!.upTo < this.settledBelow) this.flushWaiters.shift()!.resolve();
+    } else this.settledAhead.add(n);
+    const room = this.room;
+    this.room = undefined;
+    room?.();
+  }
+
+  /** A publish that failed: retried (same Nats-Msg-Id) while the server cannot take it, else the sink fails with a coded error. */
+  private async retry(n: number, subject: string, data: Uint8Array, msgID: string | undefined, first: unknown): Promise<void> {
     const until = Date.now() + this.retryMs;
+    let error = first;
     for (let attempt = 1; ; attempt++) {
+      // JetStream answered and refused it: retrying would not help.
+      if (error instanceof JetStreamApiError) return this.fail(n, new PublishError(subject, error.message, { cause: error }));
+      if (isNoResponders(error) && (await this.noStreamFor(subject))) {
+        return this.fail(n, new UnknownSubjectError(subject, 'no JetStream stream captures it', { cause: error }));
+      }
+      if (Date.now() >= until) return this.fail(n, new PublishError(subject, `not acknowledged within ${this.retryMs} ms: ${(error as Error)?.message ?? error}`, { cause: error }));
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * attempt)));
       try {
         await this.js!.publish(subject, data, msgID === undefined ? undefined : { msgID });
-        return;
-      } catch (error) {
-        // JetStream answered and refused it: retrying would not help.
-        if (error instanceof JetStreamApiError) throw new PublishError(subject, error.message, { cause: error });
-        if (isNoResponders(error) && (await this.noStreamFor(subject))) {
-          throw new UnknownSubjectError(subject, 'no JetStream stream captures it', { cause: error });
-        }
-        if (Date.now() >= until) throw new PublishError(subject, `not acknowledged within ${this.retryMs} ms: ${(error as Error)?.message ?? error}`, { cause: error });
-        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * attempt)));
+        return this.acknowledged(n);
+      } catch (e) {
+        error = e;
       }
     }
+  }
+
+  private fail(n: number, error: Error): void {
+    this.failure ??= error;
+    this.settle(n);
   }
 
   /** True when the server says no stream captures `subject` (false when it cannot say now). */
@@ -148,13 +175,19 @@ export class JetStreamSink<T = unknown> implements SinkConnector<T> {
     }
   }
 
+  private get inFlight(): number {
+    return this.issued - this.settledBelow + 1 - this.settledAhead.size;
+  }
+
   private async waitForRoom(): Promise<void> {
-    while (this.inFlight.size >= this.maxInFlight) await new Promise<void>((resolve) => (this.room = resolve));
+    while (this.inFlight >= this.maxInFlight) await new Promise<void>((resolve) => (this.room = resolve));
     if (this.failure) throw this.failure;
   }
 
+  /** Resolves once every publish issued so far has settled (later ones are not waited for); rejects with the sink's failure. */
   async flush(): Promise<void> {
-    if (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+    const upTo = this.issued;
+    if (upTo >= this.settledBelow) await new Promise<void>((resolve) => this.flushWaiters.push({ upTo, resolve }));
     if (this.failure) throw this.failure;
   }
 

@@ -17,7 +17,9 @@ export interface ResultListener {
 export class InFlight {
   readonly results: unknown[] = [];
   listeners: ResultListener[] | undefined;
-  timer: NodeJS.Timeout | undefined;
+  /** performance.now() past which the request gets 408. */
+  deadline = 0;
+  ended = false;
   /** Called once with the outcome (the sync handler's answer). */
   onEnd: ((outcome: Outcome) => void) | undefined;
   constructor(
@@ -54,6 +56,14 @@ export class RequestRegistry {
   /** Ended async requests and their outcomes, in the order they ended. */
   private readonly stored = new Map<string, Finished>();
   private readonly sweeper: NodeJS.Timeout;
+  /**
+   * Requests in the order they opened, which is their deadlines' order (one timeout for all):
+   * one timer, for the oldest, instead of one per request. Ended ones leave when they reach the
+   * front, or when the queue is compacted (it stays within twice the requests in flight).
+   */
+  private deadlines: InFlight[] = [];
+  private deadlinesHead = 0;
+  private deadlineTimer: NodeJS.Timeout | undefined;
   private drained: (() => void) | undefined;
   private slotWaiters: (() => void)[] = [];
 
@@ -87,8 +97,46 @@ export class RequestRegistry {
     const request = new InFlight(id, origin, async);
     this.bySlot[slotOf(origin)] = request;
     this.inFlight.set(id, request);
-    request.timer = setTimeout(() => this.end(request, timeoutOutcome(this.options.requestTimeoutMs)), this.options.requestTimeoutMs);
+    request.deadline = performance.now() + this.options.requestTimeoutMs;
+    if (this.deadlines.length - this.deadlinesHead > 2 * this.inFlight.size + 1024) this.compactDeadlines();
+    this.deadlines.push(request);
+    if (this.deadlineTimer === undefined) this.armDeadline(this.options.requestTimeoutMs);
     return request;
+  }
+
+  private armDeadline(ms: number): void {
+    this.deadlineTimer = setTimeout(() => this.expire(), Math.max(1, Math.ceil(ms)));
+  }
+
+  /** Ends the requests past their deadline (408) and arms the timer for the oldest left. */
+  private expire(): void {
+    this.deadlineTimer = undefined;
+    const now = performance.now();
+    const queue = this.deadlines;
+    let head = this.deadlinesHead;
+    while (head < queue.length) {
+      const request = queue[head]!;
+      if (!request.ended) {
+        if (request.deadline > now) break;
+        this.end(request, timeoutOutcome(this.options.requestTimeoutMs));
+      }
+      head++;
+    }
+    if (head === queue.length) {
+      this.deadlines = [];
+      this.deadlinesHead = 0;
+      return;
+    }
+    this.deadlinesHead = head;
+    if (head > 1024 && head * 2 > queue.length) this.compactDeadlines();
+    this.armDeadline(this.deadlines[this.deadlinesHead]!.deadline - now);
+  }
+
+  private compactDeadlines(): void {
+    const live: InFlight[] = [];
+    for (let i = this.deadlinesHead; i < this.deadlines.length; i++) if (!this.deadlines[i]!.ended) live.push(this.deadlines[i]!);
+    this.deadlines = live;
+    this.deadlinesHead = 0;
   }
 
   /** A record of some request reached the sink. */
@@ -118,8 +166,8 @@ export class RequestRegistry {
 
   /** Ends a request (answered, timed out, aborted, failed): frees its slot, remembers its id. */
   end(request: InFlight, outcome: Outcome): void {
-    if (this.inFlight.get(request.id) !== request) return; // ended already
-    clearTimeout(request.timer);
+    if (request.ended) return;
+    request.ended = true;
     this.table.release(request.origin);
     this.bySlot[slotOf(request.origin)] = undefined;
     this.inFlight.delete(request.id);
@@ -187,6 +235,7 @@ export class RequestRegistry {
 
   stop(): void {
     clearInterval(this.sweeper);
+    clearTimeout(this.deadlineTimer);
   }
 }
 

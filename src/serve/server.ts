@@ -256,29 +256,57 @@ function buildApp(
   });
 
   /** Before the body is read: closing, token, request id. Nothing of a refused request enters the pipeline. */
-  const admit = async (request: FastifyRequest) => {
-    if (state.closing) throw new ServeError(503, ServeErrorCode.Closing, 'the server is closing');
+  const check = (request: FastifyRequest): ServeError | undefined => {
+    if (state.closing) return new ServeError(503, ServeErrorCode.Closing, 'the server is closing');
     const down = pipelineDown();
-    if (down) throw new ServeError(503, ServeErrorCode.PipelineFailed, down.message);
+    if (down) return new ServeError(503, ServeErrorCode.PipelineFailed, down.message);
     if (expected !== undefined) {
       const given = request.headers.authorization;
       const bytes = given === undefined ? undefined : Buffer.from(given);
       if (bytes === undefined || bytes.length !== expected.length || !timingSafeEqual(bytes, expected)) {
-        throw new ServeError(401, ServeErrorCode.Unauthorized, given === undefined ? 'an Authorization: Bearer token is required' : 'the token is not valid');
+        return new ServeError(401, ServeErrorCode.Unauthorized, given === undefined ? 'an Authorization: Bearer token is required' : 'the token is not valid');
       }
     }
+    return undefined;
   };
-  const admitWithId = async (request: FastifyRequest) => {
-    await admit(request);
-    const header = request.headers[idHeader];
-    (request as { requestId?: string }).requestId = header === undefined ? uuidv7() : checkId(Array.isArray(header) ? header[0] : header, `the ${idHeader} header`);
+  // Callback-style hooks: an async hook costs a promise per request, on the hottest path.
+  const admit = (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void) => done(check(request));
+  const admitWithId = (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void) => {
+    let error = check(request);
+    if (error === undefined) {
+      const header = request.headers[idHeader];
+      try {
+        (request as { requestId?: string }).requestId = header === undefined ? uuidv7() : checkId(Array.isArray(header) ? header[0] : header, `the ${idHeader} header`);
+      } catch (e) {
+        error = e as ServeError;
+      }
+    }
+    done(error);
   };
 
-  /** Puts the request's record into the pipeline, waiting a bounded time for room (else 429). */
-  const submit = async (id: string, body: unknown, async: boolean): Promise<InFlight> => {
+  /**
+   * Puts the request's record into the pipeline: at once when there is room (no promise on this
+   * path), else after a bounded wait for room (429 past it).
+   */
+  const submit = (id: string, body: unknown, async: boolean): InFlight | Promise<InFlight> => {
     registry.checkNew(id);
+    if (feed.queued < settings.maxQueued) {
+      const request = registry.open(id, async);
+      if (request !== undefined) {
+        feed.push({ o: request.origin, v: body });
+        return request;
+      }
+    }
+    return submitLater(id, body, async);
+  };
+  const submitLater = async (id: string, body: unknown, async: boolean): Promise<InFlight> => {
     const deadline = Date.now() + settings.backpressureMs;
     for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0 || state.closing) break;
+      // Room comes when the source takes a batch (the queue empties) or a request ends (a slot frees).
+      await Promise.race([feed.waitForRoom(left), registry.whenSlotFree(left)]);
+      registry.checkNew(id);
       if (feed.queued < settings.maxQueued) {
         const request = registry.open(id, async);
         if (request !== undefined) {
@@ -286,11 +314,6 @@ function buildApp(
           return request;
         }
       }
-      const left = deadline - Date.now();
-      if (left <= 0 || state.closing) break;
-      // Room comes when the source takes a batch (the queue empties) or a request ends (a slot frees).
-      await Promise.race([feed.waitForRoom(left), registry.whenSlotFree(left)]);
-      registry.checkNew(id);
     }
     if (state.closing) throw new ServeError(503, ServeErrorCode.Closing, 'the server is closing');
     throw new ServeError(429, ServeErrorCode.Busy, `the pipeline has had no room for ${settings.backpressureMs} ms`, settings.retryAfterSeconds);
@@ -298,19 +321,30 @@ function buildApp(
 
   const bodyOf = (request: FastifyRequest): unknown => (request.body === undefined ? new Uint8Array(0) : request.body);
 
-  app.post('/v1/process/sync', { onRequest: admitWithId }, async (request, reply) => {
-    const id = (request as { requestId?: string }).requestId!;
-    const inFlight = await submit(id, bodyOf(request), false);
-    const outcome = await new Promise<Outcome>((resolve) => {
-      inFlight.onEnd = resolve;
-      // A client gone before its answer: the request ends now, its late records are dropped.
-      reply.raw.once('close', () => {
-        if (!reply.raw.writableFinished) registry.end(inFlight, { ok: false, error: new ServeError(499, 'ERR_CLIENT_CLOSED', 'the client closed the connection') });
-      });
+  /** Waits for the request's outcome and answers with it (no promise: the registry calls back). */
+  const answer = (inFlight: InFlight, id: string, reply: FastifyReply): void => {
+    inFlight.onEnd = (outcome) => {
+      reply.header(idHeader, id);
+      if (!outcome.ok) sendError(reply, outcome.error);
+      else sendJson(reply, 200, outcome.results);
+    };
+    // A client gone before its answer: the request ends now, its late records are dropped.
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) registry.end(inFlight, { ok: false, error: new ServeError(499, 'ERR_CLIENT_CLOSED', 'the client closed the connection') });
     });
-    reply.header(idHeader, id);
-    if (!outcome.ok) return sendError(reply, outcome.error);
-    return sendJson(reply, 200, outcome.results);
+  };
+
+  // Not an async handler: fastify waits for reply.send, which the registry's callback makes.
+  app.post('/v1/process/sync', { onRequest: admitWithId }, (request, reply) => {
+    const id = (request as { requestId?: string }).requestId!;
+    let submitted: InFlight | Promise<InFlight>;
+    try {
+      submitted = submit(id, bodyOf(request), false);
+    } catch (error) {
+      return reply.send(error);
+    }
+    if (submitted instanceof InFlight) answer(submitted, id, reply);
+    else submitted.then((inFlight) => answer(inFlight, id, reply), (error: unknown) => void reply.send(error));
   });
 
   app.post('/v1/process/async', { onRequest: admitWithId }, async (request, reply) => {

@@ -20,11 +20,16 @@ const ref = JSON.parse(params.get('ref') ?? 'null') as FnRef;
 const inner: AnyFn = ref.kind === 'source' ? compileSource(ref) : ((await resolveTaskFunction(ref.module, ref.export)) as AnyFn);
 
 const tables = new WeakMap<SharedArrayBuffer, SlotTable>();
+let lastCtx: OperatorContext | undefined;
+let lastTable: SlotTable | undefined;
 function tableOf(ctx: OperatorContext): SlotTable {
+  if (ctx === lastCtx) return lastTable!;
   const buffer = ctx.shared[SLOTS_SHARED_NAME];
   if (buffer === undefined) throw new Error(`operator '${operator}' runs outside a serving pipeline (no slot table shared)`);
   let table = tables.get(buffer);
   if (table === undefined) tables.set(buffer, (table = SlotTable.attach(buffer)));
+  lastCtx = ctx;
+  lastTable = table;
   return table;
 }
 
@@ -41,13 +46,26 @@ function dropped(table: SlotTable, origin: number): Envelope[] {
   return table.drop(origin) === Drop.Last ? [{ o: origin, m: 'done' }] : NONE;
 }
 
+/** The origin of the record being processed, which ctx.requestId reads when asked. */
+let current = 0;
+const withRequestId = new WeakSet<OperatorContext>();
+
+/**
+ * ctx.requestId as a getter: the id is decoded from the slot table (a copy and a UTF-8 decode)
+ * only when the operator reads it, not once per record.
+ */
+function provideRequestId(ctx: OperatorContext, table: SlotTable): void {
+  withRequestId.add(ctx);
+  Object.defineProperty(ctx, 'requestId', { configurable: true, enumerable: true, get: () => table.requestId(current) });
+}
+
 export function fn(record: Envelope, ctx: OperatorContext): Envelope[] {
   if (record.m !== undefined) return kind === 'keyOf' ? [{ ...record, k: record.o }] : [record];
   const table = tableOf(ctx);
   const origin = record.o;
-  const id = table.requestId(origin);
-  if (id === undefined) return NONE; // its request is over (timed out, aborted, failed)
-  (ctx as { requestId?: string }).requestId = id;
+  if (!table.live(origin)) return NONE; // its request is over (timed out, aborted, failed)
+  if (!withRequestId.has(ctx)) provideRequestId(ctx, table);
+  current = origin;
   try {
     if (kind === 'map') return [{ o: origin, v: inner(record.v, ctx) }];
     if (kind === 'keyOf') return [{ o: origin, v: record.v, k: inner(record.v) }];

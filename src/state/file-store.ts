@@ -3,10 +3,12 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { InvalidArgumentError } from '../errors.js';
-import { declarationDifferences, type StoredTableDeclaration } from './declarations.js';
-import { StateAppMismatchError, StateCorruptionError, StateDeclarationMismatchError, StateDiskFullError, StateIOError, StateValueError } from './errors.js';
+import type { StoredTableDeclaration } from './declarations.js';
+import { StateAppMismatchError, StateCorruptionError, StateDiskFullError, StateIOError } from './errors.js';
 import { checkMaxParallelism, type KeyGroupRange } from './key-groups.js';
-import { FrameType, NO_KEY_GROUP, encodeFrame, readFrame } from './segment-format.js';
+import { checkStoredApp, checkpointToCommit } from './manifest.js';
+import { encodeSection, replaySegment } from './segment-codec.js';
+import { readFrame } from './segment-format.js';
 import type {
   AppStateSpec,
   CheckpointCommit,
@@ -20,7 +22,6 @@ import type {
   StateStore,
   StateWarning,
 } from './store.js';
-import { decodeStateValue, encodeStateValue } from './value-codec.js';
 
 /**
  * The file system calls the store makes: `node:fs/promises` by default. A test may hand in a
@@ -145,20 +146,7 @@ export class FileStateStore implements StateStore {
     }
     const manifestPath = path.join(this.appDir, MANIFEST_FILE);
     const stored = await this.readManifest(manifestPath);
-    if (stored) {
-      if (stored.appId !== spec.appId) {
-        throw new StateAppMismatchError(`${this.appDir} holds the state of app '${stored.appId}', not of '${spec.appId}'; use another stateDir or appId`);
-      }
-      const differences = declarationDifferences(stored.tables, spec.tables);
-      if (stored.maxParallelism !== spec.maxParallelism) {
-        differences.unshift(`maxParallelism was ${stored.maxParallelism}, is now ${spec.maxParallelism} (key groups cannot change over a state's life)`);
-      }
-      if (differences.length) {
-        throw new StateDeclarationMismatchError(
-          `${this.appDir} was written by a pipeline with other tables: ${differences.join('; ')}. Restore the old declarations, or start from an empty stateDir`,
-        );
-      }
-    }
+    if (stored) checkStoredApp(stored, spec, this.appDir);
     const warnings: StateWarning[] = [];
     let names: string[];
     try {
@@ -198,29 +186,7 @@ export class FileStateStore implements StateStore {
   async commit(commit: CheckpointCommit): Promise<CommittedCheckpoint> {
     const manifest = this.manifest;
     if (!manifest) throw new InvalidArgumentError('FileStateStore.commit: open() the store first');
-    const previous = manifest.checkpoint;
-    if (!Number.isSafeInteger(commit.id) || commit.id < 1 || commit.id > 0xffffffff) throw new InvalidArgumentError(`a checkpoint id is an integer in 1..2^32-1, got ${commit.id}`);
-    if (previous && commit.id <= previous.id) throw new InvalidArgumentError(`checkpoint ${commit.id} is not after the last committed one (${previous.id})`);
-    const partitions = [...commit.partitions].sort((a, b) => a.keyGroups.start - b.keyGroups.start);
-    let next = 0;
-    for (const p of partitions) {
-      if (p.checkpointId !== commit.id) throw new InvalidArgumentError(`partition ${p.partition}'s extent is of checkpoint ${p.checkpointId}, not ${commit.id}`);
-      if (p.keyGroups.start !== next) throw new InvalidArgumentError(`checkpoint ${commit.id}: key groups ${next}..${p.keyGroups.start - 1} have no partition, or two partitions overlap at ${p.keyGroups.start}`);
-      next = p.keyGroups.end;
-    }
-    if (next !== manifest.maxParallelism) throw new InvalidArgumentError(`checkpoint ${commit.id}: the partitions cover key groups 0..${next - 1}, not all ${manifest.maxParallelism}`);
-    let sources: Record<string, unknown>;
-    try {
-      sources = JSON.parse(JSON.stringify(commit.sources ?? {}));
-    } catch (e) {
-      throw new InvalidArgumentError(`checkpoint ${commit.id}: sources' offsets must be JSON: ${String((e as Error).message)}`);
-    }
-    const checkpoint: CommittedCheckpoint = {
-      id: commit.id,
-      committedAt: new Date().toISOString(),
-      partitions: partitions.map((p) => ({ partition: p.partition, file: p.file, length: p.length, keyGroups: { start: p.keyGroups.start, end: p.keyGroups.end }, checkpointId: p.checkpointId })),
-      sources,
-    };
+    const checkpoint = checkpointToCommit(commit, manifest.checkpoint, manifest.maxParallelism, manifest.tables.length);
     const body: ManifestBody = { ...manifest, checkpoint };
     await this.writeManifest(body);
     this.manifest = body;
@@ -243,60 +209,11 @@ export class FileStateStore implements StateStore {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new StateCorruptionError(file, 0, 'the file the committed checkpoint names is missing');
         throw ioError(file, 'cannot read', e);
       }
-      if (bytes.length < extent.length) throw new StateCorruptionError(file, bytes.length, `the file ends before its committed extent (${extent.length} bytes)`);
       files++;
       bytesRead += extent.length;
-      const end = extent.length;
-      let offset = 0;
-      let lastEnd = -1;
-      let lastEndId = -1;
-      const decode = (start: number, stop: number, at: number): unknown[] => {
-        try {
-          const value = decodeStateValue(bytes.subarray(start, stop));
-          if (!Array.isArray(value)) throw new Error('not an array');
-          return value;
-        } catch (e) {
-          throw new StateCorruptionError(file, at, `a frame's payload does not decode: ${String((e as Error).message)}`);
-        }
-      };
-      while (offset < end) {
-        const check = readFrame(bytes, offset, end);
-        if (!check.ok) {
-          throw new StateCorruptionError(file, offset, check.incomplete ? `the committed extent (${end} bytes) ends inside a frame: ${check.reason}` : check.reason);
-        }
-        const f = check.head;
-        if (offset === 0) {
-          if (f.type !== FrameType.Header) throw new StateCorruptionError(file, 0, 'the segment does not start with a header frame');
-          const [appId, partition] = decode(f.payloadStart, f.payloadEnd, offset) as [string, string];
-          if (appId !== this.appId || partition !== extent.partition) {
-            throw new StateCorruptionError(file, 0, `the segment is of app '${appId}' partition '${partition}', the manifest says app '${this.appId}' partition '${extent.partition}'`);
-          }
-        } else if (f.type === FrameType.TableTime) {
-          const [table, time] = decode(f.payloadStart, f.payloadEnd, offset) as [string, number];
-          sink.time(table, time);
-        } else if (f.type === FrameType.Put || f.type === FrameType.Delete) {
-          if (f.keyGroup >= range.start && f.keyGroup < range.end) {
-            if (f.type === FrameType.Put) {
-              const [table, keys, values, windows] = decode(f.payloadStart, f.payloadEnd, offset) as [string, string[], ArrayLike<unknown>, number[] | undefined];
-              sink.put(table, f.keyGroup, keys, values, windows);
-              puts += keys.length;
-            } else {
-              const [table, keys, windows] = decode(f.payloadStart, f.payloadEnd, offset) as [string, string[], number[] | undefined];
-              sink.delete(table, f.keyGroup, keys, windows);
-              deletes += keys.length;
-            }
-          }
-        } else if (f.type === FrameType.End) {
-          lastEnd = f.payloadEnd;
-          lastEndId = f.checkpointId;
-        } else {
-          throw new StateCorruptionError(file, offset, `unknown frame type ${f.type}`);
-        }
-        offset = f.payloadEnd;
-      }
-      if (lastEnd !== end || lastEndId !== extent.checkpointId) {
-        throw new StateCorruptionError(file, lastEnd < 0 ? 0 : lastEnd, `the committed extent does not end with checkpoint ${extent.checkpointId}'s end frame`);
-      }
+      const counts = replaySegment(bytes, extent, this.appId, file, range, sink);
+      puts += counts.puts;
+      deletes += counts.deletes;
     }
     return { files, bytes: bytesRead, puts, deletes };
   }
@@ -437,25 +354,6 @@ export class FileStateStore implements StateStore {
   }
 }
 
-/** A Put frame's payload; a value the codec refuses is named by its table and key. */
-function encodePuts(table: string, keys: string[], values: unknown[], windows: number[] | undefined): Uint8Array {
-  // A batch of plain numbers goes as one Float64Array (its bytes, exactly, -0 and NaN included): much cheaper to read back.
-  let numbers = true;
-  for (let i = 0; i < values.length && numbers; i++) numbers = typeof values[i] === 'number';
-  try {
-    return encodeStateValue([table, keys, numbers ? Float64Array.from(values as number[]) : values, windows]);
-  } catch (e) {
-    for (let i = 0; i < values.length; i++) {
-      try {
-        encodeStateValue(values[i]);
-      } catch (cause) {
-        throw new StateValueError(table, keys[i]!, cause);
-      }
-    }
-    throw e;
-  }
-}
-
 interface OpenSegment {
   readonly name: string;
   readonly handle: FileHandle;
@@ -485,31 +383,8 @@ class FileSegmentWriter implements PartitionWriter {
     if (changes.partition !== this.partition) throw new InvalidArgumentError(`the writer of partition ${this.partition} was given partition ${changes.partition}'s changes`);
     if (this.busy) throw new InvalidArgumentError(`partition ${this.partition}: a checkpoint write is still under way; checkpoints are written one at a time`);
     if (!changes.full && !this.segment) throw new InvalidArgumentError(`partition ${this.partition}: the first write of a writer must be a full snapshot (wantsFull said so)`);
-    const id = changes.checkpointId;
-    if (!Number.isSafeInteger(id) || id < 1 || id > 0xffffffff) throw new InvalidArgumentError(`a checkpoint id is an integer in 1..2^32-1, got ${id}`);
-    // Encode now, synchronously: the caller's tables may change as soon as this returns.
-    const frames: Buffer[] = [];
-    if (changes.full) frames.push(encodeFrame(FrameType.Header, NO_KEY_GROUP, id, 0, encodeStateValue([this.store.appId, this.partition, changes.keyGroups.start, changes.keyGroups.end])));
-    const sectionStart = frames.length;
-    const batch = this.store.batchEntries;
-    const chunk = <T>(items: T[], at: number): T[] => (at === 0 && items.length <= batch ? items : items.slice(at, at + batch));
-    for (const t of changes.tables) {
-      if (t.time !== undefined) frames.push(encodeFrame(FrameType.TableTime, NO_KEY_GROUP, id, 0, encodeStateValue([t.table, t.time])));
-      for (const g of t.groups) {
-        for (let at = 0; at < g.putKeys.length; at += batch) {
-          const keys = chunk(g.putKeys, at);
-          const values = chunk(g.putValues, at);
-          frames.push(encodeFrame(FrameType.Put, g.keyGroup, id, keys.length, encodePuts(t.table, keys, values, g.putWindows ? chunk(g.putWindows, at) : undefined)));
-        }
-        for (let at = 0; at < g.deleteKeys.length; at += batch) {
-          const keys = chunk(g.deleteKeys, at);
-          const payload = [t.table, keys, g.deleteWindows ? chunk(g.deleteWindows, at) : undefined];
-          frames.push(encodeFrame(FrameType.Delete, g.keyGroup, id, keys.length, encodeStateValue(payload)));
-        }
-      }
-    }
-    frames.push(encodeFrame(FrameType.End, NO_KEY_GROUP, id, frames.length - sectionStart, encodeStateValue([id])));
-    const bytes = Buffer.concat(frames);
+    // Encoded now, synchronously: the caller's tables may change as soon as this returns.
+    const bytes = encodeSection(this.store.appId, changes, this.store.batchEntries);
     this.busy = true;
     return this.persist(changes, bytes).finally(() => {
       this.busy = false;

@@ -78,6 +78,10 @@ export type {
   RestoreStats,
 } from './store.js';
 export { encodeStateValue, decodeStateValue } from './value-codec.js';
+// For StateStore implementations (the JetStream store in connectors/): the segment bytes and the manifest rules every store shares.
+export { encodeSection, encodeSectionBody, encodeSegmentHeader, replaySegment, checkCheckpointId } from './segment-codec.js';
+export { checkStoredApp, checkpointToCommit } from './manifest.js';
+export type { StoredApp } from './manifest.js';
 export {
   TableKeyOwnershipError,
   UnknownTableError,

@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { StatePartition, storedDeclarations, type FileStateStore, type PartitionWriter, type TableDeclaration, type AppStateSpec } from '../../src/state/index.js';
+import { StatePartition, TableDeclaration, storedDeclarations, type StateStore, type PartitionWriter, type AppStateSpec } from '../../src/state/index.js';
 
 export function tempStateDir(): { dir: string; remove(): void } {
   const dir = mkdtempSync(path.join(tmpdir(), 'ringflow-state-'));
@@ -19,7 +19,7 @@ export class Stage {
   private readonly writers: PartitionWriter[];
 
   constructor(
-    readonly store: FileStateStore,
+    readonly store: StateStore,
     declarations: readonly TableDeclaration<any>[],
     parallelism: number,
     maxParallelism = 128,
@@ -52,3 +52,37 @@ export class Stage {
     return this.store.commit({ id, partitions, sources });
   }
 }
+
+/** The tables the store tests use: a plain total, a plain object table, a windowed count. */
+export const declarations = () => [
+  new TableDeclaration<number>('totals', { default: () => 0 }),
+  new TableDeclaration<{ n: number; tags: string[] }>('profiles'),
+  new TableDeclaration<number>('per-10', { default: () => 0 }).tumbling(10, { expiresMs: 30 }),
+];
+
+/** Every entry of every table of a stage, sorted: what "the state" is, to compare. */
+export function dump(partitions: readonly StatePartition[]) {
+  const out: Record<string, Array<[string, unknown]>> = {};
+  for (const name of ['totals', 'profiles']) {
+    out[name] = partitions.flatMap((p) => [...p.plain(name).entries()]).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  }
+  out['per-10'] = partitions
+    .flatMap((p) => [...p.windowed('per-10').windows()].map((c) => [`${c.window.start}/${c.key}`, c.value] as [string, unknown]))
+    .sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  return out;
+}
+
+/** Writes step `i` of a deterministic workload into whichever partition owns each key. */
+export function applyStep(stage: Stage, i: number, keys = 200) {
+  for (let j = 0; j < keys; j++) {
+    const key = `user-${(i * 37 + j * 11) % 1000}`;
+    const p = stage.owner(key);
+    p.beginRecord(null, i * 5);
+    p.plain<number>('totals').update(key, (n) => n + i + j);
+    if (j % 7 === 0) p.plain('profiles').set(key, { n: i, tags: [`t${j}`] });
+    if (j % 13 === 0) p.plain('profiles').delete(key);
+    p.windowed<number>('per-10').update(key, (n) => n + 1);
+    p.endRecord();
+  }
+}
+

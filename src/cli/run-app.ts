@@ -5,10 +5,7 @@ import { ProgressReporter, type ProgressOutput } from './progress.js';
 
 export interface RunOptions {
   workers?: number;
-  /** stateDir: tables are checkpointed there and recovered on the next run. */
   state?: string;
-  /** The app's name in the state folder (default: the module's file name). */
-  appId?: string;
   metrics?: number;
   metricsHost?: string;
   /** Milliseconds between progress lines. */
@@ -32,10 +29,10 @@ export interface CliIO {
  */
 export async function runApp(path: string, options: RunOptions, io: CliIO): Promise<ExitCodeValue> {
   const build = await loadApp(path);
-  const env = new StreamEnvironment({
-    ...(options.workers === undefined ? {} : { workers: options.workers }),
-    ...(options.state === undefined ? {} : { stateDir: options.state, appId: options.appId ?? appIdOf(path) }),
-  });
+  const env = new StreamEnvironment(options.workers === undefined ? {} : { workers: options.workers });
+  if (options.state !== undefined) {
+    throw new CliError('ERR_STATE_UNSUPPORTED', '--state needs tables, which this build of ringflow does not have yet', ExitCode.usage);
+  }
   await build(env);
   const metrics = options.metrics === undefined ? undefined : await startMetrics(env, options.metrics, options.metricsHost ?? '127.0.0.1');
   if (metrics) io.stderr.write(`metrics: http://${metrics.address}/metrics\n`);
@@ -119,10 +116,4 @@ async function startMetrics(env: StreamEnvironment, port: number, host: string):
     }
     throw error;
   }
-}
-
-/** An app's default name in its state folder: its file name without extension, in appId's alphabet. */
-function appIdOf(path: string): string {
-  const base = path.split(/[\\/]/).pop()!.replace(/\.[cm]?[jt]s$/, '');
-  return base.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 100) || 'app';
 }

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createRegistry } from '../src/metrics/index.js';
 import { instanceForKey } from '../src/state/index.js';
 import { JobFailedError, StreamEnvironment, type OperatorFailure } from '../src/stream/index.js';
 import { ArraySource, LedgerSink } from './helpers/state-connectors.js';
@@ -156,6 +157,13 @@ describe('checkpoints and recovery', () => {
     for (const o of items) expected.set(o.seq, running.set(o.user, (running.get(o.user) ?? 0) + o.amount).get(o.user)!);
     for (const r of out) expect(r.total).toBe(expected.get(r.seq));
     expect(result.checkpoints!.count).toBeGreaterThan(0);
+    // The metrics hooks: job.snapshot().checkpoints, as Prometheus series.
+    const registry = createRegistry(() => second.metrics());
+    const text = await registry.metrics();
+    registry.close();
+    expect(text).toContain(`ringflow_checkpoints_total ${result.checkpoints!.count}`);
+    expect(text).toContain(`ringflow_table_entries{table="totals"} ${linearTotals(items).size}`);
+    expect(text).toMatch(/ringflow_checkpoint_last_bytes [1-9]/);
   }, 90_000);
 
   /** Runs with `from` workers until 2 checkpoints are committed, cancels, then finishes with `to` workers. */

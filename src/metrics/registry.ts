@@ -200,6 +200,56 @@ export function createRegistry(read: () => EnvironmentMetrics, options: { defaul
       for (const s of snapshot().services) this.set({ service: s.name }, s.queued);
     },
   });
+  // Jobs with checkpoints (stateDir / stateStore): job.snapshot().checkpoints.
+  const checkpoints = () => snapshot().job?.checkpoints;
+  new Counter({
+    name: 'ringflow_checkpoints_total',
+    help: 'Checkpoints committed by the running (or last) job.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      const c = checkpoints();
+      if (c) this.inc(c.count);
+    },
+  });
+  new Gauge({
+    name: 'ringflow_checkpoint_last_duration_seconds',
+    help: "The last checkpoint's time from its barriers to its commit.",
+    registers: [registry],
+    collect() {
+      const c = checkpoints();
+      if (c && c.count > 0) this.set(c.lastDurationMs / 1000);
+    },
+  });
+  new Gauge({
+    name: 'ringflow_checkpoint_last_bytes',
+    help: 'Bytes the last checkpoint wrote into the state store.',
+    registers: [registry],
+    collect() {
+      const c = checkpoints();
+      if (c && c.count > 0) this.set(c.lastBytes);
+    },
+  });
+  new Counter({
+    name: 'ringflow_job_restarts_total',
+    help: 'Times the job was rolled back to its last checkpoint after a worker crashed.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      const c = checkpoints();
+      if (c) this.inc(c.restarts);
+    },
+  });
+  new Gauge({
+    name: 'ringflow_table_entries',
+    help: 'Entries of each table at the last checkpoint (a windowed table: one per key and live window).',
+    labelNames: ['table'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [table, n] of Object.entries(checkpoints()?.tableEntries ?? {})) this.set({ table }, n);
+    },
+  });
   // close() stops the event-loop monitor (a registry lives as long as its server).
   return Object.assign(registry, { close: () => loop.disable() });
 }

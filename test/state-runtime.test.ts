@@ -163,7 +163,7 @@ describe('checkpoints and recovery', () => {
     registry.close();
     expect(text).toContain(`ringflow_checkpoints_total ${result.checkpoints!.count}`);
     expect(text).toContain(`ringflow_table_entries{table="totals"} ${linearTotals(items).size}`);
-    expect(text).toMatch(/ringflow_checkpoint_last_bytes [1-9]/);
+    expect(text).toMatch(/ringflow_checkpoint_size_bytes [1-9]/);
   }, 90_000);
 
   /** Runs with `from` workers until 2 checkpoints are committed, cancels, then finishes with `to` workers. */

@@ -200,11 +200,11 @@ export function createRegistry(read: () => EnvironmentMetrics, options: { defaul
       for (const s of snapshot().services) this.set({ service: s.name }, s.queued);
     },
   });
-  // Jobs with checkpoints (stateDir / stateStore): job.snapshot().checkpoints.
+  // Jobs with state (stateDir / stateStore): checkpoints, restarts and table sizes.
   const checkpoints = () => snapshot().job?.checkpoints;
   new Counter({
     name: 'ringflow_checkpoints_total',
-    help: 'Checkpoints committed by the running (or last) job.',
+    help: 'Checkpoints the job has committed.',
     registers: [registry],
     collect() {
       this.reset();
@@ -213,26 +213,35 @@ export function createRegistry(read: () => EnvironmentMetrics, options: { defaul
     },
   });
   new Gauge({
-    name: 'ringflow_checkpoint_last_duration_seconds',
-    help: "The last checkpoint's time from its barriers to its commit.",
+    name: 'ringflow_checkpoint_last_id',
+    help: 'The id of the last committed checkpoint (recovery resumes from it).',
     registers: [registry],
     collect() {
       const c = checkpoints();
-      if (c && c.count > 0) this.set(c.lastDurationMs / 1000);
+      if (c) this.set(c.lastId);
     },
   });
   new Gauge({
-    name: 'ringflow_checkpoint_last_bytes',
+    name: 'ringflow_checkpoint_duration_seconds',
+    help: 'How long the last checkpoint took, from its barriers to its commit.',
+    registers: [registry],
+    collect() {
+      const c = checkpoints();
+      if (c) this.set(c.lastDurationMs / 1000);
+    },
+  });
+  new Gauge({
+    name: 'ringflow_checkpoint_size_bytes',
     help: 'Bytes the last checkpoint wrote into the state store.',
     registers: [registry],
     collect() {
       const c = checkpoints();
-      if (c && c.count > 0) this.set(c.lastBytes);
+      if (c) this.set(c.lastBytes);
     },
   });
   new Counter({
     name: 'ringflow_job_restarts_total',
-    help: 'Times the job was rolled back to its last checkpoint after a worker crashed.',
+    help: 'Times a crashed worker rolled the job back to its last checkpoint.',
     registers: [registry],
     collect() {
       this.reset();
@@ -242,7 +251,7 @@ export function createRegistry(read: () => EnvironmentMetrics, options: { defaul
   });
   new Gauge({
     name: 'ringflow_table_entries',
-    help: 'Entries of each table at the last checkpoint (a windowed table: one per key and live window).',
+    help: 'Entries of each table at the last checkpoint (all instances).',
     labelNames: ['table'],
     registers: [registry],
     collect() {

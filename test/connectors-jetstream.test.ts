@@ -8,6 +8,7 @@ import {
   DEAD_LETTER_HEADERS,
   DecodeError,
   fromJetStream,
+  JetStreamSource,
   NatsConnectionError,
   toJetStream,
   UnknownStreamError,
@@ -275,6 +276,35 @@ describe.skipIf(!available)('JetStream connectors (real nats-server on 127.0.0.1
     expect(() => wrong.seek({ stream: 'OTHER', durable: 'pos', unacked: [] })).toThrow(/is not of stream 'POS' durable 'pos'/);
     await wrong.close();
   }, 60_000);
+
+  it('a message delivered again while its first delivery is still in the pipeline (its ack wait ran out) is not fed twice', async () => {
+    await jsm.streams.add({ name: 'AGAIN', subjects: ['again.>'] });
+    await publishAll('again.in', Array.from({ length: 20 }, (_, i) => ({ i })));
+    const source: JetStreamSource<{ i: number }> = fromJetStream<{ i: number }>({ servers: server.url, stream: 'AGAIN', durable: 'again', decode: 'json', batchSize: 10, ackWaitMs: 300 });
+    const iterator = source.batches({ report: () => {} })[Symbol.asyncIterator]() as AsyncIterator<{ records: { i: number }[]; token: unknown }>;
+    const fed: number[] = [];
+    const tokens: unknown[] = [];
+    const take = async () => {
+      const next = await iterator.next();
+      fed.push(...next.value!.records.map((r: { i: number }) => r.i));
+      tokens.push(next.value!.token);
+    };
+    await take();
+    // The thread is busy past the ack wait: working() cannot run, the server delivers the held messages again.
+    const until0 = Date.now() + 900;
+    while (Date.now() < until0);
+    while (fed.length < 20) await take();
+    await new Promise((r) => setTimeout(r, 900)); // and the redeliveries arrive
+    const more = await Promise.race([iterator.next().then(() => 'fed'), new Promise((r) => setTimeout(() => r('nothing'), 500))]);
+    expect(more).toBe('nothing');
+    expect(fed.sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(source.counts.duplicates).toBeGreaterThan(0);
+    for (const t of tokens) source.ack(t);
+    await until('every ack', async () => (await jsm.consumers.info('AGAIN', 'again')).num_ack_pending === 0);
+    source.stop();
+    await iterator.return!();
+    await source.close();
+  }, 30_000);
 
   it('bad input: a server that is down, a stream or subject that does not exist, unknown options', async () => {
     const down = new StreamEnvironment({ workers: 1 });

@@ -114,6 +114,10 @@ export class JetStreamSource<T = unknown> implements SourceConnector<T> {
   /** From the position sought: sequences already in the restored state (acked, not fed, when they come again). */
   private readonly covered = new Set<number>();
   private opened = false;
+  /** A message delivered again while its first delivery is still in the pipeline (its ack wait ran out): acked with it, not fed twice. */
+  private readonly extraDeliveries = new Map<number, JsMsg[]>();
+  /** Sequences fed and not yet acked or given back. */
+  private readonly fed = new Set<number>();
 
   constructor(options: JetStreamSourceOptions) {
     const o = checkKeys('fromJetStream', options, KEYS);
@@ -173,6 +177,21 @@ export class JetStreamSource<T = unknown> implements SourceConnector<T> {
             this.confirmAcks([m.seq]);
             continue;
           }
+          if (this.fed.has(m.seq)) {
+            // Its first delivery is still in the pipeline: this one is acked with it.
+            const extra = this.extraDeliveries.get(m.seq);
+            if (extra) extra.push(m);
+            else this.extraDeliveries.set(m.seq, [m]);
+            this.counts.duplicates++;
+            continue;
+          }
+          if (this.unacked.has(m.seq)) {
+            // Acked already (its work is done), the server has not confirmed it: the ack again, not the work.
+            this.counts.duplicates++;
+            this.settle(m, 'ack');
+            this.confirmAcks([m.seq]);
+            continue;
+          }
           if (m.info.deliveryCount > this.maxDeliver) {
             await this.deadLetter(m, `not completed in ${this.maxDeliver} deliveries`);
             continue;
@@ -188,7 +207,10 @@ export class JetStreamSource<T = unknown> implements SourceConnector<T> {
           token.push(m);
         }
         if (records.length > 0) {
-          for (const m of token) this.unacked.add(m.seq);
+          for (const m of token) {
+            this.unacked.add(m.seq);
+            this.fed.add(m.seq);
+          }
           yield { records, token, position: this.position() };
         }
       }
@@ -201,7 +223,14 @@ export class JetStreamSource<T = unknown> implements SourceConnector<T> {
 
   ack(token: unknown): void {
     const messages = token as JsMsg[];
-    for (const m of messages) this.settle(m, 'ack');
+    for (const m of messages) {
+      this.settle(m, 'ack');
+      const extra = this.extraDeliveries.get(m.seq);
+      if (extra) {
+        this.extraDeliveries.delete(m.seq);
+        for (const e of extra) this.settle(e, 'ack');
+      }
+    }
     this.confirmAcks(messages.map((m) => m.seq));
   }
 
@@ -212,6 +241,8 @@ export class JetStreamSource<T = unknown> implements SourceConnector<T> {
   seek(position: unknown): void {
     for (const m of [...this.unsettled]) this.settle(m, 'nak');
     this.queue = [];
+    this.extraDeliveries.clear();
+    this.fed.clear();
     this.unacked.clear();
     this.covered.clear();
     if (position === undefined) return; // nothing committed yet: every unacked message comes again
@@ -282,6 +313,7 @@ export class JetStreamSource<T = unknown> implements SourceConnector<T> {
 
   private settle(m: JsMsg, how: 'ack' | 'nak' | 'term'): void {
     if (!this.unsettled.delete(m)) return;
+    if (!this.extraDeliveries.has(m.seq)) this.fed.delete(m.seq);
     if (how === 'ack') {
       m.ack();
       this.counts.acked++;

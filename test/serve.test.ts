@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashKey } from '../src/codec/index.js';
+import { instanceForKey } from '../src/state/index.js';
 import { serve, type Server, type ServeOptions, ServingStream, SlotTable, uuidv7 } from '../src/serve/index.js';
 import { op, StreamEnvironment } from '../src/stream/index.js';
 
@@ -360,7 +360,7 @@ function lanesByInstance(): { slow: string; fast: string } {
   const lanes: string[] = [];
   for (let i = 0; lanes.length < 2; i++) {
     const key = `lane-${i}`;
-    if (lanes.every((l) => hashKey(l) % 2 !== hashKey(key) % 2)) lanes.push(key);
+    if (lanes.every((l) => instanceForKey(l, 2) !== instanceForKey(key, 2))) lanes.push(key);
   }
   return { slow: lanes[0]!, fast: lanes[1]! };
 }

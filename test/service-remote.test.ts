@@ -87,6 +87,39 @@ describe.skipIf(!available)('remote services over NATS (real nats-server on 127.
     expect(out.sort()).toEqual([101, 102, 103]);
   });
 
+  it('through ctx.services too: past its deadline the coded TimeoutError, nobody answering ServiceUnavailableError, a remote method error with its own code', async () => {
+    const env = new StreamEnvironment({ workers: 1 });
+    env.services.registerRemote('calc', { servers: server.url, timeoutMs: 300 });
+    env.services.registerRemote('ghost', { servers: server.url, methods: ['get'] });
+    const seen: string[][] = [];
+    env
+      .fromIterable(['slow', 'ghost', 'fail'])
+      .map((what: string, ctx) => {
+        // What the operator's own code sees when it catches the call's error.
+        try {
+          if (what === 'slow') ctx.services.calc!.slow!(3000);
+          else if (what === 'ghost') ctx.services.ghost!.get!('k');
+          else ctx.services.calc!.fail!();
+          return [what, 'no error'];
+        } catch (error) {
+          const e = error as Error & { code?: string; remote?: { code?: string; name: string } };
+          return [what, e.name, String(e.code), String(e.remote?.code), e.message];
+        }
+      })
+      .sink((r: string[]) => void seen.push(r));
+    try {
+      await env.execute();
+    } finally {
+      await env.close();
+    }
+    const by = (what: string) => seen.find((r) => r[0] === what)!;
+    expect(by('slow').slice(1, 4)).toEqual(['TimeoutError', 'ERR_TIMEOUT', 'undefined']);
+    expect(by('slow')[4]).toBe('call calc.slow got no answer within 300 ms');
+    expect(by('ghost').slice(1, 4)).toEqual(['ServiceUnavailableError', 'ERR_SERVICE_UNAVAILABLE', 'undefined']);
+    expect(by('ghost')[4]).toBe("service 'ghost' is unavailable: nobody answers on NATS subject 'ringflow.svc.ghost.get' (no responders)");
+    expect(by('fail').slice(1, 5)).toEqual(['ServiceError', 'ERR_SERVICE', 'E_RANGE', 'out of range']);
+  });
+
   it('a call past its deadline is a TimeoutError; a service nobody exposes is ServiceUnavailableError (no responders)', async () => {
     const services = new ServiceManager();
     services.registerRemote('calc', { servers: server.url, timeoutMs: 200 });

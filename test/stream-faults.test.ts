@@ -10,6 +10,8 @@ import {
   op,
   StreamEnvironment,
   type OperatorFailure,
+  type SourceConnector,
+  type SourceContext,
 } from '../src/stream/index.js';
 
 const FAULTS = new URL('./fixtures/stream-faults.ts', import.meta.url).href;
@@ -68,6 +70,58 @@ describe('handlers that throw', () => {
     expect(error).toMatchObject({ code: 'ERR_HANDLER_FAILED', handler: 'onSideOutput', count: 1 });
     expect((error as HandlerError).result.sideOutputs).toBe(1);
     expect(results).toHaveLength(3); // [1000, 1100), [1100, 1200), [1200, 1300)
+  });
+
+  /** A source connector that reports every third record as bad (as a connector does with bytes it cannot decode). */
+  function reportingSource(n: number): SourceConnector<number> {
+    let stopped = false;
+    return {
+      connector: 'source',
+      name: 'reporting',
+      async *batches(context: SourceContext) {
+        for (let at = 0; at < n && !stopped; at += 10) {
+          const records: number[] = [];
+          for (let i = at; i < Math.min(n, at + 10); i++) {
+            if (i % 3 === 0) context.report({ operator: 'reporting', key: undefined, record: i, error: Object.assign(new Error(`cannot decode ${i}`), { code: 'ERR_DECODE' }) });
+            else records.push(i);
+          }
+          yield { records, token: at };
+        }
+      },
+      ack() {},
+      stop() {
+        stopped = true;
+      },
+      async close() {},
+    };
+  }
+
+  it("a source connector's reported records go to onError; a throwing or rejecting handler there is contained as HandlerError too", async () => {
+    for (const mode of ['throw', 'reject'] as const) {
+      const env = new StreamEnvironment({ workers: 1 });
+      const reported: unknown[] = [];
+      env.onError((f) => {
+        reported.push(f.record);
+        if (mode === 'throw') throw new Error('handler broke');
+        return Promise.reject(new Error('handler broke'));
+      });
+      const out: number[] = [];
+      env.from(reportingSource(30)).map((x: number) => x).sink((x: number) => void out.push(x));
+      const error = await env.execute().then(() => null, (e: unknown) => e);
+      expect(error, mode).toBeInstanceOf(HandlerError);
+      expect(error, mode).toMatchObject({ code: 'ERR_HANDLER_FAILED', handler: 'onError', count: 10 });
+      expect((error as HandlerError).result.failures, mode).toBe(10);
+      expect(reported, mode).toEqual(range(10).map((i) => i * 3));
+      expect(out.sort((a, b) => a - b), mode).toEqual(range(30).filter((i) => i % 3 !== 0));
+    }
+    // Without a handler they are kept and counted like any failed record, and execute() says so after the run.
+    const env = new StreamEnvironment({ workers: 1 });
+    const out: number[] = [];
+    env.from(reportingSource(30)).sink((x: number) => void out.push(x));
+    const error = await env.execute().then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(JobFailedError);
+    expect((error as JobFailedError).message).toMatch(/operator 'reporting' failed: cannot decode 0 \(and 9 more failures\)/);
+    expect(out).toHaveLength(20);
   });
 });
 

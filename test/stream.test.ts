@@ -97,6 +97,16 @@ describe('StreamEnvironment basics', () => {
     expect(() => new StreamEnvironment({ workerPriority: 'realtime' as never })).toThrow(/priority must be/);
   }, 30_000);
 
+  it('gives operator threads the heap limits of workerResourceLimits, and checks them up front', async () => {
+    const env = new StreamEnvironment({ workers: 1, workerResourceLimits: { maxYoungGenerationSizeMb: 4 } });
+    const out: { youngMb: number | undefined }[] = [];
+    env.fromIterable([1, 2]).map(op(OPS, 'withLimits')).sink((r) => void out.push(r as never));
+    await env.execute();
+    expect(out.map((r) => r.youngMb)).toEqual([4, 4]);
+    expect(() => new StreamEnvironment({ workerResourceLimits: { maxYoungGenerationSizeMb: 0 } })).toThrow(/maxYoungGenerationSizeMb must be a positive number/);
+    expect(() => new StreamEnvironment({ workerResourceLimits: { youngMb: 4 } as never })).toThrow(expect.objectContaining({ code: 'ERR_UNKNOWN_OPTION', message: expect.stringMatching(/maxYoungGenerationSizeMb/) }));
+  }, 30_000);
+
   it('a ring sink feeds another pipeline through fromRing', async () => {
     const ring = SharedRing.create({ capacity: 1 << 12 });
     const first = new StreamEnvironment({ workers: 1 });

@@ -29,7 +29,7 @@ const FNV_OFFSET_BASIS = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
 
 /**
- * A stable 32-bit hash of a key, for keyBy routing (`hashKey(key) % parallelism`): the same in
+ * A stable 32-bit hash of a key, for keyBy routing (its key group is `hashKey(key) % maxParallelism`, see state/key-groups.ts): the same in
  * every thread, process and version. This function is part of the wire contract (Envelope.key_hash
  * stores it): changing it would send existing keys to other partitions.
  *

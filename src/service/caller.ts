@@ -40,6 +40,8 @@ export const DownReason = { crashed: 1, failed: 2, stopped: 3, hung: 4 } as cons
 export const UNKNOWN_METHOD_MARK = 'ringflow:UnknownMethodError';
 /** Name of the error record a host sends for a request whose deadline passed before it ran. */
 export const EXPIRED_MARK = 'ringflow:TimeoutError';
+/** Prefix of the error record a host sends for an error marked `forwardAsIs`: the rest is its class. */
+export const FORWARDED_MARK = 'ringflow:forwarded:';
 
 /** performance.timeOrigin, read once (it is a getter). Deadlines on the wire are timeOrigin-based ms. */
 const TIME_ORIGIN = performance.timeOrigin;
@@ -512,6 +514,12 @@ function timeoutError(call: PendingCall): TimeoutError {
 function remoteError(call: PendingCall, info: ErrorInfo): Error {
   if (info.name === UNKNOWN_METHOD_MARK) return new UnknownMethodError(call.service, call.method);
   if (info.name === EXPIRED_MARK) return timeoutError(call);
+  if (info.name.startsWith(FORWARDED_MARK)) {
+    const kind = info.name.slice(FORWARDED_MARK.length);
+    if (kind === 'TimeoutError') return new TimeoutError(info.message);
+    if (kind === 'ServiceUnavailableError') return new ServiceUnavailableError(call.service, info.message);
+    if (kind === 'UnknownMethodError') return new UnknownMethodError(call.service, call.method);
+  }
   return new ServiceError(call.service, call.method, info);
 }
 

@@ -82,10 +82,28 @@ export class UnknownMethodError extends RingflowError {
  */
 export class ServiceUnavailableError extends RingflowError {
   readonly service: string;
+  readonly reason: string;
   constructor(service: string, reason: string, options?: ErrorOptions) {
     super('ERR_SERVICE_UNAVAILABLE', `service '${service}' is unavailable: ${reason}`, options);
     this.service = service;
+    this.reason = reason;
   }
+}
+
+const FORWARDED = Symbol.for('ringflow.service.forwarded');
+
+/**
+ * Marks an error that a service's own machinery raised rather than its method's code (a remote
+ * service's NATS request timing out, nobody answering it): a caller in another thread gets it as
+ * itself (TimeoutError, ServiceUnavailableError, UnknownMethodError), not wrapped in a ServiceError.
+ */
+export function forwardAsIs<E extends Error>(error: E): E {
+  Object.defineProperty(error, FORWARDED, { value: true });
+  return error;
+}
+
+export function isForwarded(error: unknown): error is Error {
+  return typeof error === 'object' && error !== null && (error as Record<symbol, unknown>)[FORWARDED] === true;
 }
 
 /** The service's request queue is full and the service was registered with `whenFull: 'fail'`. */

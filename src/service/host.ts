@@ -9,8 +9,8 @@ import {
 import { wholeRegion, type Region } from '../codec/memory.js';
 import { stampServiceResponse } from '../codec/service-response.js';
 import { FrameTooLargeError, RingClosedError, SharedRing, type FrameHandler } from '../ring/index.js';
-import { EXPIRED_MARK, UNKNOWN_METHOD_MARK } from './caller.js';
-import { InvalidArgumentError, thrownAsError, UnserializableValueError } from './errors.js';
+import { EXPIRED_MARK, FORWARDED_MARK, UNKNOWN_METHOD_MARK } from './caller.js';
+import { InvalidArgumentError, isForwarded, ServiceError, ServiceUnavailableError, thrownAsError, UnserializableValueError } from './errors.js';
 import { AdaptiveSpin, parkOnce, parkOnceAsync, wake, type ParkingSpot } from '../sync/index.js';
 import type { MethodTable } from './methods.js';
 import { bellAt, C_CONTROL, C_ERRORS, C_EXPIRED, C_ORPHANED, C_REQUESTS, C_STALE, I_READY, I_TAKEN, instanceBase, queueSpot, RESPONSE_FRAME } from './protocol.js';
@@ -407,7 +407,7 @@ export class ServiceHost {
   private respondError(reply: number, id: number, thrown: unknown): void {
     const ring = this.replyRings.get(reply);
     if (ring === undefined) return;
-    const bytes = encodeServiceResponse({ id, ok: false, error: thrownAsError(thrown) });
+    const bytes = encodeServiceResponse({ id, ok: false, error: errorRecord(thrown) });
     try {
       if (ring.tryWrite(bytes, RESPONSE_FRAME)) {
         this.wakeReader(reply);
@@ -434,6 +434,26 @@ export class ServiceHost {
 }
 
 const NO_BYTES = new Uint8Array(0);
+
+/**
+ * What goes back for a failed call: what the method threw; a ServiceError (the method called a
+ * service that failed) as the error it carries, so its code survives the hop; an error the
+ * service's machinery raised (`forwardAsIs`) marked, so the caller rebuilds it as itself.
+ */
+function errorRecord(thrown: unknown): unknown {
+  if (isForwarded(thrown)) {
+    const message = thrown instanceof ServiceUnavailableError ? thrown.reason : thrown.message;
+    return marked(FORWARDED_MARK + thrown.name, (thrown as Error & { code?: string }).code ?? '', message);
+  }
+  if (thrown instanceof ServiceError) {
+    const error = new Error(thrown.remote.message);
+    error.name = thrown.remote.name;
+    error.stack = thrown.remote.stack;
+    if (thrown.remote.code !== undefined) (error as Error & { code?: string }).code = thrown.remote.code;
+    return error;
+  }
+  return thrownAsError(thrown);
+}
 
 /** An error record the caller recognises by its name (a protocol answer, not a method's failure). */
 function marked(name: string, code: string, message: string): Error {

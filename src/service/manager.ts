@@ -38,6 +38,9 @@ type Phase = 'idle' | 'starting' | 'started' | 'stopping' | 'stopped';
  * request ring, and the answer comes back on the calling thread's reply ring, matched by
  * correlation id. Many calls may be in flight: one reader per thread settles them all.
  */
+/** How much later than a remote call's NATS request the local hop to its proxy gives up. */
+const REMOTE_DEADLINE_MARGIN_MS = 1000;
+
 export class ServiceManager {
   private readonly options: ResolvedManagerOptions;
   private readonly registry = new ServiceRegistry();
@@ -106,7 +109,9 @@ export class ServiceManager {
   registerRemote(name: string, options: RemoteServiceOptions): this {
     const resolved = resolveRemoteOptions(name, options);
     const connect = async () => (await import('./nats-remote.js')).remoteInstance(name, resolved);
-    return this.registerService(name, connect, { placement: 'local', timeoutMs: resolved.timeoutMs });
+    // The local hop's deadline is later than the NATS request's, so a remote that does not answer
+    // comes back as the request's TimeoutError (an answer) rather than as an overdue local call.
+    return this.registerService(name, connect, { placement: 'local', timeoutMs: resolved.timeoutMs + REMOTE_DEADLINE_MARGIN_MS });
   }
 
   /** Adds middleware around calls made through this manager (see ServiceMiddleware). */

@@ -16,7 +16,7 @@ import { toErrorInfo, type ErrorInfo } from '../codec/index.js';
 import { InvalidArgumentError, RingflowError } from '../errors.js';
 import type { ExposeOptions, ResolvedRemoteOptions } from './options.js';
 import { connectNats, serverList, type NatsConnection } from '../nats/index.js';
-import { ServiceError, ServiceUnavailableError, TimeoutError, UnknownMethodError } from './errors.js';
+import { forwardAsIs, ServiceError, ServiceUnavailableError, TimeoutError, UnknownMethodError } from './errors.js';
 import { payloadDecoder, payloadEncoder, PayloadEncoder } from './value-codec.js';
 
 export const SUBJECT_PREFIX = 'ringflow.svc';
@@ -140,10 +140,14 @@ async function request(nc: NatsConnection, service: string, method: string, subj
   try {
     reply = await nc.request(subject, data, { timeout: timeoutMs });
   } catch (error) {
-    throw requestFailure(error, service, method, subject, timeoutMs);
+    // The request's own failure (not the remote method's): callers in any thread get it as itself.
+    throw forwardAsIs(requestFailure(error, service, method, subject, timeoutMs));
   }
   const body = reply.data.length === 0 ? undefined : payloadDecoder.decode(reply.data, 0, reply.data.length);
-  if (reply.headers?.get(ServiceErrorCodeHeader)) throw remoteFailure(service, method, body);
+  if (reply.headers?.get(ServiceErrorCodeHeader)) {
+    const failure = remoteFailure(service, method, body);
+    throw failure instanceof TimeoutError || failure instanceof ServiceUnavailableError || failure instanceof UnknownMethodError ? forwardAsIs(failure) : failure;
+  }
   return body;
 }
 

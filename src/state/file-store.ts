@@ -186,7 +186,7 @@ export class FileStateStore implements StateStore {
   async commit(commit: CheckpointCommit): Promise<CommittedCheckpoint> {
     const manifest = this.manifest;
     if (!manifest) throw new InvalidArgumentError('FileStateStore.commit: open() the store first');
-    const checkpoint = checkpointToCommit(commit, manifest.checkpoint, manifest.maxParallelism);
+    const checkpoint = checkpointToCommit(commit, manifest.checkpoint, manifest.maxParallelism, manifest.tables.length);
     const body: ManifestBody = { ...manifest, checkpoint };
     await this.writeManifest(body);
     this.manifest = body;

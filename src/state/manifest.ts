@@ -29,10 +29,11 @@ export function checkStoredApp(stored: StoredApp, spec: AppStateSpec, where: str
 
 /**
  * Checks a commit against the last committed checkpoint (ids go up; the partitions' key groups
- * cover 0..maxParallelism-1 once, each extent of this checkpoint; sources are JSON) and returns
- * the checkpoint to store.
+ * cover 0..maxParallelism-1 once, each extent of this checkpoint — or there are none at all, for an
+ * app that declares no tables (`tableCount` 0); sources and sinks are JSON) and returns the
+ * checkpoint to store.
  */
-export function checkpointToCommit(commit: CheckpointCommit, previous: CommittedCheckpoint | null | undefined, maxParallelism: number): CommittedCheckpoint {
+export function checkpointToCommit(commit: CheckpointCommit, previous: CommittedCheckpoint | null | undefined, maxParallelism: number, tableCount = 1): CommittedCheckpoint {
   checkCheckpointId(commit.id);
   if (previous && commit.id <= previous.id) throw new InvalidArgumentError(`checkpoint ${commit.id} is not after the last committed one (${previous.id})`);
   const partitions = [...commit.partitions].sort((a, b) => a.keyGroups.start - b.keyGroups.start);
@@ -42,17 +43,26 @@ export function checkpointToCommit(commit: CheckpointCommit, previous: Committed
     if (p.keyGroups.start !== next) throw new InvalidArgumentError(`checkpoint ${commit.id}: key groups ${next}..${p.keyGroups.start - 1} have no partition, or two partitions overlap at ${p.keyGroups.start}`);
     next = p.keyGroups.end;
   }
-  if (next !== maxParallelism) throw new InvalidArgumentError(`checkpoint ${commit.id}: the partitions cover key groups 0..${next - 1}, not all ${maxParallelism}`);
+  if (next !== maxParallelism && !(partitions.length === 0 && tableCount === 0)) {
+    throw new InvalidArgumentError(`checkpoint ${commit.id}: the partitions cover key groups 0..${next - 1}, not all ${maxParallelism}`);
+  }
   let sources: Record<string, unknown>;
   try {
     sources = JSON.parse(JSON.stringify(commit.sources ?? {}));
   } catch (e) {
     throw new InvalidArgumentError(`checkpoint ${commit.id}: sources' offsets must be JSON: ${String((e as Error).message)}`);
   }
+  let sinks: Record<string, unknown> | undefined;
+  try {
+    sinks = commit.sinks === undefined ? undefined : JSON.parse(JSON.stringify(commit.sinks));
+  } catch (e) {
+    throw new InvalidArgumentError(`checkpoint ${commit.id}: sinks' prepared state must be JSON: ${String((e as Error).message)}`);
+  }
   return {
     id: commit.id,
     committedAt: new Date().toISOString(),
     partitions: partitions.map((p) => ({ partition: p.partition, file: p.file, length: p.length, keyGroups: { start: p.keyGroups.start, end: p.keyGroups.end }, checkpointId: p.checkpointId })),
     sources,
+    ...(sinks === undefined ? {} : { sinks }),
   };
 }

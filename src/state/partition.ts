@@ -132,6 +132,34 @@ export class StatePartition {
     });
   }
 
+  /** Entries per table (a windowed table counts one per key and live window). */
+  entryCounts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [name, t] of this.tables) out[name] = t.entryCount;
+    return out;
+  }
+
+  /**
+   * Applies changes another partition took (`takeChanges`), as a restore would: how the main thread
+   * gathers the instances' final tables. Keys outside this partition's key groups are kept too.
+   */
+  load(changes: PartitionChanges): void {
+    for (const t of changes.tables) {
+      const table = this.table(t.table);
+      for (const g of t.groups) {
+        if (table.windowed) {
+          table.restorePut(g.putKeys, g.putValues, g.putWindows ?? []);
+          table.restoreDelete(g.deleteKeys, g.deleteWindows ?? []);
+        } else {
+          table.restorePut(g.putKeys, g.putValues);
+          table.restoreDelete(g.deleteKeys);
+        }
+      }
+      if (table.windowed && t.time !== undefined) table.restoreTime(t.time);
+    }
+    for (const t of this.tables.values()) if (t.windowed) t.restoreDone();
+  }
+
   /** Loads a committed checkpoint's entries of this partition's key groups (from whichever partitions wrote them). */
   restore(store: StateStore, checkpoint: CommittedCheckpoint): Promise<RestoreStats> {
     const tables = this.tables;

@@ -51,6 +51,8 @@ export interface CommittedCheckpoint {
   readonly partitions: readonly PartitionExtent[];
   /** Each source's position, as it gave it (opaque JSON). */
   readonly sources: Readonly<Record<string, unknown>>;
+  /** Each transactional sink's prepared state for this checkpoint (opaque JSON), by sink name. */
+  readonly sinks?: Readonly<Record<string, unknown>>;
 }
 
 /** Something recovery found and dealt with: it is said, never silent. */
@@ -102,8 +104,11 @@ export interface PartitionWriter {
 
 export interface CheckpointCommit {
   readonly id: number;
+  /** Every key group's partition; empty only for an app that declares no tables (sources and sinks alone). */
   readonly partitions: readonly PartitionExtent[];
   readonly sources: Readonly<Record<string, unknown>>;
+  /** Transactional sinks' prepared state (what `SinkConnector.prepare` returned), stored with the checkpoint. */
+  readonly sinks?: Readonly<Record<string, unknown>>;
 }
 
 export interface StateStore {
@@ -116,6 +121,13 @@ export interface StateStore {
   writer(partition: string): PartitionWriter;
   /** Makes a checkpoint the one recovery finds, atomically. */
   commit(checkpoint: CheckpointCommit): Promise<CommittedCheckpoint>;
+  /**
+   * How a worker thread makes its own instance of this store, for `writer()` and `restore()` only
+   * (the keyed stage's instances write their partitions from their threads): a module export that
+   * takes `options` (structured-cloneable) and returns the instance. The FileStateStore needs none
+   * (the runtime opens one of the same folder); any other store must give one to hold tables.
+   */
+  workerFactory?(): { module: string; export: string; options: unknown };
   /** Reads a committed checkpoint's entries of the key groups in `range`. */
   restore(checkpoint: CommittedCheckpoint, range: KeyGroupRange, sink: RestoreSink): Promise<RestoreStats>;
   close(): Promise<void>;

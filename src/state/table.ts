@@ -139,6 +139,11 @@ export class Table<V = unknown> {
     return this.data.size;
   }
 
+  /** Entries held (as WindowedTable's entryCount). */
+  get entryCount(): number {
+    return this.data.size;
+  }
+
   /** Keys written since the last checkpoint. */
   get dirtyCount(): number {
     return this.dirty.size;

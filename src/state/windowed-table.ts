@@ -195,6 +195,22 @@ export class WindowedTable<V = unknown> {
     return this.state.windows.size;
   }
 
+  /** Entries held: one per (key, live window). */
+  get entryCount(): number {
+    let n = 0;
+    for (const w of this.state.windows.values()) n += w.size;
+    return n;
+  }
+
+  /** Every (key, window, value) held, oldest window first. */
+  *windowEntries(): IterableIterator<[string, V, WindowRange]> {
+    const starts = [...this.state.windows.keys()].sort((a, b) => a - b);
+    for (const start of starts) {
+      const range = { start, end: start + this.window.sizeMs };
+      for (const [k, v] of this.state.windows.get(start)!) yield [k, v, range];
+    }
+  }
+
   get lateWrites(): number {
     return this.state.lateWrites;
   }

@@ -1,10 +1,14 @@
 export { StreamEnvironment } from './api/environment.js';
-export type { StreamEnvironmentOptions, SourceOptions, RunningJob, EnvironmentMetrics, ExecuteOptions, CloseOptions } from './api/environment.js';
+export type { StreamEnvironmentOptions, SourceOptions, RunningJob, EnvironmentMetrics, ExecuteOptions, CloseOptions, JobWarning } from './api/environment.js';
+export { TablesReader, TablesNotAvailableError } from './api/tables.js';
+export { TablePlanError } from './runtime/job.js';
+export { TableOutsideKeyedStageError } from './runtime/stage-state.js';
+export type { CheckpointStats } from './runtime/stateful-run.js';
 export { DataStream, KeyedStream, WindowedStream } from './api/data-stream.js';
 export type { OperatorContext, OperatorOptions, SinkOptions, KeyByOptions, Aggregator, WindowResult, Fn } from './api/data-stream.js';
 export type { WindowSpec, Partition } from './plan/graph.js';
 export type { PlanGraph } from './plan/planner.js';
-export { STOP, FeedBarrier, type DirectFeed } from './runtime/source-driver.js';
+export { STOP, FeedBarrier, FeedPosition, type DirectFeed } from './runtime/source-driver.js';
 export { JobFailedError, HandlerError, JobCancelledError, KEPT_FAILURES } from './runtime/job.js';
 export type { JobResult, JobSnapshot, StageSnapshot, OperatorFailure, SideOutput } from './runtime/job.js';
 export { OperatorFunctionError } from './plan/functions.js';

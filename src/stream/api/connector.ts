@@ -10,10 +10,23 @@
  * instances need no record ids for this: barriers are aligned at each stage. Not covered: an
  * operator that holds records back past a barrier (windows, joins), whose records are acked
  * before their results exist.
+ *
+ * With checkpoints (the environment has a stateDir or stateStore), the contract below is used as
+ * follows. Acks go at checkpoints: a batch is acked once a checkpoint taken after it is committed
+ * (every sink flushed first). A checkpoint barrier follows a whole batch, never cuts one, and
+ * stores the `position` of the last batch before it. At start, and again after an in-job rollback
+ * (a worker crashed, `restart`), `seek(position)` of the last committed checkpoint is called on a
+ * replayable source (at start, not at all when nothing was committed yet), and then `batches()` is called
+ * anew (the previous iteration has been ended with its iterator's `return()`); after a rollback
+ * with nothing committed yet, `seek(undefined)`: back to the source's start. A transactional
+ * sink gets `recover(committed)` after `open()` and after each rollback, `prepare(N)` once every
+ * record before barrier N was given to `write` (no record after it is written until `prepare`
+ * resolves), and `commit(N, state)` once checkpoint N (holding `state`) is durable. Sink names
+ * must be distinct among transactional sinks: the checkpoint stores their state by name.
  */
 import { InvalidArgumentError } from '../../errors.js';
 import type { OperatorFailure } from '../runtime/job.js';
-import { FeedBarrier } from '../runtime/source-driver.js';
+import { FeedBarrier, FeedPosition } from '../runtime/source-driver.js';
 
 /** One batch from a source connector: its records and what `ack` gets back once all are done. */
 export interface SourceBatch<T> {
@@ -28,7 +41,7 @@ export interface SourceBatch<T> {
 }
 
 export interface SourceContext {
-  /** Reports a record that cannot enter the pipeline (bad bytes …) to `env.onError`. */
+  /** Reports a record that cannot enter the pipeline (bad bytes …) as a failed record: to `env.onError`, else kept and counted (execute() rejects after the run). */
   report(failure: OperatorFailure): void;
 }
 
@@ -95,7 +108,13 @@ export function isSinkConnector(value: unknown): value is SinkConnector {
 /** What the adapter needs from a started job. */
 export interface JobHooks {
   barrier(epoch: number): Promise<void>;
-  onFailure: ((failure: OperatorFailure) => void) | undefined;
+  /** The job's own failure path: onError (a handler that throws is contained, as HandlerError), else kept and counted. */
+  report(failure: OperatorFailure): void;
+  /** Checkpoints are on: acks at commits, seek before batches, sinks recovered after open. */
+  checkpoints?: {
+    resume(source: string): unknown;
+    committedSink(sink: string): CommittedSinkState | undefined;
+  };
 }
 
 /** The connectors of one environment, and the job they serve while it runs. */
@@ -113,19 +132,21 @@ class EnvConnectors {
   /** Settles when the job has ended: a batch whose barrier never went out (stopped mid-batch) is not acked. */
   private finish!: () => void;
   private readonly finished = new Promise<void>((resolve) => (this.finish = resolve));
+  /** Checkpoints: the iteration of the current attempt (ended before a rolled-back attempt starts anew). */
+  private active: AsyncIterator<SourceBatch<unknown>> | undefined;
+  private iterations = 0;
 
   feed(source: SourceConnector): AsyncIterable<unknown[]> {
     const self = this;
     return {
       async *[Symbol.asyncIterator]() {
         await self.ready;
-        const context: SourceContext = {
-          report: (failure) => {
-            if (self.hooks.onFailure) self.hooks.onFailure(failure);
-            else process.emitWarning(`${failure.operator}: ${failure.error.message}`, { code: failure.error.code ?? 'ERR_SOURCE_RECORD' });
-          },
-        };
+        const context: SourceContext = { report: (failure) => self.hooks.report(failure) };
         await self.opened;
+        if (self.hooks.checkpoints) {
+          yield* self.checkpointedFeed(source, context);
+          return;
+        }
         for await (const batch of source.batches(context)) {
           const epoch = ++self.epoch;
           const reached = self.hooks.barrier(epoch); // registered before the barrier is sent
@@ -149,10 +170,57 @@ class EnvConnectors {
     };
   }
 
+  /** A feed whose acks go at checkpoint commits, resuming from the committed position. */
+  private async *checkpointedFeed(source: SourceConnector, context: SourceContext): AsyncGenerator<unknown[]> {
+    const previous = this.active;
+    this.active = undefined;
+    if (previous) await previous.return?.().catch(() => undefined);
+    const at = this.hooks.checkpoints!.resume(source.name);
+    // After a rollback the source goes back even when nothing was committed: seek(undefined) is its start.
+    if ((at !== undefined || this.iterations > 0) && source.replayable && source.seek) await source.seek(at);
+    this.iterations++;
+    const iterator = source.batches(context)[Symbol.asyncIterator]();
+    this.active = iterator;
+    const tokens: { seq: number; token: unknown }[] = [];
+    let seq = 0;
+    const ackUpTo = (upTo: number) => {
+      const due: unknown[] = [];
+      while (tokens.length > 0 && tokens[0]!.seq <= upTo) due.push(tokens.shift()!.token);
+      if (due.length === 0) return;
+      this.acks = this.acks.then(async () => {
+        if (this.ackError) return;
+        try {
+          await Promise.all(this.sinks.map((s) => s.flush()));
+          for (const token of due) await source.ack(token);
+        } catch (error) {
+          this.ackError ??= error as Error;
+        }
+      });
+    };
+    try {
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) break;
+        const batch = next.value;
+        const mine = ++seq;
+        tokens.push({ seq: mine, token: batch.token });
+        const items: unknown[] = batch.records;
+        items.push(new FeedPosition(batch.position, () => ackUpTo(mine)));
+        yield items;
+      }
+    } finally {
+      if (this.active === iterator) this.active = undefined;
+      await iterator.return?.()?.catch?.(() => undefined);
+    }
+  }
+
   /** Binds the job; returns its `done` that also waits for the connectors to close. */
   run<R>(hooks: JobHooks, job: Promise<R>): Promise<R> {
     this.hooks = hooks;
-    this.opened = Promise.all(this.sinks.map((s) => s.open())).then(() => undefined);
+    const checkpoints = hooks.checkpoints;
+    this.opened = Promise.all(this.sinks.map((s) => s.open())).then(async () => {
+      if (checkpoints) for (const s of this.sinks) if (s.recover) await s.recover(checkpoints.committedSink(s.name));
+    });
     this.opened.catch(() => undefined); // a sink's first write (or close) reports it
     this.bound();
     const done = job.finally(() => this.finish());
@@ -212,6 +280,17 @@ export function sinkWriter(owner: object, sink: unknown): (record: unknown) => u
   const c = connectorsOf(owner);
   c.sinks.push(sink);
   return c.writer(sink);
+}
+
+/** The environment's connectors (none: empty lists). */
+export function environmentConnectors(owner: object): { sources: readonly SourceConnector[]; sinks: readonly SinkConnector[] } {
+  const c = byOwner.get(owner);
+  return { sources: c?.sources ?? [], sinks: c?.sinks ?? [] };
+}
+
+/** A sink connector with all three of prepare, commit and recover. */
+export function isTransactionalSink(sink: SinkConnector): sink is SinkConnector & Required<Pick<SinkConnector, 'prepare' | 'commit' | 'recover'>> {
+  return typeof sink.prepare === 'function' && typeof sink.commit === 'function' && typeof sink.recover === 'function';
 }
 
 /** env.start: binds the environment's connectors (if any) to the job; `done` also waits for them to close, `stop` stops the sources. */

@@ -1,3 +1,5 @@
+import type { AnyTable } from '../../state/index.js';
+
 /** What an operator function gets besides the record. */
 export interface OperatorContext {
   /** This instance's index, 0 … parallelism-1. */
@@ -17,4 +19,10 @@ export interface OperatorContext {
    * operator emits meanwhile carry it on.
    */
   readonly origin?: number;
+  /**
+   * A table declared with env.table(name): in the keyed stage (the operators after keyBy), this
+   * instance's partition of it; writing a key another instance owns throws TableKeyOwnershipError.
+   * Elsewhere it throws ERR_TABLE_NOT_KEYED; an undeclared name, UnknownTableError.
+   */
+  table<V = any>(name: string): AnyTable<V>;
 }

@@ -32,7 +32,7 @@ export interface Plan {
 }
 
 /** Turns the logical graph into vertices: chains operators, resolves partitions, numbers producers. */
-export function plan(graph: StreamGraph, defaultParallelism: number): Plan {
+export function plan(graph: StreamGraph, defaultParallelism: number, maxParallelism = 128): Plan {
   const vertices: Vertex[] = [];
   const vertexOf = new Map<GraphNode, Vertex>();
   const newVertex = (kind: Vertex['kind'], node: GraphNode, parallelism: number): Vertex => {
@@ -75,6 +75,13 @@ export function plan(graph: StreamGraph, defaultParallelism: number): Plan {
     }
     if (vertex.kind !== 'source' && vertex.inputs.length === 0) {
       throw new InvalidArgumentError(`internal: ${vertex.nodes[0]!.name} has no input`);
+    }
+  }
+  for (const v of vertices) {
+    if (v.kind === 'worker' && v.parallelism > maxParallelism && v.inputs.some((e) => e.partition.kind === 'hash')) {
+      throw new InvalidArgumentError(
+        `'${v.nodes.map((n) => n.name).join('→')}' is keyed with parallelism ${v.parallelism}, more than maxParallelism (${maxParallelism}, the number of key groups): lower its parallelism or raise maxParallelism`,
+      );
     }
   }
   const dangling = vertices.filter((v) => v.kind !== 'sink' && v.outputs.length === 0);

@@ -15,6 +15,8 @@ export interface EdgeTask {
   port: number;
   /** The producer's number at the receiving vertex. */
   producer: number;
+  /** Key groups of 'hash' routing (see Router). */
+  maxParallelism: number;
 }
 
 /** An edge's ring as this producer writes it: with the vector batch it is filling for it. */
@@ -105,7 +107,7 @@ export class EdgeWriter {
             values: new ValueBatchBuilder(t.partition.kind === 'hash'),
             unannounced: 0,
           })),
-          router: new Router(t.partition.kind, t.rings.length, instance, key, t.partition.kind === 'hash' ? t.partition.key.operator : undefined),
+          router: new Router(t.partition.kind, t.rings.length, instance, key, t.partition.kind === 'hash' ? t.partition.key.operator : undefined, t.maxParallelism),
           port: t.port,
           producer: t.producer,
           batchable: t.partition.kind !== 'hash',

@@ -25,6 +25,12 @@ export const FrameKind = {
   Barrier: 9,
   /** Payload: producer int32. The producer will send nothing more. */
   End: 10,
+  /**
+   * Payload: producer int32, checkpoint id int32. A checkpoint barrier: unlike a Barrier (which
+   * only says "all before me has passed"), a keyed stage snapshots its tables when it has come
+   * from every producer.
+   */
+  Checkpoint: 11,
 } as const;
 
 export const frameType = (kind: number, port: number): number => kind | (port << 8);
@@ -273,7 +279,7 @@ export function controlPayload(kind: number, producer: number, b = 0): Uint8Arra
   scratch.setInt32(0, producer, true);
   scratch.setInt32(4, 0, true);
   scratch.setFloat64(8, kind === FrameKind.Watermark ? b : 0, true);
-  if (kind === FrameKind.Barrier) scratch.setInt32(4, b, true);
+  if (kind === FrameKind.Barrier || kind === FrameKind.Checkpoint) scratch.setInt32(4, b, true);
   return new Uint8Array(scratch.buffer.slice(0));
 }
 

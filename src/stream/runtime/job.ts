@@ -13,6 +13,11 @@ import { SinkDriver } from './sink-driver.js';
 import { KeySelectorError, messageOf, SinkError, toError } from './errors.js';
 import { SourceDriver, type SourceTiming } from './source-driver.js';
 import type { ChannelMessage, StageReport, StageTask } from './stage.js';
+import { replayableSource, type SourceCheckpoint, type SourceCheckpointing } from './source-driver.js';
+import type { CommittedCheckpoint, PartitionChanges } from '../../state/index.js';
+import type { CheckpointWritten, StageStateTask, TableSpec } from './stage-state.js';
+import type { CheckpointStats } from './stateful-run.js';
+import type { ResourceLimits } from 'node:worker_threads';
 
 const STAGE_MODULE = workerModule('stage.mjs', new URL(`./stage${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
 
@@ -20,6 +25,8 @@ export interface JobOptions {
   ringCapacity: number;
   zeroCopyVectors: boolean;
   workerPriority: ThreadPriority;
+  /** Heap limits of each operator thread (StreamEnvironmentOptions.workerResourceLimits). */
+  workerResourceLimits?: ResourceLimits;
   /**
    * Where failures go; without a handler, execute() rejects after the run naming the first one
    * (the first KEPT_FAILURES are kept on the error, the rest only counted). A handler that throws
@@ -33,6 +40,56 @@ export interface JobOptions {
   services?: ServiceAccess;
   /** Shared buffers handed to every stage (ctx.shared). */
   shared?: Record<string, SharedArrayBuffer>;
+  /** Key groups of keyBy's 'hash' routing (see Router). Default 128. */
+  maxParallelism?: number;
+  /** Tables and checkpoints (env.table, stateDir): see JobState. */
+  state?: JobState;
+}
+
+/** What a job with tables or checkpoints is given (see StatefulRun). */
+export interface JobState {
+  tables: TableSpec[];
+  /** Where the keyed stage's instances write their partitions (see StageStateTask.store); none: tables in memory only. */
+  store?: StageStateTask['store'];
+  /** The committed checkpoint this attempt starts from. */
+  checkpoint?: CommittedCheckpoint;
+  /** Checkpoints are taken: sources take part (resume position, final checkpoint at their end). */
+  checkpointing?: {
+    resume(source: string): unknown;
+    atEnd(): Promise<void>;
+  };
+  /** Reports what a stage instance wrote for a checkpoint, or why it could not. */
+  written(partition: string, written: CheckpointWritten): void;
+  writeFailed(partition: string, error: Error & { code?: string }): void;
+}
+
+/** A keyed stage's partitions are named '<stage>.<instance>' in the store. */
+export function partitionName(vertex: Vertex, instance: number): string {
+  return `${vertexName(vertex).replace(/[^A-Za-z0-9_-]+/g, '_').slice(0, 80)}.${instance}`;
+}
+
+/** A plan that cannot hold the declared tables (no keyed stage, or several). */
+export class TablePlanError extends RingflowError {
+  constructor(message: string) {
+    super('ERR_TABLE_PLAN', message);
+  }
+}
+
+/** The keyed stage that holds the tables (undefined without tables); TablePlanError when there is none or several. */
+export function tableVertex(plan: Plan, tables: readonly string[]): Vertex | undefined {
+  if (tables.length === 0) return undefined;
+  const keyed = keyedVertices(plan);
+  const names = tables.map((t) => `'${t}'`).join(', ');
+  if (keyed.length === 0) throw new TablePlanError(`tables ${names} are declared, but no stage is keyed: tables live in the operators right after keyBy`);
+  if (keyed.length > 1) {
+    throw new TablePlanError(`tables ${names} live in one keyed stage, and this plan has ${keyed.length}: ${keyed.map((v) => `'${vertexName(v)}'`).join(', ')}`);
+  }
+  return keyed[0];
+}
+
+/** The worker vertices that read a keyBy ('hash') input: where tables live. */
+export function keyedVertices(plan: Plan): Vertex[] {
+  return plan.vertices.filter((v) => v.kind === 'worker' && v.inputs.some((e) => e.partition.kind === 'hash'));
 }
 
 /** How a job reaches the services: a client handle per stage instance (each worker thread needs its own reply ring). */
@@ -67,6 +124,11 @@ export interface JobResult {
   sideOutputs: number;
   /** Side outputs kept when no handler was set (the first 10 000). */
   late: SideOutput[];
+  /** Jobs with checkpoints: how often a crashed worker rolled the job back (counts above include the replays). */
+  restarts?: number;
+  checkpoints?: CheckpointStats;
+  /** Jobs with tables or checkpoints: the state runtime's warnings (see env.onWarning). */
+  warnings?: { code: string; message: string }[];
 }
 
 /** Failures kept when no handler is set (the rest are counted in `result.failures`). */
@@ -102,6 +164,8 @@ export interface JobSnapshot {
   stages: StageSnapshot[];
   failures: number;
   sideOutputs: number;
+  /** Jobs with checkpoints (stateDir): how many, the last one's duration and bytes, restarts, table entries. */
+  checkpoints?: CheckpointStats;
 }
 
 /**
@@ -110,12 +174,15 @@ export interface JobSnapshot {
  * each source sent and each sink received up to the end, so every record can be accounted for.
  */
 export class JobFailedError extends RingflowError {
-  constructor(message: string, options?: ErrorOptions & { failure?: OperatorFailure; failures?: OperatorFailure[]; result?: JobResult }) {
+  constructor(message: string, options?: ErrorOptions & { failure?: OperatorFailure; failures?: OperatorFailure[]; result?: JobResult; workerCrashed?: boolean }) {
     super('ERR_JOB_FAILED', message, options);
     this.failure = options?.failure;
     this.failures = options?.failures ?? (options?.failure ? [options.failure] : []);
     this.result = options?.result;
+    this.workerCrashed = options?.workerCrashed === true;
   }
+  /** A worker thread died (exited, was terminated, or its task threw): what a restart can recover from. */
+  readonly workerCrashed: boolean;
   readonly failure?: OperatorFailure;
   readonly failures: OperatorFailure[];
   readonly result?: JobResult;
@@ -174,6 +241,19 @@ export class Job {
   private stopping = false;
   /** The feed arenas whose batches travel by reference: every reader of the job's rings may need them. */
   private readonly arenas: ArenaHandle[];
+  /** The vertex whose instances hold the tables (the keyed stage), if the job has tables. */
+  private readonly tableVertex: Vertex | undefined;
+  /** Why ctx.table is unavailable in the other stages. */
+  private readonly noTables: string;
+  /** Every table entry the keyed stage's instances held at their end (graceful ends only). */
+  readonly finalTables: PartitionChanges[] = [];
+  /** Fails the job from outside (a checkpoint could not be written or committed). */
+  private failNow: (error: Error) => void = () => {};
+  private readonly failure: Promise<never>;
+  private failedWith: Error | undefined;
+  private sourcesCreated!: () => void;
+  /** Resolves once every source's driver exists (checkpoints can then reach all of them). */
+  readonly sourcesReady = new Promise<void>((resolve) => (this.sourcesCreated = resolve));
 
   constructor(
     private readonly plan: Plan,
@@ -181,7 +261,7 @@ export class Job {
     private readonly options: JobOptions,
   ) {
     const workerInstances = plan.vertices.filter((v) => v.kind === 'worker').reduce((n, v) => n + v.parallelism, 0);
-    this.pool = new WorkerPool({ threads: Math.max(1, workerInstances), priority: options.workerPriority });
+    this.pool = new WorkerPool({ threads: Math.max(1, workerInstances), priority: options.workerPriority, resourceLimits: options.workerResourceLimits });
     this.channel = SharedRing.create({ capacity: 1 << 20 });
     this.counters = StageCounters.create(workerInstances);
     this.arenas = plan.vertices.flatMap((v) => {
@@ -209,6 +289,58 @@ export class Job {
     }
     this.cancellation = new Promise<never>((_, reject) => (this.cancelNow = reject));
     this.cancellation.catch(() => {}); // raced against, never awaited alone
+    this.failure = new Promise<never>((_, reject) => (this.failNow = reject));
+    this.failure.catch(() => {});
+    const tables = options.state?.tables ?? [];
+    this.tableVertex = tableVertex(plan, tables.map((t) => t.name));
+    this.noTables = this.tableVertex ? `the tables live in '${vertexName(this.tableVertex)}'` : 'no table is declared (env.table(name, { default }))';
+  }
+
+  /** Fails the job (its run() rejects with `error`); a no-op once it has ended. */
+  fail(error: Error): void {
+    if (this.settled || this.cancelled || this.failedWith) return;
+    this.failedWith = error;
+    this.failNow(error);
+    this.tearDown();
+  }
+
+  /** Checkpoint `id`: every source sends its barrier at its next known position; resolves with their positions. */
+  async sourceCheckpoint(id: number): Promise<Record<string, SourceCheckpoint>> {
+    await this.sourcesReady;
+    const out: Record<string, SourceCheckpoint> = {};
+    await Promise.all([...this.sourceDrivers].map(async ([name, driver]) => (out[name] = await driver.requestCheckpoint(id))));
+    return out;
+  }
+
+  /** Resolves once checkpoint barrier `id` has reached every sink (register before asking the sources). */
+  sinkCheckpoint(id: number): Promise<void> {
+    return Promise.all([...this.sinks.values()].map((s) => s.checkpoint(id))).then(() => this.takeReports());
+  }
+
+  /** The sources go on after a checkpoint barrier. */
+  resumeSources(): void {
+    for (const driver of this.sourceDrivers.values()) driver.resume();
+  }
+
+  /** How many sources the job has. */
+  get sourceCount(): number {
+    return this.plan.vertices.filter((v) => v.kind === 'source').length;
+  }
+
+  /** The keyed stage's partition names ('<stage>.<instance>'), which every checkpoint must hear from. */
+  get partitions(): string[] {
+    const v = this.tableVertex;
+    return v ? Array.from({ length: v.parallelism }, (_, i) => partitionName(v, i)) : [];
+  }
+
+  /** Whether every source can replay from a checkpointed position (`connectorReplayable` answers for feeds). */
+  allSourcesReplayable(connectorReplayable: (name: string) => boolean): boolean {
+    return this.plan.vertices
+      .filter((v) => v.kind === 'source')
+      .every((v) => {
+        const spec = v.nodes[0]!.spec;
+        return spec.kind === 'source' && (spec.source.kind === 'feed' ? connectorReplayable(v.nodes[0]!.name) : replayableSource(spec.source));
+      });
   }
 
   /**
@@ -225,6 +357,7 @@ export class Job {
   /** Stops everything without waiting: sources see the abort, rings close (waking every waiter), the pool terminates its threads. */
   private tearDown(): void {
     this.abort.abort();
+    for (const driver of this.sourceDrivers.values()) driver.resume();
     for (const sink of this.sinks.values()) sink.stop();
     for (const rings of this.inputs.values()) for (const ring of rings) ring.close();
     this.channel.close();
@@ -314,11 +447,12 @@ export class Job {
     const sources = this.startSources();
     try {
       // A worker that dies (or fails to load its operators) fails the job at once; so does a cancel.
-      await Promise.race([Promise.all([...sinks, ...sources]), stages.then(() => new Promise(() => {})), this.cancellation]);
-      await Promise.race([stages, this.cancellation]);
+      await Promise.race([Promise.all([...sinks, ...sources]), stages.then(() => new Promise(() => {})), this.cancellation, this.failure]);
+      await Promise.race([stages, this.cancellation, this.failure]);
     } catch (error) {
       this.tearDown();
       if (this.cancelled) throw this.cancelled;
+      if (this.failedWith) throw this.failedWith;
       throw error instanceof RingflowError
         ? error
         : new JobFailedError(`the pipeline failed: ${messageOf(error)}`, { cause: error, result: this.tally() });
@@ -330,6 +464,7 @@ export class Job {
     this.tally();
     if (this.handlerPromises.size > 0) await Promise.race([Promise.allSettled([...this.handlerPromises]), this.cancellation]);
     if (this.cancelled) throw this.cancelled;
+    if (this.failedWith) throw this.failedWith;
     if (this.failures.length > 0 && !this.options.onFailure) {
       const first = this.failures[0]!;
       const more = this.result.failures - 1;
@@ -351,8 +486,20 @@ export class Job {
     for (const vertex of this.plan.vertices) {
       if (vertex.kind !== 'worker') continue;
       const tasks = Array.from({ length: vertex.parallelism }, (_, instance) => this.stageTask(vertex, instance, handles[next++], slot++));
-      const reports = Promise.all(tasks.map((data) => this.pool.run<StageReport>({ module: STAGE_MODULE, export: 'runStage', data })));
-      runs.push(reports.then((r) => ((this.result.stages[vertexName(vertex)] = r.reduce((n, x) => n + x.records, 0)), r)));
+      const reports = Promise.all(
+        tasks.map((data) =>
+          this.pool.run<StageReport>({ module: STAGE_MODULE, export: 'runStage', data }).catch((error: unknown) => {
+            throw new JobFailedError(`the pipeline failed: ${messageOf(error)}`, { cause: error, result: this.tally(), workerCrashed: true });
+          }),
+        ),
+      );
+      runs.push(
+        reports.then((r) => {
+          this.result.stages[vertexName(vertex)] = r.reduce((n, x) => n + x.records, 0);
+          for (const report of r) if (report.tables) this.finalTables.push(report.tables);
+          return r;
+        }),
+      );
     }
     return Promise.all(runs);
   }
@@ -376,6 +523,20 @@ export class Job {
       shared: this.options.shared ?? {},
       counters: this.counters.buffer,
       counterSlot,
+      state: this.stageState(vertex, instance),
+      noTables: this.noTables,
+    };
+  }
+
+  private stageState(vertex: Vertex, instance: number): StageStateTask | undefined {
+    const state = this.options.state;
+    if (!state || vertex !== this.tableVertex) return undefined;
+    return {
+      tables: state.tables,
+      maxParallelism: this.options.maxParallelism ?? 128,
+      partition: partitionName(vertex, instance),
+      store: state.store,
+      checkpoint: state.checkpoint,
     };
   }
 
@@ -385,13 +546,15 @@ export class Job {
       partition: edge.partition,
       port: edge.port,
       producer: edge.producerBase + instance,
+      maxParallelism: this.options.maxParallelism ?? 128,
     };
   }
 
   private startSources(): Promise<void>[] {
-    return this.plan.vertices
-      .filter((v) => v.kind === 'source')
-      .map(async (vertex) => {
+    const vertices = this.plan.vertices.filter((v) => v.kind === 'source');
+    let created = 0;
+    const checkpointing = this.options.state?.checkpointing;
+    return vertices.map(async (vertex) => {
         const node = vertex.nodes[0]!;
         if (node.spec.kind !== 'source') throw new RingflowError('ERR_INTERNAL', 'a source vertex without a source');
         const writer = await EdgeWriter.open(vertex.outputs.map((e) => this.edgeTask(e, 0)), 0, (record, error) =>
@@ -403,8 +566,10 @@ export class Job {
               ? { operator: error.operator, key: undefined, record: error.record, error }
               : { operator: node.name, key: undefined, record, error: toError(error) },
           ),
+          checkpointing ? { resume: checkpointing.resume(node.name), atEnd: checkpointing.atEnd } : undefined,
         );
         this.sourceDrivers.set(node.name, driver);
+        if (++created === vertices.length) this.sourcesCreated();
         if (this.stopping) driver.stop();
         await driver.run();
         this.result.sources[node.name] = driver.records;
@@ -431,6 +596,14 @@ export class Job {
   }
 
   private dispatch(message: ChannelMessage): void {
+    if (message.type === 'checkpoint') {
+      this.options.state?.written(message.partition, message.written);
+      return;
+    }
+    if (message.type === 'stateError') {
+      this.options.state?.writeFailed(message.partition, Object.assign(new Error(message.error.message), message.error));
+      return;
+    }
     if (message.type === 'failure') {
       const error = Object.assign(new Error(message.error.message), message.error) as Error & { code?: string };
       this.report({ operator: message.operator, key: message.key, record: message.record, error });
@@ -442,8 +615,12 @@ export class Job {
     }
   }
 
-  /** A failed record: to the handler, else kept (the first KEPT_FAILURES; all are counted). */
-  private report(failure: OperatorFailure): void {
+  /**
+   * A failed record: to the handler (contained: what it throws is kept for HandlerError), else
+   * kept (the first KEPT_FAILURES; all are counted). Also how a source connector reports a record
+   * that cannot enter the pipeline.
+   */
+  report(failure: OperatorFailure): void {
     this.result.failures++;
     if (this.options.onFailure) this.callHandler('onError', this.options.onFailure, failure);
     else if (this.failures.length < KEPT_FAILURES) this.failures.push(failure);

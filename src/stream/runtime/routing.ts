@@ -1,10 +1,14 @@
 import { hashKey } from '../../codec/index.js';
+import { DEFAULT_MAX_PARALLELISM, instanceForKeyGroup } from '../../state/key-groups.js';
 import type { Partition } from '../plan/graph.js';
 import { KeySelectorError } from './errors.js';
 
 /**
  * Picks which instance(s) of the next vertex get a record. The same code routes on the main thread
  * (sources) and in workers (stage outputs), so a key lands on the same instance either way.
+ * 'hash' routes by key group (Flink's): the key's group is `hashKey(key) % maxParallelism`, and
+ * instance i owns a contiguous range of groups, so tables co-partitioned with keyBy can be
+ * re-partitioned by whole key groups when the parallelism changes.
  */
 export class Router {
   private next = 0;
@@ -20,6 +24,8 @@ export class Router {
     private readonly key?: (value: unknown) => unknown,
     /** For 'hash': the key selector's name, for the failures it causes. */
     private readonly keyName = 'keyBy',
+    /** For 'hash': the number of key groups (fixed for a state's life). */
+    private readonly maxParallelism = DEFAULT_MAX_PARALLELISM,
   ) {
     // Spread round-robin senders so that several of them do not all start at instance 0.
     this.next = self % Math.max(targets, 1);
@@ -52,7 +58,7 @@ export class Router {
     }
     if (key === undefined) throw new KeySelectorError(this.keyName, value, new TypeError('the key selector returned undefined'));
     try {
-      return (this.lastHash = hashKey(key)) % this.targets;
+      return instanceForKeyGroup((this.lastHash = hashKey(key)) % this.maxParallelism, this.targets, this.maxParallelism);
     } catch (error) {
       throw new KeySelectorError(this.keyName, value, error);
     }

@@ -21,6 +21,10 @@ export class SinkDriver {
   private ended = 0;
   private readonly barrierCounts = new Map<number, number>();
   private readonly barrierWaiters = new Map<number, () => void>();
+  private readonly checkpointCounts = new Map<number, number>();
+  private readonly checkpointWaiters = new Map<number, () => void>();
+  /** The last checkpoint barrier delivered (everything before it was handed to the sink). */
+  private passedCheckpoint = 0;
   private readonly decoder: RecordDecoder;
   /** Records go to the callback while their frame is still held (zero-copy vector views). */
   private readonly direct: boolean;
@@ -59,6 +63,12 @@ export class SinkDriver {
     const reached = new Promise<void>((resolve) => this.barrierWaiters.set(epoch, resolve));
     if (epoch > this.gateEpoch) this.openGate(epoch);
     return reached;
+  }
+
+  /** Resolves once checkpoint barrier `id` has come from every producer and all before it was handed to the sink. */
+  checkpoint(id: number): Promise<void> {
+    if (id <= this.passedCheckpoint) return Promise.resolve();
+    return new Promise<void>((resolve) => this.checkpointWaiters.set(id, resolve));
   }
 
   /** Opens a gated sink for good; with `deliver` false, what it holds and all that follows is dropped. */
@@ -122,6 +132,14 @@ export class SinkDriver {
         return passRecords < PASS_RECORDS;
       } else if (kind === FrameKind.End) {
         this.ended++;
+      } else if (kind === FrameKind.Checkpoint) {
+        const id = readControl(data, offset).epoch;
+        const seen = (this.checkpointCounts.get(id) ?? 0) + 1;
+        if (seen < this.producers) this.checkpointCounts.set(id, seen);
+        else {
+          this.checkpointCounts.delete(id);
+          pending.push(CHECKPOINT, id);
+        }
       } else if (kind === FrameKind.Barrier) {
         const epoch = readControl(data, offset).epoch;
         if (this.barrierComplete(epoch)) {
@@ -165,6 +183,11 @@ export class SinkDriver {
         const epoch = items[++i] as number;
         this.barrierWaiters.get(epoch)?.();
         this.barrierWaiters.delete(epoch);
+      } else if (item === CHECKPOINT) {
+        const id = items[++i] as number;
+        this.passedCheckpoint = Math.max(this.passedCheckpoint, id);
+        this.checkpointWaiters.get(id)?.();
+        this.checkpointWaiters.delete(id);
       } else if (item === AWAIT) {
         const result = items[++i];
         const record = items[++i];
@@ -237,4 +260,5 @@ function callVectorSink(fn: Extract<SinkSpec, { kind: 'vectors' }>['fn'], value:
 }
 
 const BARRIER = Symbol('barrier');
+const CHECKPOINT = Symbol('checkpoint');
 const AWAIT = Symbol('await');

@@ -19,6 +19,39 @@ export class FeedBarrier {
 }
 
 /**
+ * A feed item that is no record: where the source stands once everything fed before it is done
+ * (a replayable connector's batch position). A checkpoint taken after it stores `position`, and
+ * calls `committed` once that checkpoint is durable (the connector's acks).
+ */
+export class FeedPosition {
+  constructor(
+    readonly position: unknown,
+    readonly committed?: () => void,
+  ) {}
+}
+
+/** Where a source stood at a checkpoint barrier. */
+export interface SourceCheckpoint {
+  /** Plain JSON for the store (undefined: the source cannot say, so it cannot be replayed). */
+  position: unknown;
+  /** Called once the checkpoint is committed. */
+  committed?: () => void;
+}
+
+/** How a source takes part in checkpoints. */
+export interface SourceCheckpointing {
+  /** The position of the last committed checkpoint to resume after (an array iterable: records consumed). */
+  resume?: unknown;
+  /** Awaited when the source is exhausted (or stopped), before its end goes out: the final checkpoint. */
+  atEnd(): Promise<void>;
+}
+
+/** True when the source can replay from a checkpointed position (a feed decides per connector). */
+export function replayableSource(source: SourceSpec): boolean {
+  return source.kind === 'iterable' && Array.isArray(source.iterable);
+}
+
+/**
  * A feed that can also take a batch synchronously, outside its async iteration: the source driver
  * attaches a sender that puts an arena batch straight into the pipeline when it can do so at once
  * (a free ring, nothing of the feed's own in progress), and says whether it did.
@@ -52,6 +85,15 @@ export class SourceDriver {
   /** A feed source is writing a batch list of its own (a direct send must not cut in). */
   private feeding = false;
   private stopped = false;
+  /** Checkpoints: a barrier asked for, the pause after it, whether the source is idle (between batches, waiting). */
+  private request: { id: number; resolve: (at: SourceCheckpoint) => void; reject: (error: unknown) => void } | undefined;
+  private gate: Promise<void> | undefined;
+  private release: (() => void) | undefined;
+  private serving: Promise<void> | undefined;
+  private idle = false;
+  /** Items taken from an iterable (its replay position), or the last FeedPosition of a feed. */
+  private consumed = 0;
+  private position: FeedPosition | undefined;
 
   constructor(
     private readonly source: SourceSpec,
@@ -62,7 +104,62 @@ export class SourceDriver {
     private readonly fail: (record: unknown, error: unknown) => void = (_record, error) => {
       throw error;
     },
+    private readonly checkpointing?: SourceCheckpointing,
   ) {}
+
+  /**
+   * Sends checkpoint barrier `id` at the next point where the source's position is known, and
+   * resolves with that position; the source then sends nothing until `resume()` (so no record after
+   * the barrier can reach a stage before the barrier has passed it everywhere).
+   */
+  requestCheckpoint(id: number): Promise<SourceCheckpoint> {
+    return new Promise<SourceCheckpoint>((resolve, reject) => {
+      this.request = { id, resolve, reject };
+      if (this.idle) {
+        this.serving = this.serve();
+        this.serving.catch(() => {}); // the request's promise carries the error
+      }
+    });
+  }
+
+  /** Lets the source go on after a checkpoint barrier. */
+  resume(): void {
+    const release = this.release;
+    this.gate = this.release = undefined;
+    release?.();
+  }
+
+  /** At a safe point: sends the barrier asked for, and waits to be resumed. */
+  private async serve(): Promise<void> {
+    const request = this.request;
+    if (!request) return;
+    this.request = undefined;
+    this.gate = new Promise<void>((resolve) => (this.release = resolve));
+    const gate = this.gate;
+    try {
+      await this.advanceWatermark();
+      await this.writer.controlAsync(FrameKind.Checkpoint, request.id);
+    } catch (error) {
+      request.reject(error);
+      throw error;
+    }
+    const at = this.position;
+    request.resolve(
+      this.source.kind === 'feed'
+        ? { position: at?.position, committed: at?.committed }
+        : { position: replayableSource(this.source) ? this.consumed : undefined },
+    );
+    await gate;
+  }
+
+  /** Before a record or batch: serves a checkpoint asked for, and waits out a pause. */
+  private async safePoint(): Promise<void> {
+    this.idle = false;
+    if (this.serving) await this.serving.catch(() => {});
+    this.serving = undefined;
+    if (this.request) await this.serve();
+    else if (this.gate) await this.gate;
+  }
 
   /** Ends the source at the next record (stop()): what it sent still drains, and its end goes out. */
   stop(): void {
@@ -77,22 +174,41 @@ export class SourceDriver {
   async run(): Promise<void> {
     const source = this.source;
     if (source.kind === 'iterable') {
-      for (const value of source.iterable) {
-        if (this.ended) break;
-        const waiting = this.emit(value);
-        if (waiting) await waiting;
+      const resume = this.checkpointing?.resume;
+      if (Array.isArray(source.iterable) && typeof resume === 'number') {
+        const items = source.iterable as unknown[];
+        for (this.consumed = resume; this.consumed < items.length; ) {
+          if (this.request || this.gate) await this.safePoint();
+          if (this.ended) break;
+          const waiting = this.emit(items[this.consumed++]);
+          if (waiting) await waiting;
+        }
+      } else {
+        for (const value of source.iterable) {
+          if (this.request || this.gate) await this.safePoint();
+          if (this.ended) break;
+          this.consumed++;
+          const waiting = this.emit(value);
+          if (waiting) await waiting;
+        }
       }
     } else if (source.kind === 'asyncIterable') {
       for await (const value of source.iterable) {
+        await this.safePoint();
         if (this.ended) break;
         const waiting = this.emit(value);
         if (waiting) await waiting;
+        this.idle = true;
       }
     } else if (source.kind === 'function') {
       while (!this.ended) {
+        if (this.request || this.gate) await this.safePoint();
+        this.idle = true;
         let value = source.fn();
         if (value instanceof Promise) value = await value;
+        this.idle = false;
         if (value === STOP) break;
+        await this.safePoint();
         const waiting = this.emit(value);
         if (waiting) await waiting;
       }
@@ -101,11 +217,13 @@ export class SourceDriver {
     } else if (source.kind === 'feed') {
       if (isDirectFeed(source.batches)) source.batches.attachSender((batch) => this.sendNow(batch));
       for await (const batch of source.batches) {
+        await this.safePoint();
         this.feeding = true;
         for (const item of batch) {
           if (this.signal.aborted) return;
           if (this.stopped) break;
-          if (item instanceof FeedBarrier) {
+          if (item instanceof FeedPosition) this.position = item;
+          else if (item instanceof FeedBarrier) {
             // Batches sent directly may have moved the event time on since the last watermark.
             await this.advanceWatermark();
             await this.writer.controlAsync(FrameKind.Barrier, item.epoch);
@@ -117,7 +235,15 @@ export class SourceDriver {
         }
         this.feeding = false;
         if (this.stopped) break;
+        this.idle = true;
       }
+    }
+    if (this.checkpointing) {
+      // The final checkpoint: barriers asked for from now on go out at once (nothing more comes).
+      await this.safePoint();
+      this.idle = true;
+      await this.checkpointing.atEnd();
+      await this.safePoint();
     }
     await this.writer.endAsync();
   }
@@ -230,6 +356,7 @@ export class SourceDriver {
       if (isRecordKind(kind)) decoder.decode(kind, offset, push);
     };
     while (await ring.readable()) {
+      if (this.request || this.gate) await this.safePoint();
       ring.drain(take, 1024);
       for (const { value, ts } of batch) {
         if (this.signal.aborted) return;

@@ -11,6 +11,8 @@ import { EdgeWriter, type EdgeTask } from './edge-writer.js';
 import type { OperatorContext } from '../operators/context.js';
 import { FrameKind, isRecordKind, kindOf, portOf, readControl, RecordDecoder, type ArenaHandle } from './frames.js';
 import { MinWatermark } from '../operators/index.js';
+import type { PartitionChanges } from '../../state/index.js';
+import { StageState, TableOutsideKeyedStageError, type CheckpointWritten, type StageStateTask } from './stage-state.js';
 
 /** Everything one worker needs to run one instance of a vertex (structured-cloneable). */
 export interface StageTask {
@@ -37,18 +39,26 @@ export interface StageTask {
   /** The job's live counters and this instance's slot in them. */
   counters: SharedArrayBuffer;
   counterSlot: number;
+  /** The keyed stage of a job with tables: this instance's tables (restored before the first record). */
+  state?: StageStateTask;
+  /** Why ctx.table is not available here (when `state` is absent). */
+  noTables?: string;
 }
 
 export interface StageReport {
   instance: number;
   records: number;
   failures: number;
+  /** The keyed stage: every entry of this instance's tables at its end. */
+  tables?: PartitionChanges;
 }
 
 /** Messages a stage sends the main thread on the job channel. */
 export type ChannelMessage =
   | { type: 'failure'; operator: string; key: string | undefined; record: unknown; error: { name: string; message: string; stack?: string; code?: string } }
-  | { type: 'side'; operator: string; tag: string; value: unknown };
+  | { type: 'side'; operator: string; tag: string; value: unknown }
+  | { type: 'checkpoint'; partition: string; written: CheckpointWritten }
+  | { type: 'stateError'; partition: string; error: { name: string; message: string; code?: string } };
 
 const IDLE_TICK_MS = 50;
 
@@ -68,7 +78,14 @@ export async function runStage(task: StageTask): Promise<StageReport> {
   const output = new StageOutput(writer);
   const counters = StageCounters.attach(task.counters);
   const services = task.services === undefined ? {} : ServiceClient.connect(task.services as ServiceClientHandle).services;
+  const state = task.state ? await StageState.open(task.state, task.instance, task.parallelism) : undefined;
+  const partitionName = task.state?.partition ?? '';
   const context = (name: string): OperatorContext => ({
+    table: state
+      ? (table: string) => state.table(table)
+      : (table: string) => {
+          throw new TableOutsideKeyedStageError(name, table, task.noTables ?? 'this stage holds no tables');
+        },
     instance: task.instance,
     parallelism: task.parallelism,
     name,
@@ -93,21 +110,32 @@ export async function runStage(task: StageTask): Promise<StageReport> {
   output.follow(decoder.input);
   const watermarks = new MinWatermark(task.producers);
   const barriers = new Map<number, number>();
+  const checkpoints = new Map<number, number>();
   let ended = 0;
+  const partition = state?.partition;
 
   let port = 0;
   const processRecord = (value: unknown, ts: number, origin: number): void => {
     writer.origin = origin;
+    partition?.beginRecord(value, ts);
     try {
       head.process(value, ts, port);
     } catch (error) {
       report.failures++;
       send(failureMessage(error, task.chain[0]?.name ?? task.name, value, keyOf(value, port)));
     }
+    partition?.endRecord();
   };
   // What a watermark fires (window results) may fail downstream of the operator (a key selector,
   // a bad timestamp): that is reported, and the stage goes on.
   const advance = (watermark: number): void => {
+    try {
+      // Windowed tables move on with event time: expired windows close (their handlers run) and are dropped.
+      partition?.advanceTime(watermark);
+    } catch (error) {
+      report.failures++;
+      send(failureMessage(error, task.name, undefined));
+    }
     try {
       head.onWatermark(watermark);
     } catch (error) {
@@ -135,6 +163,21 @@ export async function runStage(task: StageTask): Promise<StageReport> {
         barriers.delete(mark.epoch);
         output.barrier(mark.epoch);
       } else barriers.set(mark.epoch, seen);
+    } else if (kind === FrameKind.Checkpoint) {
+      // Sources send nothing past a checkpoint barrier until it has reached the sinks, so once it
+      // has come from every producer, this instance has seen exactly the records before it.
+      const seen = (checkpoints.get(mark.epoch) ?? 0) + 1;
+      if (seen === task.producers) {
+        checkpoints.delete(mark.epoch);
+        if (state) {
+          state.checkpoint(
+            mark.epoch,
+            (written) => send({ type: 'checkpoint', partition: partitionName, written }),
+            (error) => send({ type: 'stateError', partition: partitionName, error: errorFields(error) }),
+          );
+        }
+        output.checkpoint(mark.epoch);
+      } else checkpoints.set(mark.epoch, seen);
     } else if (kind === FrameKind.End) {
       ended++;
       // An ended producer holds no watermark back any more.
@@ -149,6 +192,18 @@ export async function runStage(task: StageTask): Promise<StageReport> {
     // What this pass produced goes out now: batches are as large as the load makes them.
     output.flush();
     if (frames > 0) counters.publish(task.counterSlot, report.records, output.emitted, report.failures, watermarks.watermark);
+    if (state?.writing) {
+      // A checkpoint's file writes complete on this thread's event loop: give it a turn each pass.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (frames === 0) {
+        try {
+          if (!input.waitReadable(1)) break;
+        } catch (error) {
+          if (!(error instanceof TimeoutError)) throw error;
+        }
+      }
+      continue;
+    }
     if (frames > 0) continue;
     if (task.processingTime) {
       try {
@@ -166,9 +221,19 @@ export async function runStage(task: StageTask): Promise<StageReport> {
     report.failures++;
     send(failureMessage(error, task.name, undefined));
   }
+  if (state) {
+    await state.settle();
+    report.tables = state.finalChanges();
+    await state.close();
+  }
   output.end();
   counters.publish(task.counterSlot, report.records, output.emitted, report.failures, watermarks.watermark);
   return report;
+}
+
+function errorFields(error: unknown): { name: string; message: string; code?: string } {
+  const e = error as Error & { code?: string };
+  return { name: e?.name ?? 'Error', message: messageOf(error), code: e?.code };
 }
 
 /** The last link of a worker chain: hands each record to the edge writer (blocking when full). */
@@ -196,6 +261,10 @@ class StageOutput implements Link {
 
   barrier(epoch: number): void {
     this.writer.control(FrameKind.Barrier, epoch);
+  }
+
+  checkpoint(id: number): void {
+    this.writer.control(FrameKind.Checkpoint, id);
   }
 
   /** Sends the records batched so far. (Link.flush, the end-of-input flush, is onEnd's job here.) */
@@ -234,7 +303,8 @@ function encodeMessage(message: ChannelMessage): Uint8Array {
   try {
     return encodeEnvelope(message);
   } catch {
-    const fallback = message.type === 'failure' ? { ...message, record: String(message.record) } : { ...message, value: String(message.value) };
+    const fallback =
+      message.type === 'failure' ? { ...message, record: String(message.record) } : message.type === 'side' ? { ...message, value: String(message.value) } : message;
     return encodeEnvelope(fallback);
   }
 }

@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ArraySource } from './helpers/state-connectors.js';
 import { createRegistry, startMetricsServer } from '../src/metrics/index.js';
 import { StreamEnvironment } from '../src/stream/index.js';
 
@@ -43,6 +47,38 @@ describe('metrics', () => {
     } finally {
       await server.close();
       await env.close();
+    }
+  }, 60_000);
+
+  it("a job with tables: checkpoints, their size and duration, and table entries match the job's result", async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'ringflow-metrics-state-'));
+    const env = new StreamEnvironment({ workers: 2, appId: 'metrics-test', stateDir, checkpointIntervalMs: 100 });
+    env.table<number>('totals', { default: () => 0 });
+    const orders = Array.from({ length: 20_000 }, (_, i) => ({ user: `u${i % 100}`, amount: 1 }));
+    env
+      .from(new ArraySource('orders', orders, { batchSize: 500, delayMs: 5 }))
+      .keyBy((o: { user: string }) => o.user)
+      .map((o: { user: string; amount: number }, ctx) => {
+        const t = ctx.table('totals');
+        t.set(o.user, t.get(o.user) + o.amount);
+        return o;
+      })
+      .sink(() => {});
+    const server = await startMetricsServer({ env, port: 0 });
+    try {
+      const result = await env.execute();
+      const m = samples(await (await fetch(`http://${server.address}/metrics`)).text());
+      expect(result.checkpoints!.count).toBeGreaterThan(1);
+      expect(m.get('ringflow_checkpoints_total')).toBe(result.checkpoints!.count);
+      expect(m.get('ringflow_checkpoint_last_id')).toBe(result.checkpoints!.lastId);
+      expect(m.get('ringflow_checkpoint_size_bytes')).toBe(result.checkpoints!.lastBytes);
+      expect(m.get('ringflow_checkpoint_duration_seconds')).toBeCloseTo(result.checkpoints!.lastDurationMs / 1000, 6);
+      expect(m.get('ringflow_job_restarts_total')).toBe(0);
+      expect(m.get('ringflow_table_entries{table="totals"}')).toBe(100);
+    } finally {
+      await server.close();
+      await env.close();
+      rmSync(stateDir, { recursive: true, force: true });
     }
   }, 60_000);
 

@@ -1,4 +1,5 @@
-import { StreamEnvironment, type JobResult, type RunningJob } from '../stream/index.js';
+import { basename } from 'node:path';
+import { StreamEnvironment, type JobResult, type RunningJob, type StreamEnvironmentOptions } from '../stream/index.js';
 import { loadApp } from './app-module.js';
 import { CliError, ExitCode, type ExitCodeValue } from './exit-codes.js';
 import { ProgressReporter, type ProgressOutput } from './progress.js';
@@ -6,6 +7,8 @@ import { ProgressReporter, type ProgressOutput } from './progress.js';
 export interface RunOptions {
   workers?: number;
   state?: string;
+  appId?: string;
+  checkpointInterval?: number;
   metrics?: number;
   metricsHost?: string;
   /** Milliseconds between progress lines. */
@@ -29,10 +32,7 @@ export interface CliIO {
  */
 export async function runApp(path: string, options: RunOptions, io: CliIO): Promise<ExitCodeValue> {
   const build = await loadApp(path);
-  const env = new StreamEnvironment(options.workers === undefined ? {} : { workers: options.workers });
-  if (options.state !== undefined) {
-    throw new CliError('ERR_STATE_UNSUPPORTED', '--state needs tables, which this build of ringflow does not have yet', ExitCode.usage);
-  }
+  const env = new StreamEnvironment(environmentOptions(path, options));
   await build(env);
   const metrics = options.metrics === undefined ? undefined : await startMetrics(env, options.metrics, options.metricsHost ?? '127.0.0.1');
   if (metrics) io.stderr.write(`metrics: http://${metrics.address}/metrics\n`);
@@ -87,6 +87,26 @@ export async function runApp(path: string, options: RunOptions, io: CliIO): Prom
   return ExitCode.ok;
 }
 
+/** The environment `run`'s flags ask for: --workers, and --state with its app id and interval. */
+function environmentOptions(path: string, options: RunOptions): StreamEnvironmentOptions {
+  const env: StreamEnvironmentOptions = {};
+  if (options.workers !== undefined) env.workers = options.workers;
+  if (options.state === undefined) {
+    if (options.appId !== undefined || options.checkpointInterval !== undefined) {
+      throw new CliError('ERR_STATE_FLAG_ALONE', '--app-id and --checkpoint-interval go with --state <dir>', ExitCode.usage);
+    }
+    return env;
+  }
+  const appId = options.appId ?? basename(path).replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 100);
+  if (!/^[A-Za-z0-9_.-]{1,100}$/.test(appId)) {
+    throw new CliError('ERR_BAD_APP_ID', `--app-id is 1-100 characters of A-Z a-z 0-9 _ . -, got ${JSON.stringify(appId)}`, ExitCode.usage);
+  }
+  env.stateDir = options.state;
+  env.appId = appId;
+  if (options.checkpointInterval !== undefined) env.checkpointIntervalMs = options.checkpointInterval;
+  return env;
+}
+
 /** Ends the job's sources early where the runtime can (records in flight still drain); else cancels it. */
 function stopJob(job: RunningJob, env: StreamEnvironment): void {
   const graceful = (job as RunningJob & { stop?: () => void }).stop;
@@ -96,7 +116,9 @@ function stopJob(job: RunningJob, env: StreamEnvironment): void {
 
 function summary(result: JobResult): string {
   const list = (values: Record<string, number>) => Object.entries(values).map(([name, n]) => `${name} ${n}`).join(', ') || 'none';
-  return `done · sources: ${list(result.sources)} · sinks: ${list(result.sinks)} · failures: ${result.failures}`;
+  const base = `done · sources: ${list(result.sources)} · sinks: ${list(result.sinks)} · failures: ${result.failures}`;
+  const c = result.checkpoints;
+  return c ? `${base} · checkpoints: ${c.count} (last id ${c.lastId}), restarts: ${c.restarts}` : base;
 }
 
 interface MetricsHandle {

@@ -200,6 +200,65 @@ export function createRegistry(read: () => EnvironmentMetrics, options: { defaul
       for (const s of snapshot().services) this.set({ service: s.name }, s.queued);
     },
   });
+  // Jobs with state (stateDir / stateStore): checkpoints, restarts and table sizes.
+  const checkpoints = () => snapshot().job?.checkpoints;
+  new Counter({
+    name: 'ringflow_checkpoints_total',
+    help: 'Checkpoints the job has committed.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      const c = checkpoints();
+      if (c) this.inc(c.count);
+    },
+  });
+  new Gauge({
+    name: 'ringflow_checkpoint_last_id',
+    help: 'The id of the last committed checkpoint (recovery resumes from it).',
+    registers: [registry],
+    collect() {
+      const c = checkpoints();
+      if (c) this.set(c.lastId);
+    },
+  });
+  new Gauge({
+    name: 'ringflow_checkpoint_duration_seconds',
+    help: 'How long the last checkpoint took, from its barriers to its commit.',
+    registers: [registry],
+    collect() {
+      const c = checkpoints();
+      if (c) this.set(c.lastDurationMs / 1000);
+    },
+  });
+  new Gauge({
+    name: 'ringflow_checkpoint_size_bytes',
+    help: 'Bytes the last checkpoint wrote into the state store.',
+    registers: [registry],
+    collect() {
+      const c = checkpoints();
+      if (c) this.set(c.lastBytes);
+    },
+  });
+  new Counter({
+    name: 'ringflow_job_restarts_total',
+    help: 'Times a crashed worker rolled the job back to its last checkpoint.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      const c = checkpoints();
+      if (c) this.inc(c.restarts);
+    },
+  });
+  new Gauge({
+    name: 'ringflow_table_entries',
+    help: 'Entries of each table at the last checkpoint (all instances).',
+    labelNames: ['table'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [table, n] of Object.entries(checkpoints()?.tableEntries ?? {})) this.set({ table }, n);
+    },
+  });
   // close() stops the event-loop monitor (a registry lives as long as its server).
   return Object.assign(registry, { close: () => loop.disable() });
 }

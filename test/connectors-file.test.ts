@@ -79,7 +79,7 @@ describe('fromFile', () => {
       const rest = await readAll(source);
       expect(rest.records, `resumed at byte ${position}`).toEqual(values.slice(before));
     }
-    const atStart = fromFile(file, { format: 'jsonl' });
+    const atStart = fromFile(file); // 'jsonl' by default
     atStart.seek(whole.positions[3]);
     atStart.seek(undefined); // a rollback before any checkpoint: back to the start
     expect((await readAll(atStart)).records).toEqual(values);

@@ -30,8 +30,8 @@ import { checkKeys, positiveInteger } from './options.js';
 export type FileSinkFormat = 'jsonl' | 'lines';
 
 export interface FileSinkOptions {
-  /** 'jsonl': each record's JSON on a line; 'lines': each record (a string, without '\n') on a line. */
-  format: FileSinkFormat;
+  /** 'jsonl' (default): each record's JSON on a line; 'lines': each record (a string, without '\n') on a line. */
+  format?: FileSinkFormat;
   /** Keep what the target holds when the job starts fresh (default: the job's output replaces it). */
   append?: boolean;
   /** Bytes gathered before they are written out. Default 1 MiB. */
@@ -59,7 +59,7 @@ const COPY_BYTES = 1 << 20;
  */
 export const FILE_SINK_STEP = Symbol('ringflow.fileSinkStep');
 
-export function toFile<T = unknown>(path: string, options: FileSinkOptions): FileSink<T> {
+export function toFile<T = unknown>(path: string, options: FileSinkOptions = {}): FileSink<T> {
   return new FileSink<T>(path, options);
 }
 
@@ -95,9 +95,10 @@ export class FileSink<T = unknown> implements SinkConnector<T> {
   /** Records taken and bytes made durable (for tests and status). */
   readonly counts = { records: 0, committedBytes: 0 };
 
-  constructor(path: string, options: FileSinkOptions) {
+  constructor(path: string, options: FileSinkOptions = {}) {
     if (typeof path !== 'string' || path.length === 0) throw new InvalidArgumentError(`toFile needs a file path, got ${JSON.stringify(path)}`);
     const o = checkKeys('toFile', options, KEYS);
+    o.format ??= 'jsonl';
     if (!FORMATS.includes(o.format as FileSinkFormat)) {
       throw new InvalidArgumentError(`toFile format must be one of ${FORMATS.map((f) => `'${f}'`).join(', ')}, got ${String(o.format)}`);
     }

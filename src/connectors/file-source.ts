@@ -18,8 +18,8 @@ import { checkKeys, positiveInteger } from './options.js';
 export type FileSourceFormat = 'jsonl' | 'lines' | 'bytes';
 
 export interface FileSourceOptions {
-  /** 'jsonl': one JSON value per line; 'lines': each line as a string; 'bytes': the raw bytes, `chunkBytes` at a time (Uint8Array). */
-  format: FileSourceFormat;
+  /** 'jsonl' (default): one JSON value per line; 'lines': each line as a string; 'bytes': the raw bytes, `chunkBytes` at a time (Uint8Array). */
+  format?: FileSourceFormat;
   /** Records per batch (one position, one barrier). Default 4096 ('bytes': 1). */
   batchSize?: number;
   /** Bytes per read. Default 1 MiB. */
@@ -35,7 +35,7 @@ const FORMATS: readonly FileSourceFormat[] = ['jsonl', 'lines', 'bytes'];
 const NEWLINE = 0x0a;
 const CR = 0x0d;
 
-export function fromFile<T = unknown>(path: string, options: FileSourceOptions): FileSource<T> {
+export function fromFile<T = unknown>(path: string, options: FileSourceOptions = {}): FileSource<T> {
   return new FileSource<T>(path, options);
 }
 
@@ -61,9 +61,10 @@ export class FileSource<T = unknown> implements SourceConnector<T> {
   /** Records delivered and records reported as undecodable (for tests and status). */
   readonly counts = { records: 0, undecodable: 0, bytes: 0 };
 
-  constructor(path: string, options: FileSourceOptions) {
+  constructor(path: string, options: FileSourceOptions = {}) {
     if (typeof path !== 'string' || path.length === 0) throw new InvalidArgumentError(`fromFile needs a file path, got ${JSON.stringify(path)}`);
     const o = checkKeys('fromFile', options, KEYS);
+    o.format ??= 'jsonl';
     if (!FORMATS.includes(o.format as FileSourceFormat)) {
       throw new InvalidArgumentError(`fromFile format must be one of ${FORMATS.map((f) => `'${f}'`).join(', ')}, got ${String(o.format)}`);
     }

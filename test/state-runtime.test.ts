@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createRegistry } from '../src/metrics/index.js';
 import { instanceForKey } from '../src/state/index.js';
 import { JobFailedError, StreamEnvironment, type OperatorFailure } from '../src/stream/index.js';
 import { ArraySource, LedgerSink } from './helpers/state-connectors.js';
@@ -95,29 +96,33 @@ describe('tables in a pipeline', () => {
     for (const f of owned) expect(instanceForKey(`${(f.record as Order).user}x`, 2)).not.toBe(instanceForKey((f.record as Order).user, 2));
   }, 60_000);
 
-  it('a windowed table counts per window through the pipeline and drops windows once expired', async () => {
-    // 6 windows of 1 s, 50 events each per user; the last ones are still open at the end.
-    const events = Array.from({ length: 1200 }, (_, i) => ({ user: `u${i % 4}`, ts: Math.floor(i / 200) * 1000 + (i % 200) }));
+  it('a windowed table counts per window through the pipeline; windows expire by the watermark, also on an instance that gets no more writes', async () => {
+    // Four users for 4 s (50 events per user and second), then only `late` for 6 s more.
+    const late = ['u0', 'u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u7'].find((u) => instanceForKey(u, 2) !== instanceForKey('u0', 2))!;
+    const events = [
+      ...Array.from({ length: 800 }, (_, i) => ({ user: `u${i % 4}`, ts: Math.floor(i / 200) * 1000 + (i % 200) * 5 })),
+      ...Array.from({ length: 2000 }, (_, i) => ({ user: late, ts: 4000 + i * 3 })),
+    ];
     const env = new StreamEnvironment({ workers: 2 });
     env.table<number>('per-second', { default: () => 0 }).tumbling(1000, { expiresMs: 1500 });
-    const seen: number[] = [];
+    const seen: { user: string; n: number }[] = [];
     env
       .fromIterable(events, { timestamp: (e) => e.ts })
       .keyBy((e) => e.user)
       .map((e, ctx) => {
         const t = ctx.table<number>('per-second');
         t.update(e.user, (n) => n + 1);
-        return (t.get(e.user) as { current(): number }).current();
+        return { user: e.user, n: (t.get(e.user) as { current(): number }).current() };
       })
-      .sink((n) => void seen.push(n));
+      .sink((r) => void seen.push(r));
     await env.execute();
-    expect(Math.max(...seen)).toBe(50);
+    expect(Math.max(...seen.filter((r) => r.user !== late).map((r) => r.n))).toBe(50);
+    expect(Math.max(...seen.filter((r) => r.user === late).map((r) => r.n))).toBe(334);
     const entries = (await env.tables.entries('per-second')) as [string, number, { start: number; end: number }][];
-    // Table time reached 5199: windows ending before 5199 - 1500 have closed and are gone.
-    const starts = [...new Set(entries.map((e) => e[2].start))].sort((a, b) => a - b);
-    expect(starts).toEqual([3000, 4000, 5000]);
-    for (const [, n] of entries) expect(n).toBe(50);
-    expect(entries).toHaveLength(12);
+    // Table time reached 9997: windows ending before 9997 - 1500 have closed and are gone — on the
+    // other instance too, whose writes stopped at 3995 (there the watermark closed them).
+    expect(entries.map(([key, , w]) => `${key}@${w.start}`).sort()).toEqual([`${late}@8000`, `${late}@9000`]);
+    expect(entries.find(([, , w]) => w.start === 8000)![1]).toBe(333);
   }, 60_000);
 });
 
@@ -152,6 +157,13 @@ describe('checkpoints and recovery', () => {
     for (const o of items) expected.set(o.seq, running.set(o.user, (running.get(o.user) ?? 0) + o.amount).get(o.user)!);
     for (const r of out) expect(r.total).toBe(expected.get(r.seq));
     expect(result.checkpoints!.count).toBeGreaterThan(0);
+    // The metrics hooks: job.snapshot().checkpoints, as Prometheus series.
+    const registry = createRegistry(() => second.metrics());
+    const text = await registry.metrics();
+    registry.close();
+    expect(text).toContain(`ringflow_checkpoints_total ${result.checkpoints!.count}`);
+    expect(text).toContain(`ringflow_table_entries{table="totals"} ${linearTotals(items).size}`);
+    expect(text).toMatch(/ringflow_checkpoint_size_bytes [1-9]/);
   }, 90_000);
 
   /** Runs with `from` workers until 2 checkpoints are committed, cancels, then finishes with `to` workers. */

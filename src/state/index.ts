@@ -2,11 +2,10 @@
  * ringflow/state: keyed state (Faust's tables and windowed tables), partitioned by key groups
  * (Flink's), checkpointed into a StateStore (the embedded FileStateStore by default).
  *
- * What the stream runtime must do to use it (not wired yet):
+ * How the stream runtime uses it (src/stream/runtime: routing.ts, stage-state.ts, stateful-run.ts):
  *
- * 1. Routing. keyBy's 'hash' partition must send a key to the instance owning its key group. In
- *    src/stream/routing.ts, `Router.route`'s 'hash' case returns `hashKey(key) % targets` today; it
- *    must return `instanceForKeyGroup(keyGroupOfHash(hashKey(key), maxParallelism), targets,
+ * 1. Routing. keyBy's 'hash' partition sends a key to the instance owning its key group:
+ *    src/stream/runtime/routing.ts's `Router.route` returns `instanceForKeyGroup(keyGroupOfHash(hashKey(key), maxParallelism), targets,
  *    maxParallelism)` (`instanceForKey(key, targets, maxParallelism)`), with `maxParallelism`
  *    (default 128, fixed for a state's life) passed to the Router from the job's options; the
  *    planner must refuse a keyed stage whose parallelism exceeds it. Sources and workers share

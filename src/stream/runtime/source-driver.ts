@@ -221,7 +221,8 @@ export class SourceDriver {
         this.feeding = true;
         for (const item of batch) {
           if (this.signal.aborted) return;
-          if (this.stopped) break;
+          // With checkpoints a batch is never cut: its position (at its end) must cover all of it.
+          if (this.stopped && !this.checkpointing) break;
           if (item instanceof FeedPosition) this.position = item;
           else if (item instanceof FeedBarrier) {
             // Batches sent directly may have moved the event time on since the last watermark.

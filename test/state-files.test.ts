@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromFile, toFile } from '../src/connectors/index.js';
 import { op, StreamEnvironment, type JobResult } from '../src/stream/index.js';
-import { checkOutput, diffTables, linearRun, ordersPipeline, readTables, startOfThisMinute, writeOrders, type Order, type Tables } from './fixtures/orders-workload.js';
+import { checkOutput, diffTables, linearRun, ordersPipeline, readTables, startOfThisMinute, writeOrders, type Order, type Tables } from './helpers/orders-workload.js';
 import { tempStateDir } from './helpers/state.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -2,20 +2,38 @@
  * Keyed state with 1 M keys: how long recovery takes (open the store, read the committed
  * checkpoint, rebuild the table) and how long a full checkpoint takes (encode, write, fsync),
  * next to a careful hand-written baseline: a `Map` saved as a JSON-lines file (one
- * `{"k":…,"v":…}` per line, fsync'd) and loaded back with `JSON.parse` per line. Issue 14's goal:
- * recovery of 1 M keys ≤ 2 s. Single thread, no worker involved; the files live in the OS temp
- * folder.
+ * `{"k":…,"v":…}` per line, fsync'd) and loaded back with `JSON.parse` per line; and the memory
+ * the 1 M keys take in a table. Single thread, no worker involved.
+ *
+ * Then issue 14's job (bench/lib/state-job.ts): 1 M orders from a JSONL file into two tables and
+ * a JSONL output, on 2 workers with checkpoints every second, the same pipeline without a
+ * stateDir, and a hand-written single-thread version. Goals: recovery of 1 M keys ≤ 2 s; memory ≤
+ * 2× the data; the checkpointed job ≥ 1.5× the hand-written one, and ≥ 0.75× itself without
+ * checkpoints. The files live in the OS temp folder.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { FileStateStore, StatePartition, TableDeclaration, storedDeclarations } from '../../src/state/index.js';
+import { startOfThisMinute, writeOrders } from '../../test/helpers/orders-workload.js';
 import { budget, throughput } from '../lib/measure.js';
+import { runHandWritten, runPipeline } from '../lib/state-job.js';
 import { quotient, ratio, type Suite } from '../lib/suite.js';
 
 const KEYS = 1_000_000;
 const APP = 'bench';
+const ORDERS = 1_000_000;
+const USERS = 100_000;
+
+/** A full garbage collection (the flag is set at run time), then the heap in use. */
+function heapAfterGc(): number {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+  return process.memoryUsage().heapUsed;
+}
 
 function declarations() {
   return [new TableDeclaration<number>('totals', { default: () => 0 })];
@@ -47,7 +65,9 @@ export const state: Suite = {
     const dir = mkdtempSync(path.join(tmpdir(), 'ringflow-bench-state-'));
     try {
       const spec = { appId: APP, maxParallelism: 128, tables: storedDeclarations(declarations()) };
+      const heapBefore = heapAfterGc();
       const source = filledPartition();
+      const tableBytes = heapAfterGc() - heapBefore;
       const expected = checksum(source.plain<number>('totals').entries());
       const common = { items: KEYS, unit: 'keys/s', budget: b };
 
@@ -125,11 +145,26 @@ export const state: Suite = {
       const segment = sizes[0].find((n) => n.startsWith('seg-'))!;
       const segmentBytes = (await fsp.stat(path.join(dir, APP, segment))).size;
       ctx.log(`on disk: segment ${(segmentBytes / 1e6).toFixed(1)} MB, JSON lines ${(sizes[1].size / 1e6).toFixed(1)} MB`);
+      // The data: the keys and values as the JSON-lines file holds them.
+      ctx.report({
+        id: 'state.memory.perData',
+        label: 'heap of a table with 1 M keys ÷ the size of its data (the JSON lines file)',
+        kind: 'latency',
+        unit: '×',
+        statistic: 'once',
+        value: tableBytes / sizes[1].size,
+        detail: { tableMB: tableBytes / 1e6, dataMB: sizes[1].size / 1e6 },
+      });
+      map.clear();
+
+      await jobFigures(ctx, dir, b);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   },
   ratios: [
+    ratio('state.job.vsHandWritten', 'job with checkpoints every second, 2 workers, vs hand-written single thread (events/s)', 'state.job.checkpointed', 'state.job.handWritten'),
+    ratio('state.job.vsPlain', 'job with checkpoints vs the same pipeline without stateDir (events/s)', 'state.job.checkpointed', 'state.job.plain'),
     ratio('state.recover.vsBaseline', 'recovery vs JSON-lines load (keys/s)', 'state.recover', 'state.baseline.load'),
     ratio('state.checkpoint.vsBaseline', 'full checkpoint vs JSON-lines save (keys/s)', 'state.checkpoint.full', 'state.baseline.save'),
   ],
@@ -142,5 +177,59 @@ export const state: Suite = {
       target: 2000,
       unit: 'ms',
     },
+    { id: 'state.memory.1M', label: 'memory of 1 M keys ÷ the data', value: (f) => f.get('state.memory.perData')?.value, op: '<=', target: 2, unit: '×' },
+    {
+      id: 'state.job.1M',
+      label: '1 M-event job, checkpoints every second, 2 workers ÷ hand-written single thread',
+      value: (f) => quotient(f.get('state.job.checkpointed')?.value, f.get('state.job.handWritten')?.value),
+      op: '>=',
+      target: 1.5,
+      unit: '×',
+    },
+    {
+      id: 'state.job.checkpointCost',
+      label: 'the job with checkpoints ÷ without (cost ≤ 25%)',
+      value: (f) => quotient(f.get('state.job.checkpointed')?.value, f.get('state.job.plain')?.value),
+      op: '>=',
+      target: 0.75,
+      unit: '×',
+    },
   ],
 };
+
+/** The 1 M-order job three ways, the same file each time; every iteration starts from scratch. */
+async function jobFigures(ctx: Parameters<Suite['run']>[0], dir: string, b: ReturnType<typeof budget>): Promise<void> {
+  const ordersFile = path.join(dir, 'orders.jsonl');
+  await writeOrders(ordersFile, { count: ORDERS, users: USERS, t0: startOfThisMinute() });
+  const jobBudget = budget(ctx.quick, { iterations: 3, time: 0, warmupIterations: 1, warmupTime: 0 }, { iterations: 1, warmupIterations: 0 });
+  const outFile = path.join(dir, 'totals.jsonl');
+  let run = 0;
+  const common = { items: ORDERS, unit: 'events/s', budget: jobBudget };
+  const checkpoints: number[] = [];
+  ctx.report(
+    await throughput({
+      ...common,
+      id: 'state.job.checkpointed',
+      label: '1 M orders → 2 tables → JSONL, 2 workers, checkpoints every 1 s (fromFile lines, parse on the workers, toFile transactional)',
+      fn: async () => void checkpoints.push(await runPipeline(ordersFile, outFile, path.join(dir, `job-state-${++run}`))),
+      hooks: { afterEach: () => fsp.rm(path.join(dir, `job-state-${run}`), { recursive: true, force: true }) },
+    }),
+  );
+  ctx.log(`checkpoints per run: ${checkpoints.join(', ')}`);
+  ctx.report(
+    await throughput({
+      ...common,
+      id: 'state.job.plain',
+      label: 'the same pipeline without stateDir (tables in memory, toFile straight through)',
+      fn: () => runPipeline(ordersFile, outFile),
+    }),
+  );
+  ctx.report(
+    await throughput({
+      ...common,
+      id: 'state.job.handWritten',
+      label: 'hand-written single thread: read, JSON.parse, Maps, output + changelog appended per 4096, fsync each second',
+      fn: () => runHandWritten(ordersFile, outFile, path.join(dir, 'hand', 'changelog')),
+    }),
+  );
+}

@@ -6,6 +6,14 @@
  * nak'd so it is redelivered at once. A message delivered more than `maxDeliver` times goes to the
  * dead-letter subject (when one is set) with what is known of its failure, and is terminated; so
  * is a message that cannot be decoded, after being reported to `env.onError`.
+ *
+ * With checkpoints (tables), acks go at the checkpoint commits, and a batch's `position` is the
+ * set of stream sequences fed so far whose acks the server has not yet confirmed (at most
+ * maxAckPending of them, as ranges). Recovery `seek`s to the committed one: a message of that
+ * set that comes again (its ack was lost in the crash, or it was given back by a rollback) is
+ * already in the restored tables, so it is acked and not fed twice. Everything fed after the
+ * checkpoint was never acked and comes back by redelivery. (A durable shared by processes with
+ * tables of their own: a message redelivered to another process is counted there, once more.)
  */
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiError, type ConsumerMessages, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import { headers, nanos } from '@nats-io/transport-node';
@@ -14,6 +22,14 @@ import type { SourceBatch, SourceConnector, SourceContext } from '../stream/inde
 import { checkFormat, decoderFor, type MessageFormat } from './codec.js';
 import { DecodeError, JetStreamUnavailableError, UnknownStreamError, UnknownSubjectError } from './errors.js';
 import { checkKeys, positiveInteger, streamName, subjectName } from './options.js';
+import { InvalidArgumentError } from '../errors.js';
+
+/** A JetStream source's checkpointed position: sequences fed and not known to be acked, as [from, to] ranges. */
+export interface JetStreamPosition {
+  readonly stream: string;
+  readonly durable: string;
+  readonly unacked: ReadonlyArray<readonly [number, number]>;
+}
 
 export interface JetStreamSourceOptions {
   /** NATS server URL(s). */
@@ -91,7 +107,13 @@ export class JetStreamSource<T = unknown> implements SourceConnector<T> {
   private stopped = false;
   private keepAlive: ReturnType<typeof setInterval> | undefined;
   /** Messages received, acked, dead-lettered, that failed to decode (for tests and status). */
-  readonly counts = { received: 0, acked: 0, deadLettered: 0, undecodable: 0 };
+  readonly counts = { received: 0, acked: 0, deadLettered: 0, undecodable: 0, duplicates: 0 };
+  readonly replayable = true;
+  /** Sequences fed whose acks the server has not confirmed, and those a seek said are in the state already. */
+  private readonly unacked = new Set<number>();
+  /** From the position sought: sequences already in the restored state (acked, not fed, when they come again). */
+  private readonly covered = new Set<number>();
+  private opened = false;
 
   constructor(options: JetStreamSourceOptions) {
     const o = checkKeys('fromJetStream', options, KEYS);
@@ -119,7 +141,13 @@ export class JetStreamSource<T = unknown> implements SourceConnector<T> {
   }
 
   async *batches(context: SourceContext): AsyncIterable<SourceBatch<T>> {
-    await this.open();
+    // Called again after a rollback: the connection and its consumer stay.
+    if (!this.opened) {
+      await this.open();
+      this.opened = true;
+      await this.pruneAcked();
+    }
+    clearInterval(this.keepAlive);
     this.keepAlive = setInterval(() => {
       for (const m of this.unsettled) m.working();
     }, Math.max(100, this.ackWaitMs / 3));
@@ -137,6 +165,14 @@ export class JetStreamSource<T = unknown> implements SourceConnector<T> {
         const records: T[] = [];
         const token: JsMsg[] = [];
         for (const m of taken) {
+          if (this.covered.has(m.seq)) {
+            // In the restored state already: its ack was lost (a crash) or it was given back (a rollback).
+            this.counts.duplicates++;
+            this.covered.delete(m.seq);
+            this.settle(m, 'ack');
+            this.confirmAcks([m.seq]);
+            continue;
+          }
           if (m.info.deliveryCount > this.maxDeliver) {
             await this.deadLetter(m, `not completed in ${this.maxDeliver} deliveries`);
             continue;
@@ -151,7 +187,10 @@ export class JetStreamSource<T = unknown> implements SourceConnector<T> {
           records.push(value as T);
           token.push(m);
         }
-        if (records.length > 0) yield { records, token };
+        if (records.length > 0) {
+          for (const m of token) this.unacked.add(m.seq);
+          yield { records, token, position: this.position() };
+        }
       }
     } finally {
       // Received but never fed: back to the server for another consumer.
@@ -161,11 +200,75 @@ export class JetStreamSource<T = unknown> implements SourceConnector<T> {
   }
 
   ack(token: unknown): void {
-    for (const m of token as JsMsg[]) this.settle(m, 'ack');
+    const messages = token as JsMsg[];
+    for (const m of messages) this.settle(m, 'ack');
+    this.confirmAcks(messages.map((m) => m.seq));
+  }
+
+  /**
+   * Where a checkpoint resumes (see the class comment). Called before `batches()` at recovery and
+   * after an in-job rollback: what this process holds unacked goes back to the server at once.
+   */
+  seek(position: unknown): void {
+    for (const m of [...this.unsettled]) this.settle(m, 'nak');
+    this.queue = [];
+    this.unacked.clear();
+    this.covered.clear();
+    if (position === undefined) return; // nothing committed yet: every unacked message comes again
+    const p = position as Partial<JetStreamPosition>;
+    if (typeof p !== 'object' || p === null || !Array.isArray(p.unacked) || p.stream !== this.stream || p.durable !== this.durable) {
+      throw new InvalidArgumentError(
+        `${this.name}: the checkpoint's position ${JSON.stringify(position)?.slice(0, 200)} is not of stream '${this.stream}' durable '${this.durable}'`,
+      );
+    }
+    for (const [from, to] of p.unacked) {
+      for (let seq = from; seq <= to; seq++) {
+        this.covered.add(seq);
+        this.unacked.add(seq);
+      }
+    }
+  }
+
+  /** The position after the batch just fed: plain JSON, a snapshot. */
+  private position(): JetStreamPosition {
+    const seqs = [...this.unacked].sort((a, b) => a - b);
+    const unacked: Array<[number, number]> = [];
+    for (const seq of seqs) {
+      const last = unacked[unacked.length - 1];
+      if (last && last[1] === seq - 1) last[1] = seq;
+      else unacked.push([seq, seq]);
+    }
+    return { stream: this.stream, durable: this.durable, unacked };
+  }
+
+  /** Once the server has the acks (a flush: it has read everything sent before), those sequences leave the position. */
+  private confirmAcks(seqs: number[]): void {
+    const nc = this.nc;
+    if (!nc || seqs.length === 0) return;
+    nc.flush().then(
+      () => {
+        for (const seq of seqs) this.unacked.delete(seq);
+      },
+      () => undefined, // not confirmed: they stay in the position (at worst acked again later)
+    );
+  }
+
+  /** Sequences at or below the consumer's ack floor are acked for good: they leave the position. */
+  private async pruneAcked(): Promise<void> {
+    if (this.unacked.size === 0 && this.covered.size === 0) return;
+    try {
+      const info = await (await jetstreamManager(this.nc!)).consumers.info(this.stream, this.durable);
+      const floor = info.ack_floor.stream_seq;
+      for (const seq of this.unacked) if (seq <= floor) this.unacked.delete(seq);
+      for (const seq of this.covered) if (seq <= floor) this.covered.delete(seq);
+    } catch {
+      // Kept: a covered sequence that never comes again costs a little room in the position.
+    }
   }
 
   async close(error?: Error): Promise<void> {
     clearInterval(this.keepAlive);
+    this.opened = false;
     this.stopped = true;
     this.wake?.();
     // A failed job: what it held goes back now rather than after ackWait.

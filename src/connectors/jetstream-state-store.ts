@@ -306,6 +306,12 @@ export class JetStreamStateStore implements StateStore {
     return { checkpoint: checkpoint ?? undefined, warnings };
   }
 
+  /** Each keyed stage's worker makes its own store of the same bucket (for writer() and restore()). */
+  workerFactory(): { module: string; export: string; options: JetStreamStateStoreOptions } {
+    const appId = this.manifest?.appId ?? this.appId;
+    return { module: import.meta.url, export: 'jetStreamStateStore', options: { ...this.options, ...(appId === undefined ? {} : { appId }) } };
+  }
+
   writer(partition: string): PartitionWriter {
     const w = new JetStreamSegmentWriter(this, partition);
     this.writers.add(w);
@@ -315,7 +321,7 @@ export class JetStreamStateStore implements StateStore {
   async commit(commit: CheckpointCommit): Promise<CommittedCheckpoint> {
     const manifest = this.manifest;
     if (!manifest) throw new InvalidArgumentError('JetStreamStateStore.commit: open() the store first');
-    const checkpoint = checkpointToCommit(commit, manifest.checkpoint, manifest.maxParallelism);
+    const checkpoint = checkpointToCommit(commit, manifest.checkpoint, manifest.maxParallelism, manifest.tables.length);
     const { js, jsm } = await this.connect();
     const body: ManifestBody = { ...manifest, checkpoint };
     this.revision = await this.publishManifest(js, body, this.revision);

@@ -229,6 +229,9 @@ function buildApp(
   const expected = settings.token === undefined ? undefined : Buffer.from(`Bearer ${settings.token}`);
   const idHeader = settings.requestIdHeader;
 
+  // Declared up front, so every request object has the same shape (no shape change per request).
+  app.decorateRequest('requestId', '');
+  app.decorateRequest('generatedId', false);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(JSON_TYPE, { parseAs: 'string' }, (_request, body, done) => {
     try {
@@ -276,7 +279,10 @@ function buildApp(
     if (error === undefined) {
       const header = request.headers[idHeader];
       try {
-        (request as { requestId?: string }).requestId = header === undefined ? uuidv7() : checkId(Array.isArray(header) ? header[0] : header, `the ${idHeader} header`);
+        if (header === undefined) {
+          (request as { requestId?: string }).requestId = uuidv7();
+          (request as { generatedId?: boolean }).generatedId = true;
+        } else (request as { requestId?: string }).requestId = checkId(Array.isArray(header) ? header[0] : header, `the ${idHeader} header`);
       } catch (e) {
         error = e as ServeError;
       }
@@ -288,8 +294,9 @@ function buildApp(
    * Puts the request's record into the pipeline: at once when there is room (no promise on this
    * path), else after a bounded wait for room (429 past it).
    */
-  const submit = (id: string, body: unknown, async: boolean): InFlight | Promise<InFlight> => {
-    registry.checkNew(id);
+  const submit = (id: string, body: unknown, async: boolean, generated: boolean): InFlight | Promise<InFlight> => {
+    // An id generated here (a fresh UUIDv7) is known to be new: no lookups.
+    if (!generated) registry.checkNew(id);
     if (feed.queued < settings.maxQueued) {
       const request = registry.open(id, async);
       if (request !== undefined) {
@@ -339,7 +346,7 @@ function buildApp(
     const id = (request as { requestId?: string }).requestId!;
     let submitted: InFlight | Promise<InFlight>;
     try {
-      submitted = submit(id, bodyOf(request), false);
+      submitted = submit(id, bodyOf(request), false, (request as { generatedId?: boolean }).generatedId === true);
     } catch (error) {
       return reply.send(error);
     }
@@ -349,7 +356,7 @@ function buildApp(
 
   app.post('/v1/process/async', { onRequest: admitWithId }, async (request, reply) => {
     const id = (request as { requestId?: string }).requestId!;
-    await submit(id, bodyOf(request), true);
+    await submit(id, bodyOf(request), true, (request as { generatedId?: boolean }).generatedId === true);
     reply.header(idHeader, id);
     return sendJson(reply, 202, { id });
   });

@@ -137,6 +137,8 @@ export class StatefulRun {
         this.finalTables = job.finalTables;
         return this.addUp(result, true);
       } catch (error) {
+        // A commit under way when the attempt died finishes first: the rollback goes to it.
+        await this.live.chain;
         const crashed = error instanceof JobFailedError && error.workerCrashed;
         const replayable = job.allSourcesReplayable((name) => this.options.connectorReplayable(name));
         if (error instanceof JobFailedError && error.result) this.addUp(error.result, false);
@@ -289,12 +291,12 @@ export class StatefulRun {
     this.pending = undefined;
     const sources: Record<string, unknown> = {};
     for (const [name, at] of Object.entries(positions)) if (at.position !== undefined) sources[name] = at.position;
-    const committed = await until(
-      store.commit({ id, partitions: pending.extents, sources, ...(this.options.sinks.length > 0 ? { sinks: prepared } : {}) }),
-    );
+    // Not raced with the attempt's end: once the store commits, the run must know it (a rollback
+    // restores this checkpoint, and the store may have dropped the segments of the one before).
+    const committed = await store.commit({ id, partitions: pending.extents, sources, ...(this.options.sinks.length > 0 ? { sinks: prepared } : {}) });
     this.committed = committed;
     this.sinkStates = prepared;
-    for (const sink of this.options.sinks) await until(sink.commit(id, prepared[sink.name]));
+    for (const sink of this.options.sinks) await sink.commit(id, prepared[sink.name]);
     for (const at of Object.values(positions)) at.committed?.();
     let bytes = 0;
     for (const e of pending.extents) {

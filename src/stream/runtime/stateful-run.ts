@@ -3,7 +3,7 @@ import { RingflowError } from '../../errors.js';
 import type { CommittedCheckpoint, PartitionChanges, PartitionExtent, StateStore, StateWarning } from '../../state/index.js';
 import type { GraphNode } from '../plan/graph.js';
 import type { Plan } from '../plan/planner.js';
-import { Job, JobFailedError, type JobOptions, type JobResult, type JobSnapshot } from './job.js';
+import { Job, JobFailedError, type CheckpointStats, type JobOptions, type JobResult, type JobSnapshot } from './job.js';
 import type { SourceCheckpoint, SourceTiming } from './source-driver.js';
 import type { CheckpointWritten, StageStateTask, TableSpec } from './stage-state.js';
 
@@ -13,22 +13,6 @@ export interface TransactionalSink {
   prepare(checkpointId: number): Promise<unknown>;
   commit(checkpointId: number, state: unknown): Promise<void>;
   recover(committed: { checkpointId: number; state: unknown } | undefined): Promise<void>;
-}
-
-/** What job.snapshot() and the result say of checkpoints. */
-export interface CheckpointStats {
-  /** Checkpoints committed by this run. */
-  count: number;
-  /** The id of the last committed checkpoint (also one from an earlier run), 0 before any. */
-  lastId: number;
-  /** How long the last one took, from its barriers to its commit (ms). */
-  lastDurationMs: number;
-  /** Bytes the last one wrote into the store (its partitions' new bytes). */
-  lastBytes: number;
-  /** Times the job was rolled back to its last checkpoint after a worker crashed. */
-  restarts: number;
-  /** Table entries at the last checkpoint, per table (summed over the instances). */
-  tableEntries: Record<string, number>;
 }
 
 export interface StatefulRunOptions {

@@ -1,6 +1,6 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { EnvironmentMetrics } from '../stream/index.js';
+import type { CheckpointStats, EnvironmentMetrics } from '../stream/index.js';
 
 /**
  * A Prometheus registry whose values are read from `read()` at each scrape: nothing is counted
@@ -202,53 +202,23 @@ export function createRegistry(read: () => EnvironmentMetrics, options: { defaul
   });
   // Jobs with state (stateDir / stateStore): checkpoints, restarts and table sizes.
   const checkpoints = () => snapshot().job?.checkpoints;
-  new Counter({
-    name: 'ringflow_checkpoints_total',
-    help: 'Checkpoints the job has committed.',
-    registers: [registry],
-    collect() {
+  /** One series from the checkpoint stats: a counter set to its absolute value, or a gauge. */
+  const checkpointSeries = (kind: 'counter' | 'gauge', name: string, help: string, pick: (c: CheckpointStats) => number) => {
+    const collect = function (this: Counter | Gauge) {
       this.reset();
       const c = checkpoints();
-      if (c) this.inc(c.count);
-    },
-  });
-  new Gauge({
-    name: 'ringflow_checkpoint_last_id',
-    help: 'The id of the last committed checkpoint (recovery resumes from it).',
-    registers: [registry],
-    collect() {
-      const c = checkpoints();
-      if (c) this.set(c.lastId);
-    },
-  });
-  new Gauge({
-    name: 'ringflow_checkpoint_duration_seconds',
-    help: 'How long the last checkpoint took, from its barriers to its commit.',
-    registers: [registry],
-    collect() {
-      const c = checkpoints();
-      if (c) this.set(c.lastDurationMs / 1000);
-    },
-  });
-  new Gauge({
-    name: 'ringflow_checkpoint_size_bytes',
-    help: 'Bytes the last checkpoint wrote into the state store.',
-    registers: [registry],
-    collect() {
-      const c = checkpoints();
-      if (c) this.set(c.lastBytes);
-    },
-  });
-  new Counter({
-    name: 'ringflow_job_restarts_total',
-    help: 'Times a crashed worker rolled the job back to its last checkpoint.',
-    registers: [registry],
-    collect() {
-      this.reset();
-      const c = checkpoints();
-      if (c) this.inc(c.restarts);
-    },
-  });
+      if (!c) return;
+      if (this instanceof Counter) this.inc(pick(c));
+      else this.set(pick(c));
+    };
+    if (kind === 'counter') new Counter({ name, help, registers: [registry], collect });
+    else new Gauge({ name, help, registers: [registry], collect });
+  };
+  checkpointSeries('counter', 'ringflow_checkpoints_total', 'Checkpoints the job has committed.', (c) => c.count);
+  checkpointSeries('gauge', 'ringflow_checkpoint_last_id', 'The id of the last committed checkpoint (recovery resumes from it).', (c) => c.lastId);
+  checkpointSeries('gauge', 'ringflow_checkpoint_duration_seconds', 'How long the last checkpoint took, from its barriers to its commit.', (c) => c.lastDurationMs / 1000);
+  checkpointSeries('gauge', 'ringflow_checkpoint_size_bytes', 'Bytes the last checkpoint wrote into the state store.', (c) => c.lastBytes);
+  checkpointSeries('counter', 'ringflow_job_restarts_total', 'Times a crashed worker rolled the job back to its last checkpoint.', (c) => c.restarts);
   new Gauge({
     name: 'ringflow_table_entries',
     help: 'Entries of each table at the last checkpoint (all instances).',

@@ -3,7 +3,7 @@ export type { StreamEnvironmentOptions, SourceOptions, RunningJob, EnvironmentMe
 export { TablesReader, TablesNotAvailableError } from './api/tables.js';
 export { TablePlanError } from './runtime/job.js';
 export { TableOutsideKeyedStageError } from './runtime/stage-state.js';
-export type { CheckpointStats } from './runtime/stateful-run.js';
+export type { CheckpointStats } from './runtime/job.js';
 export { DataStream, KeyedStream, WindowedStream } from './api/data-stream.js';
 export type { OperatorContext, OperatorOptions, SinkOptions, KeyByOptions, Aggregator, WindowResult, Fn } from './api/data-stream.js';
 export type { WindowSpec, Partition } from './plan/graph.js';

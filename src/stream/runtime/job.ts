@@ -16,7 +16,6 @@ import type { ChannelMessage, StageReport, StageTask } from './stage.js';
 import { replayableSource, type SourceCheckpoint, type SourceCheckpointing } from './source-driver.js';
 import type { CommittedCheckpoint, PartitionChanges } from '../../state/index.js';
 import type { CheckpointWritten, StageStateTask, TableSpec } from './stage-state.js';
-import type { CheckpointStats } from './stateful-run.js';
 import type { ResourceLimits } from 'node:worker_threads';
 
 const STAGE_MODULE = workerModule('stage.mjs', new URL(`./stage${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
@@ -111,6 +110,22 @@ export interface SideOutput {
   operator: string;
   tag: string;
   value: unknown;
+}
+
+/** What job.snapshot() and the result say of checkpoints. */
+export interface CheckpointStats {
+  /** Checkpoints committed by this run. */
+  count: number;
+  /** The id of the last committed checkpoint (also one from an earlier run), 0 before any. */
+  lastId: number;
+  /** How long the last one took, from its barriers to its commit (ms). */
+  lastDurationMs: number;
+  /** Bytes the last one wrote into the store (its partitions' new bytes). */
+  lastBytes: number;
+  /** Times the job was rolled back to its last checkpoint after a worker crashed. */
+  restarts: number;
+  /** Table entries at the last checkpoint, per table (summed over the instances). */
+  tableEntries: Record<string, number>;
 }
 
 export interface JobResult {

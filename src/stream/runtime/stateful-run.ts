@@ -3,7 +3,7 @@ import { RingflowError } from '../../errors.js';
 import type { CommittedCheckpoint, PartitionChanges, PartitionExtent, StateStore, StateWarning } from '../../state/index.js';
 import type { GraphNode } from '../plan/graph.js';
 import type { Plan } from '../plan/planner.js';
-import { Job, JobFailedError, type JobOptions, type JobResult, type JobSnapshot } from './job.js';
+import { Job, JobFailedError, type CheckpointStats, type JobOptions, type JobResult, type JobSnapshot } from './job.js';
 import type { SourceCheckpoint, SourceTiming } from './source-driver.js';
 import type { CheckpointWritten, StageStateTask, TableSpec } from './stage-state.js';
 
@@ -13,22 +13,6 @@ export interface TransactionalSink {
   prepare(checkpointId: number): Promise<unknown>;
   commit(checkpointId: number, state: unknown): Promise<void>;
   recover(committed: { checkpointId: number; state: unknown } | undefined): Promise<void>;
-}
-
-/** What job.snapshot() and the result say of checkpoints. */
-export interface CheckpointStats {
-  /** Checkpoints committed by this run. */
-  count: number;
-  /** The id of the last committed checkpoint (also one from an earlier run), 0 before any. */
-  lastId: number;
-  /** How long the last one took, from its barriers to its commit (ms). */
-  lastDurationMs: number;
-  /** Bytes the last one wrote into the store (its partitions' new bytes). */
-  lastBytes: number;
-  /** Times the job was rolled back to its last checkpoint after a worker crashed. */
-  restarts: number;
-  /** Table entries at the last checkpoint, per table (summed over the instances). */
-  tableEntries: Record<string, number>;
 }
 
 export interface StatefulRunOptions {
@@ -137,6 +121,8 @@ export class StatefulRun {
         this.finalTables = job.finalTables;
         return this.addUp(result, true);
       } catch (error) {
+        // A commit under way when the attempt died finishes first: the rollback goes to it.
+        await this.live.chain;
         const crashed = error instanceof JobFailedError && error.workerCrashed;
         const replayable = job.allSourcesReplayable((name) => this.options.connectorReplayable(name));
         if (error instanceof JobFailedError && error.result) this.addUp(error.result, false);
@@ -289,12 +275,12 @@ export class StatefulRun {
     this.pending = undefined;
     const sources: Record<string, unknown> = {};
     for (const [name, at] of Object.entries(positions)) if (at.position !== undefined) sources[name] = at.position;
-    const committed = await until(
-      store.commit({ id, partitions: pending.extents, sources, ...(this.options.sinks.length > 0 ? { sinks: prepared } : {}) }),
-    );
+    // Not raced with the attempt's end: once the store commits, the run must know it (a rollback
+    // restores this checkpoint, and the store may have dropped the segments of the one before).
+    const committed = await store.commit({ id, partitions: pending.extents, sources, ...(this.options.sinks.length > 0 ? { sinks: prepared } : {}) });
     this.committed = committed;
     this.sinkStates = prepared;
-    for (const sink of this.options.sinks) await until(sink.commit(id, prepared[sink.name]));
+    for (const sink of this.options.sinks) await sink.commit(id, prepared[sink.name]);
     for (const at of Object.values(positions)) at.committed?.();
     let bytes = 0;
     for (const e of pending.extents) {

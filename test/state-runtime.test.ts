@@ -166,6 +166,37 @@ describe('checkpoints and recovery', () => {
     expect(text).toMatch(/ringflow_checkpoint_size_bytes [1-9]/);
   }, 90_000);
 
+  it('a resumed run whose checkpoints come before its source\'s first batch keeps the resume position: the run after it is still exact', async () => {
+    const dir = freshDir();
+    const items = orders(4000);
+    const first = new StreamEnvironment({ workers: 2, appId: 'early', stateDir: dir, checkpointIntervalMs: 50 });
+    const slow = new ArraySource('orders', items, { batchSize: 50, delayMs: 4 });
+    totalsPipeline(first, slow);
+    const job = first.start();
+    while ((job.snapshot().checkpoints?.count ?? 0) < 2) await new Promise((r) => setTimeout(r, 20));
+    job.cancel();
+    await job.done.catch(() => {});
+    const resumedAt = slow.acked.at(-1)!;
+    expect(resumedAt).toBeGreaterThan(0);
+
+    // The second run commits checkpoints while its source has sent nothing yet, then dies.
+    const second = new StreamEnvironment({ workers: 2, appId: 'early', stateDir: dir, checkpointIntervalMs: 50 });
+    const late = new ArraySource('orders', items, { batchSize: 50, startDelayMs: 60_000 });
+    totalsPipeline(second, late);
+    const idle = second.start();
+    while ((idle.snapshot().checkpoints?.count ?? 0) < 2) await new Promise((r) => setTimeout(r, 20));
+    expect(idle.snapshot().sources.orders ?? 0).toBe(0); // its first batch is a minute away
+    idle.cancel();
+    await idle.done.catch(() => {});
+
+    const third = new StreamEnvironment({ workers: 2, appId: 'early', stateDir: dir, checkpointIntervalMs: 50 });
+    const rest = new ArraySource('orders', items, { batchSize: 500 });
+    totalsPipeline(third, rest);
+    await third.execute();
+    expect(rest.seeks[0]).toBeGreaterThanOrEqual(resumedAt);
+    expect(await tableMap(third, 'totals')).toEqual(linearTotals(items));
+  }, 90_000);
+
   /** Runs with `from` workers until 2 checkpoints are committed, cancels, then finishes with `to` workers. */
   async function repartition(from: number, to: number): Promise<void> {
     const dir = freshDir();

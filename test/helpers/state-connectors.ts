@@ -17,12 +17,13 @@ export class ArraySource<T> implements SourceConnector<T> {
   constructor(
     readonly name: string,
     private readonly items: readonly T[],
-    private readonly options: { batchSize?: number; delayMs?: number; endless?: boolean } = {},
+    private readonly options: { batchSize?: number; delayMs?: number; startDelayMs?: number; endless?: boolean } = {},
   ) {}
 
   async *batches(): AsyncIterable<SourceBatch<T>> {
     this.batchesCalls++;
     const size = this.options.batchSize ?? 100;
+    if (this.options.startDelayMs) await sleep(this.options.startDelayMs);
     for (;;) {
       if (this.stopped) return;
       if (this.at >= this.items.length) {

@@ -105,7 +105,12 @@ export class SourceDriver {
       throw error;
     },
     private readonly checkpointing?: SourceCheckpointing,
-  ) {}
+  ) {
+    // A resumed feed stands where the committed checkpoint left it until its first batch says
+    // otherwise: a checkpoint served before that batch must store that position again, not none
+    // (none would make the next recovery replay the connector from its start onto restored tables).
+    if (source.kind === 'feed' && checkpointing?.resume !== undefined) this.position = new FeedPosition(checkpointing.resume);
+  }
 
   /**
    * Sends checkpoint barrier `id` at the next point where the source's position is known, and
@@ -193,6 +198,7 @@ export class SourceDriver {
         }
       }
     } else if (source.kind === 'asyncIterable') {
+      this.idle = true;
       for await (const value of source.iterable) {
         await this.safePoint();
         if (this.ended) break;
@@ -216,6 +222,9 @@ export class SourceDriver {
       await this.pumpRing(source.ring);
     } else if (source.kind === 'feed') {
       if (isDirectFeed(source.batches)) source.batches.attachSender((batch) => this.sendNow(batch));
+      // Waiting for a batch (the first one too: a tailing or idle broker source may wait long) is a
+      // safe point: a checkpoint asked for meanwhile goes out at once.
+      this.idle = true;
       for await (const batch of source.batches) {
         await this.safePoint();
         this.feeding = true;

@@ -151,6 +151,32 @@ describe('Table', () => {
     expect(count(p.takeChanges(4, true), 'putKeys')).toBe(99);
   });
 
+  it('once most keys of a big table were written in an interval, it writes every key (and the deletes) instead of listing them; a delta applied after it gives the same table', () => {
+    const decl = [new TableDeclaration('t', { default: () => 0 })];
+    const p = solo(decl);
+    const t = p.plain<number>('t');
+    for (let i = 0; i < 10_000; i++) t.set(`k${i}`, i);
+    const base = p.takeChanges(1, false);
+    const mirror = solo(decl);
+    mirror.load(base);
+    // Most keys written again, a few deleted (one deleted and set again): past the set's threshold.
+    for (let i = 0; i < 8000; i++) t.update(`k${i}`, (n) => n + 1);
+    for (let i = 9000; i < 9100; i++) t.delete(`k${i}`);
+    t.delete('k5');
+    t.set('k5', -5);
+    expect(t.dirtyCount).toBe(9900 + 101); // every key held, and the deletes (k5 among them: set again, still held)
+    const delta = p.takeChanges(2, false);
+    mirror.load(delta);
+    expect(new Map(mirror.plain<number>('t').entries())).toEqual(new Map(t.entries()));
+    expect(mirror.plain<number>('t').size).toBe(9900);
+    // The next interval lists its few keys again.
+    t.set('k1', 0);
+    t.delete('k2');
+    expect(t.dirtyCount).toBe(2);
+    mirror.load(p.takeChanges(3, false));
+    expect(new Map(mirror.plain<number>('t').entries())).toEqual(new Map(t.entries()));
+  });
+
   it('is reached by name; an unknown name and bad declarations are coded errors', () => {
     const p = solo([new TableDeclaration('a')]);
     expect(() => p.table('b')).toThrow(UnknownTableError);

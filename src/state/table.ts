@@ -4,6 +4,9 @@ import { TableKeyOwnershipError } from './errors.js';
 import type { KeyGroupRange } from './key-groups.js';
 import type { KeyGroupChanges, TableChanges } from './store.js';
 
+/** A table past this many written keys may stop listing them (Table.markDirty). */
+const ALL_DIRTY_MIN = 4096;
+
 /** The record an operator is processing, as the runtime sets it (tables read its time and fields). */
 export interface CurrentEvent {
   /** The record's value, for `relativeTo(fn)`. */
@@ -78,7 +81,10 @@ export class Table<V = unknown> {
   readonly name: string;
   readonly windowed = false;
   private readonly data = new Map<string, V>();
-  private dirty = new Set<string>();
+  /** Keys written since the last checkpoint; undefined once most keys were (see markDirty). */
+  private dirty: Set<string> | undefined = new Set<string>();
+  /** While `dirty` is undefined: keys deleted since the last checkpoint (every key held is written). */
+  private deleted = new Set<string>();
   private readonly makeDefault: (() => V) | undefined;
 
   constructor(
@@ -105,14 +111,15 @@ export class Table<V = unknown> {
     const k = keyString(key);
     ownedKeyGroup(this.scope, this.name, k);
     this.data.set(k, value);
-    this.dirty.add(k);
+    this.markDirty(k);
   }
 
   /** Removes the key; true if it had a value. */
   delete(key: unknown): boolean {
     const k = keyString(key);
     ownedKeyGroup(this.scope, this.name, k);
-    this.dirty.add(k);
+    if (this.dirty) this.dirty.add(k);
+    else this.deleted.add(k);
     return this.data.delete(k);
   }
 
@@ -123,7 +130,7 @@ export class Table<V = unknown> {
     const old = this.data.get(k);
     const next = fn(old !== undefined || this.makeDefault === undefined || this.data.has(k) ? (old as V) : this.makeDefault());
     this.data.set(k, next);
-    this.dirty.add(k);
+    this.markDirty(k);
     return next;
   }
 
@@ -144,17 +151,31 @@ export class Table<V = unknown> {
     return this.data.size;
   }
 
-  /** Keys written since the last checkpoint. */
+  /** Keys written since the last checkpoint (every key, once most were). */
   get dirtyCount(): number {
-    return this.dirty.size;
+    return this.dirty ? this.dirty.size : this.data.size + this.deleted.size;
+  }
+
+  /**
+   * Remembers a written key. Once more than half the keys (of a table past a few thousand) were
+   * written in one interval, the set of them is dropped and the next checkpoint writes every key:
+   * the set would cost a third of the table's memory (1 M keys: ~21 bytes each beside the Map's
+   * ~61) to save writing the few keys left untouched.
+   */
+  private markDirty(k: string): void {
+    const dirty = this.dirty;
+    if (!dirty) return;
+    dirty.add(k);
+    if (dirty.size > ALL_DIRTY_MIN && dirty.size * 2 > this.data.size) this.dirty = undefined;
   }
 
   /** The changes since the last checkpoint (or every entry when `full`); starts a new epoch. */
   takeChanges(full: boolean): TableChanges {
     const buckets = new KeyGroupBuckets(this.scope.range, false);
     const maxParallelism = this.scope.maxParallelism;
-    if (full) {
+    if (full || !this.dirty) {
       for (const [k, v] of this.data) buckets.put(hashKey(k) % maxParallelism, k, v);
+      if (!full) for (const k of this.deleted) if (!this.data.has(k)) buckets.delete(hashKey(k) % maxParallelism, k);
     } else {
       for (const k of this.dirty) {
         const group = hashKey(k) % maxParallelism;
@@ -163,6 +184,7 @@ export class Table<V = unknown> {
       }
     }
     this.dirty = new Set();
+    this.deleted = new Set();
     return { table: this.name, groups: buckets.groups() };
   }
 

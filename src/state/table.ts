@@ -1,4 +1,5 @@
 import { hashKey, keyString } from '../codec/index.js';
+import { CompactStringMap } from './compact-map.js';
 import type { TableDeclaration } from './declarations.js';
 import { TableKeyOwnershipError } from './errors.js';
 import type { KeyGroupRange } from './key-groups.js';
@@ -64,11 +65,12 @@ export class KeyGroupBuckets {
   }
 }
 
-/** The key group of a canonical key, refusing one this partition does not own. */
-export function ownedKeyGroup(scope: TableScope, table: string, key: string): number {
-  const group = hashKey(key) % scope.maxParallelism;
+/** The hash of a canonical key (its key group is `hash % maxParallelism`), refusing a key this partition does not own. */
+export function ownedKeyHash(scope: TableScope, table: string, key: string): number {
+  const hash = hashKey(key);
+  const group = hash % scope.maxParallelism;
   if (group < scope.range.start || group >= scope.range.end) throw new TableKeyOwnershipError(table, key, group, scope.range);
-  return group;
+  return hash;
 }
 
 /**
@@ -76,11 +78,13 @@ export function ownedKeyGroup(scope: TableScope, table: string, key: string): nu
  * compared in their `keyString` form, as keyBy routes them (42, 42n and '42' are one key), and
  * `entries()` gives that form. A value changed in place must be `set` again (or changed through
  * `update`): the table records which keys were written, and a checkpoint stores only those.
+ * The keys live in a CompactStringMap (bytes in one arena, ~40 bytes a short key instead of a
+ * Map's ~61), hashed once per call with the `hashKey` that routes them.
  */
 export class Table<V = unknown> {
   readonly name: string;
   readonly windowed = false;
-  private readonly data = new Map<string, V>();
+  private readonly data = new CompactStringMap<V>();
   /** Keys written since the last checkpoint; undefined once most keys were (see markDirty). */
   private dirty: Set<string> | undefined = new Set<string>();
   /** While `dirty` is undefined: keys deleted since the last checkpoint (every key held is written). */
@@ -98,38 +102,39 @@ export class Table<V = unknown> {
   /** The key's value; the default's value (not stored) when it has none. */
   get(key: unknown): V | undefined {
     const k = keyString(key);
-    const value = this.data.get(k);
-    if (value !== undefined || this.makeDefault === undefined || this.data.has(k)) return value;
+    const h = hashKey(k);
+    const value = this.data.get(k, h);
+    if (value !== undefined || this.makeDefault === undefined || this.data.has(k, h)) return value;
     return this.makeDefault();
   }
 
   has(key: unknown): boolean {
-    return this.data.has(keyString(key));
+    const k = keyString(key);
+    return this.data.has(k, hashKey(k));
   }
 
   set(key: unknown, value: V): void {
     const k = keyString(key);
-    ownedKeyGroup(this.scope, this.name, k);
-    this.data.set(k, value);
+    this.data.set(k, ownedKeyHash(this.scope, this.name, k), value);
     this.markDirty(k);
   }
 
   /** Removes the key; true if it had a value. */
   delete(key: unknown): boolean {
     const k = keyString(key);
-    ownedKeyGroup(this.scope, this.name, k);
+    const h = ownedKeyHash(this.scope, this.name, k);
     if (this.dirty) this.dirty.add(k);
     else this.deleted.add(k);
-    return this.data.delete(k);
+    return this.data.delete(k, h);
   }
 
   /** Sets the key to `fn(its value or the default)` and returns the new value. */
   update(key: unknown, fn: (value: V) => V): V {
     const k = keyString(key);
-    ownedKeyGroup(this.scope, this.name, k);
-    const old = this.data.get(k);
-    const next = fn(old !== undefined || this.makeDefault === undefined || this.data.has(k) ? (old as V) : this.makeDefault());
-    this.data.set(k, next);
+    const h = ownedKeyHash(this.scope, this.name, k);
+    const old = this.data.get(k, h);
+    const next = fn(old !== undefined || this.makeDefault === undefined || this.data.has(k, h) ? (old as V) : this.makeDefault());
+    this.data.set(k, h, next);
     this.markDirty(k);
     return next;
   }
@@ -140,6 +145,11 @@ export class Table<V = unknown> {
 
   keys(): IterableIterator<string> {
     return this.data.keys();
+  }
+
+  /** Bytes the keys take outside the JS heap (typed arrays), for memory accounting. */
+  get externalBytes(): number {
+    return this.data.externalBytes;
   }
 
   get size(): number {
@@ -174,12 +184,18 @@ export class Table<V = unknown> {
     const buckets = new KeyGroupBuckets(this.scope.range, false);
     const maxParallelism = this.scope.maxParallelism;
     if (full || !this.dirty) {
-      for (const [k, v] of this.data) buckets.put(hashKey(k) % maxParallelism, k, v);
-      if (!full) for (const k of this.deleted) if (!this.data.has(k)) buckets.delete(hashKey(k) % maxParallelism, k);
+      this.data.forEach((v, k) => buckets.put(hashKey(k) % maxParallelism, k, v));
+      if (!full) {
+        for (const k of this.deleted) {
+          const h = hashKey(k);
+          if (!this.data.has(k, h)) buckets.delete(h % maxParallelism, k);
+        }
+      }
     } else {
       for (const k of this.dirty) {
-        const group = hashKey(k) % maxParallelism;
-        if (this.data.has(k)) buckets.put(group, k, this.data.get(k));
+        const h = hashKey(k);
+        const group = h % maxParallelism;
+        if (this.data.has(k, h)) buckets.put(group, k, this.data.get(k, h));
         else buckets.delete(group, k);
       }
     }
@@ -190,11 +206,11 @@ export class Table<V = unknown> {
 
   /** @internal Restore: entries read from the store (already filtered to owned key groups). */
   restorePut(keys: readonly string[], values: ArrayLike<unknown>): void {
-    for (let i = 0; i < keys.length; i++) this.data.set(keys[i]!, values[i] as V);
+    for (let i = 0; i < keys.length; i++) this.data.set(keys[i]!, hashKey(keys[i]!), values[i] as V);
   }
 
   /** @internal */
   restoreDelete(keys: readonly string[]): void {
-    for (const k of keys) this.data.delete(k);
+    for (const k of keys) this.data.delete(k, hashKey(k));
   }
 }

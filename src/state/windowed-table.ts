@@ -1,7 +1,7 @@
 import { hashKey, keyString } from '../codec/index.js';
 import type { TableDeclaration, WindowSpec } from './declarations.js';
 import { WindowCloseHandlerError, WindowTimestampError } from './errors.js';
-import { KeyGroupBuckets, ownedKeyGroup, type TableScope } from './table.js';
+import { KeyGroupBuckets, ownedKeyHash, type TableScope } from './table.js';
 import type { TableChanges } from './store.js';
 
 /** Which time a windowed table's reads and writes use (Faust's relative_to). */
@@ -134,7 +134,7 @@ export class WindowedTable<V = unknown> {
   /** Removes the key from every window this view's timestamp falls in. */
   delete(key: unknown): void {
     const k = keyString(key);
-    ownedKeyGroup(this.scope, this.name, k);
+    ownedKeyHash(this.scope, this.name, k);
     const ts = this.timestamp();
     const failure = this.advance(ts);
     for (const start of this.windowStarts(ts)) {
@@ -145,7 +145,7 @@ export class WindowedTable<V = unknown> {
 
   private write(key: unknown, fn: (value: V) => V): void {
     const k = keyString(key);
-    ownedKeyGroup(this.scope, this.name, k);
+    ownedKeyHash(this.scope, this.name, k);
     const ts = this.timestamp();
     const failure = this.advance(ts);
     const st = this.state;

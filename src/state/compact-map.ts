@@ -1,0 +1,292 @@
+/**
+ * A string-keyed map that holds its keys as bytes in one arena instead of one JS string each.
+ *
+ * Why: a `Map<string, V>` with 1 M short keys costs ~61 bytes a key on a 64-bit V8 (a heap
+ * string of 32 bytes for an 11-character key, a 24-byte entry and its bucket), twice the size of
+ * the data itself. Here a key costs its characters (one byte each while they are all ≤ U+00FF, two
+ * otherwise), 9 bytes of entry (arena offset, hash, flags), a value slot and about 8 bytes of
+ * open-addressing index: ~40 bytes for the same keys, with no per-key object for the GC to trace.
+ *
+ * Layout (entry i, in insertion order):
+ *   starts[i] .. starts[i + 1]   the key's bytes in `arena` (narrow: 1 byte a unit; wide: 2, little-endian)
+ *   hashes[i]                    the caller's 32-bit hash of the key (as int32)
+ *   flags[i]                     DELETED | WIDE
+ *   values[i]                    the value (undefined once deleted)
+ *   index[slot]                  entry + 1 for a live entry, 0 for an empty slot; linear probing
+ *                                from `hash & mask`, deletes shift later entries back (no tombstones)
+ *
+ * The caller passes the hash (tables already compute `hashKey` for ownership), so a key is hashed
+ * once per operation. Deleted entries stay in the arrays until more than half are dead; then the
+ * live ones are copied down, unless an iterator is open (iteration follows insertion order and
+ * visits entries added meanwhile, as `Map`'s does).
+ */
+
+const DELETED = 1;
+const WIDE = 2;
+const MIN_ENTRIES = 16;
+const MIN_COMPACT = 1024;
+
+export class CompactStringMap<V> {
+  private arena = new Uint8Array(256);
+  private starts = new Int32Array(MIN_ENTRIES + 1);
+  private hashes = new Int32Array(MIN_ENTRIES);
+  private flags = new Uint8Array(MIN_ENTRIES);
+  private values: (V | undefined)[] = [];
+  private index = new Int32Array(MIN_ENTRIES * 2);
+  /** Entries written (live and deleted). */
+  private count = 0;
+  private live = 0;
+  private openIterators = 0;
+
+  get size(): number {
+    return this.live;
+  }
+
+  /** Bytes held in typed arrays (outside the JS heap), for memory accounting. */
+  get externalBytes(): number {
+    return this.arena.byteLength + this.starts.byteLength + this.hashes.byteLength + this.flags.byteLength + this.index.byteLength;
+  }
+
+  get(key: string, hash: number): V | undefined {
+    const e = this.find(key, hash | 0);
+    return e < 0 ? undefined : this.values[e];
+  }
+
+  has(key: string, hash: number): boolean {
+    return this.find(key, hash | 0) >= 0;
+  }
+
+  set(key: string, hash: number, value: V): void {
+    const h = hash | 0;
+    const index = this.index;
+    const mask = index.length - 1;
+    let slot = h & mask;
+    for (let e1 = index[slot]!; e1 !== 0; slot = (slot + 1) & mask, e1 = index[slot]!) {
+      if (this.hashes[e1 - 1] === h && this.keyEquals(e1 - 1, key)) {
+        this.values[e1 - 1] = value;
+        return;
+      }
+    }
+    const e = this.append(key, h, value);
+    index[slot] = e + 1;
+    this.live++;
+    if (this.live * 2 > index.length) this.rebuildIndex(index.length * 2);
+  }
+
+  /** Removes the key; true if it was present. */
+  delete(key: string, hash: number): boolean {
+    const h = hash | 0;
+    const index = this.index;
+    const mask = index.length - 1;
+    let slot = h & mask;
+    let e1 = index[slot]!;
+    for (; e1 !== 0; slot = (slot + 1) & mask, e1 = index[slot]!) {
+      if (this.hashes[e1 - 1] === h && this.keyEquals(e1 - 1, key)) break;
+    }
+    if (e1 === 0) return false;
+    const e = e1 - 1;
+    this.flags[e]! |= DELETED;
+    this.values[e] = undefined;
+    this.live--;
+    // Backward-shift: move later entries of the probe run into the hole when that keeps them
+    // reachable from their home slot.
+    let hole = slot;
+    for (let next = (hole + 1) & mask; index[next] !== 0; next = (next + 1) & mask) {
+      const home = this.hashes[index[next]! - 1]! & mask;
+      if (((next - home) & mask) >= ((next - hole) & mask)) {
+        index[hole] = index[next]!;
+        hole = next;
+      }
+    }
+    index[hole] = 0;
+    const dead = this.count - this.live;
+    if (dead > MIN_COMPACT && dead * 2 > this.count && this.openIterators === 0) this.compact();
+    return true;
+  }
+
+  clear(): void {
+    this.arena = new Uint8Array(256);
+    this.starts = new Int32Array(MIN_ENTRIES + 1);
+    this.hashes = new Int32Array(MIN_ENTRIES);
+    this.flags = new Uint8Array(MIN_ENTRIES);
+    this.values = [];
+    this.index = new Int32Array(MIN_ENTRIES * 2);
+    this.count = 0;
+    this.live = 0;
+  }
+
+  /** Calls `fn` for each live entry in insertion order (no iterator objects: checkpoints walk every key). */
+  forEach(fn: (value: V, key: string) => void): void {
+    this.openIterators++;
+    try {
+      for (let e = 0; e < this.count; e++) if ((this.flags[e]! & DELETED) === 0) fn(this.values[e] as V, this.keyAt(e));
+    } finally {
+      this.openIterators--;
+    }
+  }
+
+  *entries(): Generator<[string, V], void, undefined> {
+    this.openIterators++;
+    try {
+      for (let e = 0; e < this.count; e++) if ((this.flags[e]! & DELETED) === 0) yield [this.keyAt(e), this.values[e] as V];
+    } finally {
+      this.openIterators--;
+    }
+  }
+
+  *keys(): Generator<string, void, undefined> {
+    this.openIterators++;
+    try {
+      for (let e = 0; e < this.count; e++) if ((this.flags[e]! & DELETED) === 0) yield this.keyAt(e);
+    } finally {
+      this.openIterators--;
+    }
+  }
+
+  [Symbol.iterator](): Generator<[string, V], void, undefined> {
+    return this.entries();
+  }
+
+  private find(key: string, h: number): number {
+    const index = this.index;
+    const mask = index.length - 1;
+    for (let slot = h & mask, e1 = index[slot]!; e1 !== 0; slot = (slot + 1) & mask, e1 = index[slot]!) {
+      if (this.hashes[e1 - 1] === h && this.keyEquals(e1 - 1, key)) return e1 - 1;
+    }
+    return -1;
+  }
+
+  private keyEquals(e: number, key: string): boolean {
+    const arena = this.arena;
+    const start = this.starts[e]!;
+    const bytes = this.starts[e + 1]! - start;
+    if ((this.flags[e]! & WIDE) === 0) {
+      if (bytes !== key.length) return false;
+      for (let i = 0; i < bytes; i++) if (arena[start + i] !== key.charCodeAt(i)) return false;
+      return true;
+    }
+    if (bytes !== key.length * 2) return false;
+    for (let i = 0, p = start; i < key.length; i++, p += 2) if ((arena[p]! | (arena[p + 1]! << 8)) !== key.charCodeAt(i)) return false;
+    return true;
+  }
+
+  private keyAt(e: number): string {
+    const arena = this.arena;
+    const start = this.starts[e]!;
+    const end = this.starts[e + 1]!;
+    let s = '';
+    if ((this.flags[e]! & WIDE) === 0) {
+      if (end - start <= 24) {
+        // Four units a call: ~3× faster for short keys than one a call or apply() on a subarray.
+        let p = start;
+        for (; p + 4 <= end; p += 4) s += String.fromCharCode(arena[p]!, arena[p + 1]!, arena[p + 2]!, arena[p + 3]!);
+        for (; p < end; p++) s += String.fromCharCode(arena[p]!);
+        return s;
+      }
+      for (let p = start; p < end; p += 4096) s += String.fromCharCode.apply(null, arena.subarray(p, Math.min(end, p + 4096)) as unknown as number[]);
+      return s;
+    }
+    const units: number[] = [];
+    for (let p = start; p < end; p += 2) {
+      units.push(arena[p]! | (arena[p + 1]! << 8));
+      if (units.length === 4096) {
+        s += String.fromCharCode.apply(null, units);
+        units.length = 0;
+      }
+    }
+    return s + String.fromCharCode.apply(null, units);
+  }
+
+  /** Writes a new entry at the end; returns its number. */
+  private append(key: string, h: number, value: V): number {
+    const e = this.count;
+    if (e === this.hashes.length) this.growEntries(e * 2);
+    let wide = false;
+    for (let i = 0; i < key.length; i++) {
+      if (key.charCodeAt(i) > 0xff) {
+        wide = true;
+        break;
+      }
+    }
+    const bytes = wide ? key.length * 2 : key.length;
+    let at = this.starts[e]!;
+    if (at + bytes > this.arena.length) this.growArena(at + bytes);
+    const arena = this.arena;
+    if (wide) {
+      for (let i = 0; i < key.length; i++, at += 2) {
+        const unit = key.charCodeAt(i);
+        arena[at] = unit & 0xff;
+        arena[at + 1] = unit >>> 8;
+      }
+    } else {
+      for (let i = 0; i < key.length; i++) arena[at++] = key.charCodeAt(i);
+    }
+    this.starts[e + 1] = at;
+    this.hashes[e] = h;
+    this.flags[e] = wide ? WIDE : 0;
+    this.values[e] = value;
+    this.count = e + 1;
+    return e;
+  }
+
+  private growEntries(capacity: number): void {
+    const starts = new Int32Array(capacity + 1);
+    starts.set(this.starts.subarray(0, this.count + 1));
+    this.starts = starts;
+    const hashes = new Int32Array(capacity);
+    hashes.set(this.hashes.subarray(0, this.count));
+    this.hashes = hashes;
+    const flags = new Uint8Array(capacity);
+    flags.set(this.flags.subarray(0, this.count));
+    this.flags = flags;
+  }
+
+  /** Grows by half (not doubling): the arena is most of the memory, and copies are rare. */
+  private growArena(needed: number): void {
+    let size = this.arena.length;
+    while (size < needed) size = Math.ceil(size * 1.5);
+    const arena = new Uint8Array(size);
+    arena.set(this.arena.subarray(0, this.starts[this.count]!));
+    this.arena = arena;
+  }
+
+  private rebuildIndex(slots: number): void {
+    const index = new Int32Array(slots);
+    const mask = slots - 1;
+    for (let e = 0; e < this.count; e++) {
+      if ((this.flags[e]! & DELETED) !== 0) continue;
+      let slot = this.hashes[e]! & mask;
+      while (index[slot] !== 0) slot = (slot + 1) & mask;
+      index[slot] = e + 1;
+    }
+    this.index = index;
+  }
+
+  /** Copies the live entries down over the dead ones (insertion order kept), then re-indexes. */
+  private compact(): void {
+    const { arena, starts, hashes, flags, values } = this;
+    let to = 0;
+    let at = 0;
+    for (let e = 0; e < this.count; e++) {
+      if ((flags[e]! & DELETED) !== 0) continue;
+      const start = starts[e]!;
+      const end = starts[e + 1]!;
+      arena.copyWithin(at, start, end);
+      starts[to] = at;
+      at += end - start;
+      hashes[to] = hashes[e]!;
+      flags[to] = flags[e]!;
+      values[to] = values[e];
+      to++;
+    }
+    starts[to] = at;
+    values.length = to;
+    this.count = to;
+    let capacity = MIN_ENTRIES;
+    while (capacity < to * 2) capacity *= 2;
+    if (capacity < hashes.length) this.growEntries(capacity);
+    let slots = MIN_ENTRIES * 2;
+    while (slots < to * 2) slots *= 2;
+    this.rebuildIndex(slots);
+  }
+}

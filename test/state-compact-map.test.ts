@@ -1,0 +1,109 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { hashKey } from '../src/codec/index.js';
+import { CompactStringMap } from '../src/state/compact-map.js';
+
+type Op = { kind: 'set'; key: string; value: number } | { kind: 'delete'; key: string } | { kind: 'get'; key: string };
+
+/** Applies the ops to a Map and a CompactStringMap (with `hashOf`) and checks every answer and the final order. */
+function agree(ops: Op[], hashOf: (k: string) => number): void {
+  const model = new Map<string, number>();
+  const map = new CompactStringMap<number>();
+  for (const op of ops) {
+    const h = hashOf(op.key);
+    if (op.kind === 'set') {
+      model.set(op.key, op.value);
+      map.set(op.key, h, op.value);
+    } else if (op.kind === 'delete') {
+      expect(map.delete(op.key, h)).toBe(model.delete(op.key));
+    } else {
+      expect(map.get(op.key, h)).toBe(model.get(op.key));
+      expect(map.has(op.key, h)).toBe(model.has(op.key));
+    }
+    expect(map.size).toBe(model.size);
+  }
+  expect([...map.entries()]).toEqual([...model.entries()]);
+  expect([...map.keys()]).toEqual([...model.keys()]);
+}
+
+// Keys from a small alphabet collide often; the wide characters and surrogate pairs take the 2-byte path.
+const key = fc.oneof(
+  fc.stringMatching(/^[ab]{0,3}$/),
+  fc.constantFrom('é', 'ÿ', 'Ā', '中文', '😀', 'a😀', '\u0000', 'x'.repeat(40), 'é'.repeat(5000), '中'.repeat(5000)),
+  fc.string({ unit: 'grapheme', maxLength: 6 }),
+);
+const op: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({ kind: fc.constant('set' as const), key, value: fc.integer() }),
+  fc.record({ kind: fc.constant('delete' as const), key }),
+  fc.record({ kind: fc.constant('get' as const), key }),
+);
+
+describe('CompactStringMap', () => {
+  it('answers as a Map does, in insertion order, with the real hash', () => {
+    fc.assert(fc.property(fc.array(op, { maxLength: 300 }), (ops) => agree(ops, hashKey)), { numRuns: 300 });
+  });
+
+  it('answers as a Map does when every key hashes alike (long probe runs, backward-shift deletes)', () => {
+    fc.assert(fc.property(fc.array(op, { maxLength: 200 }), (ops) => agree(ops, (k) => hashKey(k) & 3)), { numRuns: 300 });
+  });
+
+  it('compacts after mass deletes and keeps order and values', () => {
+    const model = new Map<string, number>();
+    const map = new CompactStringMap<number>();
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 20_000; i++) {
+        const k = `k-${round}-${i}`;
+        model.set(k, i);
+        map.set(k, hashKey(k), i);
+      }
+      for (let i = 0; i < 20_000; i += round + 1) {
+        const k = `k-${round}-${i}`;
+        model.delete(k);
+        map.delete(k, hashKey(k));
+      }
+      // Old rounds' keys are deleted too, so the dead outnumber the live.
+      for (const k of [...model.keys()].filter((_, n) => n % 3 === 0)) {
+        model.delete(k);
+        map.delete(k, hashKey(k));
+      }
+    }
+    expect(map.size).toBe(model.size);
+    expect([...map.entries()]).toEqual([...model.entries()]);
+    for (const [k, v] of model) expect(map.get(k, hashKey(k))).toBe(v);
+    // The dead entries' memory came back: far less than 60 k keys' worth of arena stays held.
+    const full = new CompactStringMap<number>();
+    for (let i = 0; i < 60_000; i++) full.set(`k-0-${i}`, hashKey(`k-0-${i}`), i);
+    expect(map.externalBytes).toBeLessThan(full.externalBytes);
+  });
+
+  it('lets an iteration delete what it visits and see what is added behind it, like a Map', () => {
+    const model = new Map<string, number>();
+    const map = new CompactStringMap<number>();
+    for (let i = 0; i < 5_000; i++) {
+      model.set(`u${i}`, i);
+      map.set(`u${i}`, hashKey(`u${i}`), i);
+    }
+    const seenModel: string[] = [];
+    const seenMap: string[] = [];
+    for (const [k, v] of model) {
+      seenModel.push(k);
+      model.delete(k);
+      if (v < 10 && k.startsWith("u")) model.set(`late${v}`, v);
+    }
+    for (const [k, v] of map) {
+      seenMap.push(k);
+      map.delete(k, hashKey(k));
+      if (v < 10 && k.startsWith("u")) map.set(`late${v}`, hashKey(`late${v}`), v);
+    }
+    expect(seenMap).toEqual(seenModel);
+    expect([...map.entries()]).toEqual([...model.entries()]);
+  });
+
+  it('holds 100 k short keys in under 50 bytes each, arrays grown by half and doubling included (a Map of them: ~61)', () => {
+    const map = new CompactStringMap<number>();
+    for (let i = 0; i < 100_000; i++) map.set(`user-${i}`, hashKey(`user-${i}`), i);
+    // Typed arrays plus the values array (8 bytes a slot, grown by half).
+    const bytes = map.externalBytes + 100_000 * 8 * 1.5;
+    expect(bytes / 100_000).toBeLessThan(50);
+  });
+});

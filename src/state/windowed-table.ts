@@ -1,4 +1,5 @@
 import { hashKey, keyString } from '../codec/index.js';
+import { CompactStringMap } from './compact-map.js';
 import type { TableDeclaration, WindowSpec } from './declarations.js';
 import { WindowCloseHandlerError, WindowTimestampError } from './errors.js';
 import { KeyGroupBuckets, ownedKeyHash, type TableScope } from './table.js';
@@ -17,8 +18,8 @@ export type WindowCloseHandler<V> = (key: string, value: V, window: WindowRange)
 
 /** The state every view of one windowed table shares (views differ only in their relativity). */
 class WindowState<V> {
-  /** Window start → key → value. */
-  readonly windows = new Map<number, Map<string, V>>();
+  /** Window start → key → value (keys hashed with hashKey, as in Table). */
+  readonly windows = new Map<number, CompactStringMap<V>>();
   /** Window start → keys written (or dropped) since the last checkpoint. */
   dirty = new Map<number, Set<string>>();
   /** Table time: the latest timestamp the table has seen (writes and `advanceTime`). */
@@ -106,18 +107,23 @@ export class WindowedTable<V = unknown> {
 
   /** The key's windowed value: `.current()`, `.now()`, `.value(ts)`, `.delta(ms)`. */
   get(key: unknown): WindowSet<V> {
-    return new WindowSet(this, keyString(key));
+    const k = keyString(key);
+    return new WindowSet(this, k, hashKey(k));
   }
 
   /** Whether the key has a value in the newest window holding this view's timestamp. */
   has(key: unknown): boolean {
-    return this.state.windows.get(this.windowAt(this.timestamp()).start)?.has(keyString(key)) ?? false;
+    const k = keyString(key);
+    return this.state.windows.get(this.windowAt(this.timestamp()).start)?.has(k, hashKey(k)) ?? false;
   }
 
-  /** @internal The key's value in the newest window holding `ts` (the default when it has none). */
-  valueAt(key: string, ts: number): V | undefined {
+  /** @internal The key's value in the newest window holding `ts` (the default when it has none); `hash` is hashKey(key). */
+  valueAt(key: string, hash: number, ts: number): V | undefined {
     const w = this.state.windows.get(this.windowAt(ts).start);
-    if (w?.has(key)) return w.get(key);
+    if (w) {
+      const value = w.get(key, hash);
+      if (value !== undefined || w.has(key, hash)) return value;
+    }
     return this.makeDefault?.();
   }
 
@@ -134,18 +140,18 @@ export class WindowedTable<V = unknown> {
   /** Removes the key from every window this view's timestamp falls in. */
   delete(key: unknown): void {
     const k = keyString(key);
-    ownedKeyHash(this.scope, this.name, k);
+    const h = ownedKeyHash(this.scope, this.name, k);
     const ts = this.timestamp();
     const failure = this.advance(ts);
     for (const start of this.windowStarts(ts)) {
-      if (this.state.windows.get(start)?.delete(k)) this.markDirty(start, k);
+      if (this.state.windows.get(start)?.delete(k, h)) this.markDirty(start, k);
     }
     if (failure) throw failure;
   }
 
   private write(key: unknown, fn: (value: V) => V): void {
     const k = keyString(key);
-    ownedKeyHash(this.scope, this.name, k);
+    const h = ownedKeyHash(this.scope, this.name, k);
     const ts = this.timestamp();
     const failure = this.advance(ts);
     const st = this.state;
@@ -156,12 +162,12 @@ export class WindowedTable<V = unknown> {
       if (closeAt <= st.time) continue;
       let w = st.windows.get(start);
       if (!w) {
-        w = new Map();
+        w = new CompactStringMap();
         st.windows.set(start, w);
         if (closeAt < st.nextCloseAt) st.nextCloseAt = closeAt;
       }
-      const old = w.get(k);
-      w.set(k, fn(old !== undefined || this.makeDefault === undefined || w.has(k) ? (old as V) : this.makeDefault()));
+      const old = w.get(k, h);
+      w.set(k, h, fn(old !== undefined || this.makeDefault === undefined || w.has(k, h) ? (old as V) : this.makeDefault()));
       this.markDirty(start, k);
       landed = true;
     }
@@ -272,13 +278,14 @@ export class WindowedTable<V = unknown> {
     const buckets = new KeyGroupBuckets(this.scope.range, true);
     const maxParallelism = this.scope.maxParallelism;
     if (full) {
-      for (const [start, w] of st.windows) for (const [k, v] of w) buckets.put(hashKey(k) % maxParallelism, k, v, start);
+      for (const [start, w] of st.windows) w.forEach((v, k) => buckets.put(hashKey(k) % maxParallelism, k, v, start));
     } else {
       for (const [start, keys] of st.dirty) {
         const w = st.windows.get(start);
         for (const k of keys) {
-          const group = hashKey(k) % maxParallelism;
-          if (w?.has(k)) buckets.put(group, k, w.get(k), start);
+          const h = hashKey(k);
+          const group = h % maxParallelism;
+          if (w?.has(k, h)) buckets.put(group, k, w.get(k, h), start);
           else buckets.delete(group, k, start);
         }
       }
@@ -293,8 +300,8 @@ export class WindowedTable<V = unknown> {
     for (let i = 0; i < keys.length; i++) {
       const start = windows[i]!;
       let w = st.windows.get(start);
-      if (!w) st.windows.set(start, (w = new Map()));
-      w.set(keys[i]!, values[i] as V);
+      if (!w) st.windows.set(start, (w = new CompactStringMap()));
+      w.set(keys[i]!, hashKey(keys[i]!), values[i] as V);
     }
   }
 
@@ -303,7 +310,7 @@ export class WindowedTable<V = unknown> {
     const st = this.state;
     for (let i = 0; i < keys.length; i++) {
       const w = st.windows.get(windows[i]!);
-      if (w && w.delete(keys[i]!) && w.size === 0) st.windows.delete(windows[i]!);
+      if (w && w.delete(keys[i]!, hashKey(keys[i]!)) && w.size === 0) st.windows.delete(windows[i]!);
     }
   }
 
@@ -330,25 +337,27 @@ export class WindowSet<V> {
   constructor(
     private readonly table: WindowedTable<V>,
     readonly key: string,
+    /** hashKey(key), computed once for every read. */
+    private readonly hash: number,
   ) {}
 
   /** In the newest window holding the table view's timestamp (the record's, per relativeTo). */
   current(): V | undefined {
-    return this.table.valueAt(this.key, this.table.timestamp());
+    return this.table.valueAt(this.key, this.hash, this.table.timestamp());
   }
 
   /** In the newest window holding the wall clock's now. */
   now(): V | undefined {
-    return this.table.valueAt(this.key, this.table.clockNow());
+    return this.table.valueAt(this.key, this.hash, this.table.clockNow());
   }
 
   /** In the newest window holding `ts`. */
   value(ts: number): V | undefined {
-    return this.table.valueAt(this.key, ts);
+    return this.table.valueAt(this.key, this.hash, ts);
   }
 
   /** In the newest window holding the view's timestamp minus `ms` (e.g. the previous window: delta(size)). */
   delta(ms: number): V | undefined {
-    return this.table.valueAt(this.key, this.table.timestamp() - ms);
+    return this.table.valueAt(this.key, this.hash, this.table.timestamp() - ms);
   }
 }

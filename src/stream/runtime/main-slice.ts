@@ -8,16 +8,28 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
  * event loop last had a turn, yields a turn (setImmediate) before going on. One clock for all:
  * two drivers that each kept their own would hand the thread to each other without yielding.
  */
-export const SLICE_MS = 4;
+// 2 ms, not more: where workers fill every core, the OS adds runqueue waits of 4-8 ms (whole
+// scheduler ticks) on top of whatever the thread holds, and the sum is what the event loop sees.
+export const SLICE_MS = 2;
 
 let sliceStart = performance.now();
+/** The turn every driver that found the slice used up waits for: the slice restarts once per turn. */
+let pendingTurn: Promise<void> | undefined;
 
-/** A promise to await when the slice is used up, else undefined (no promise, no microtask). */
+/**
+ * A promise to await when the slice is used up, else undefined (no promise, no microtask). Every
+ * caller that finds it used up waits for the same turn: were each to yield its own, each would
+ * restart the slice as it resumed, and the event loop would wait one slice per driver.
+ */
 export function yieldIfDue(): Promise<void> | undefined {
-  return performance.now() - sliceStart > SLICE_MS ? yieldTurn() : undefined;
+  if (pendingTurn !== undefined) return pendingTurn;
+  if (performance.now() - sliceStart <= SLICE_MS) return undefined;
+  pendingTurn = yieldTurn();
+  return pendingTurn;
 }
 
 async function yieldTurn(): Promise<void> {
   await nextTurn();
   sliceStart = performance.now();
+  pendingTurn = undefined;
 }

@@ -322,3 +322,49 @@ describe('WindowedTable', () => {
     expect([g.putKeys, g.putWindows, g.deleteKeys, g.deleteWindows]).toEqual([['a'], [10], ['a'], [0]]);
   });
 });
+
+describe('tables without a store (trackChanges: false)', () => {
+  /** Writes `windows` tumbling windows of 100 keys each (expiring after 5 windows), plus plain writes and deletes. */
+  function churn(trackChanges: boolean) {
+    const p = new StatePartition({
+      declarations: [new TableDeclaration<number>('w', { default: () => 0 }).tumbling(10, { expiresMs: 50 }), new TableDeclaration<number>('t', { default: () => 0 })],
+      index: 0,
+      parallelism: 1,
+      trackChanges,
+    });
+    const w = p.windowed<number>('w');
+    const t = p.plain<number>('t');
+    for (let window = 0; window < 300; window++) {
+      for (let k = 0; k < 100; k++) {
+        const ts = window * 10 + (k % 10);
+        p.beginRecord(null, ts);
+        w.update(`k${k}`, (n) => n + 1);
+        t.update(`k${window}-${k}`, (n) => n + 1);
+        if (k % 2 === 0) t.delete(`k${window}-${k}`);
+        p.endRecord();
+      }
+    }
+    return { p, w, t };
+  }
+
+  it('remember nothing for checkpoints, however many windows come and go, and still give every entry', () => {
+    const { p, w, t } = churn(false);
+    expect(w.dirtyCount).toBe(0);
+    expect(t.dirtyCount).toBe(0);
+    expect(w.windowCount).toBeLessThanOrEqual(7);
+    const changes = p.takeChanges(1, false);
+    const puts = (name: string) => changes.tables.find((c) => c.table === name)!.groups.reduce((n, g) => n + g.putKeys.length, 0);
+    const deletes = (name: string) => changes.tables.find((c) => c.table === name)!.groups.reduce((n, g) => n + g.deleteKeys.length, 0);
+    expect(puts('w')).toBe(w.entryCount);
+    expect(puts('t')).toBe(t.size);
+    expect(deletes('w') + deletes('t')).toBe(0);
+  });
+
+  it('with a store (the default) they do remember, which a checkpoint then clears', () => {
+    const { p, w } = churn(true);
+    // Every (key, window) written since the start, closed windows included: 300 windows × 100 keys.
+    expect(w.dirtyCount).toBe(30_000);
+    p.takeChanges(1, false);
+    expect(w.dirtyCount).toBe(0);
+  });
+});

@@ -18,10 +18,12 @@ export interface StatePartitionOptions {
   readonly name?: string;
   /** Wall-clock ms (tests pass their own). Default Date.now. */
   readonly clock?: () => number;
+  /** Whether the tables remember their changes for checkpoints (TableScope.trackChanges). Default true; false without a store. */
+  readonly trackChanges?: boolean;
 }
 
 const PARTITION_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
-const VALID_OPTIONS = ['declarations', 'index', 'parallelism', 'maxParallelism', 'name', 'clock'];
+const VALID_OPTIONS = ['declarations', 'index', 'parallelism', 'maxParallelism', 'name', 'clock', 'trackChanges'];
 
 /**
  * The tables of one instance of a keyed stage: the key groups it owns, and nothing else. The
@@ -52,7 +54,13 @@ export class StatePartition {
     this.name = options.name ?? `p${options.index}`;
     if (!PARTITION_NAME.test(this.name)) throw new InvalidArgumentError(`a partition name is 1-100 characters of A-Z a-z 0-9 _ . -, got ${JSON.stringify(this.name)}`);
     this.declarations = storedDeclarations(options.declarations);
-    const scope: TableScope = { maxParallelism: this.maxParallelism, range: this.range, event: this.event, clock: options.clock ?? Date.now };
+    const scope: TableScope = {
+      maxParallelism: this.maxParallelism,
+      range: this.range,
+      event: this.event,
+      clock: options.clock ?? Date.now,
+      trackChanges: options.trackChanges ?? true,
+    };
     for (const d of options.declarations) this.tables.set(d.name, d.window ? new WindowedTable(d, scope) : new Table(d, scope));
   }
 

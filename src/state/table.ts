@@ -25,6 +25,12 @@ export interface TableScope {
   readonly event: CurrentEvent;
   /** Wall-clock ms, for `now()` and `relativeTo('now')`. */
   readonly clock: () => number;
+  /**
+   * Whether tables remember what was written for the next checkpoint. False where no store takes
+   * checkpoints: nothing would ever clear the record (a windowed table's would grow with every
+   * window it ever had), and `takeChanges` then gives every entry.
+   */
+  readonly trackChanges: boolean;
 }
 
 /** Puts and deletes bucketed by key group, for a checkpoint. */
@@ -116,15 +122,17 @@ export class Table<V = unknown> {
   set(key: unknown, value: V): void {
     const k = keyString(key);
     this.data.set(k, ownedKeyHash(this.scope, this.name, k), value);
-    this.markDirty(k);
+    if (this.scope.trackChanges) this.markDirty(k);
   }
 
   /** Removes the key; true if it had a value. */
   delete(key: unknown): boolean {
     const k = keyString(key);
     const h = ownedKeyHash(this.scope, this.name, k);
-    if (this.dirty) this.dirty.add(k);
-    else this.deleted.add(k);
+    if (this.scope.trackChanges) {
+      if (this.dirty) this.dirty.add(k);
+      else this.deleted.add(k);
+    }
     return this.data.delete(k, h);
   }
 
@@ -135,7 +143,7 @@ export class Table<V = unknown> {
     const old = this.data.get(k, h);
     const next = fn(old !== undefined || this.makeDefault === undefined || this.data.has(k, h) ? (old as V) : this.makeDefault());
     this.data.set(k, h, next);
-    this.markDirty(k);
+    if (this.scope.trackChanges) this.markDirty(k);
     return next;
   }
 
@@ -161,8 +169,9 @@ export class Table<V = unknown> {
     return this.data.size;
   }
 
-  /** Keys written since the last checkpoint (every key, once most were). */
+  /** Keys remembered as written since the last checkpoint (every key, once most were; 0 when changes are not tracked). */
   get dirtyCount(): number {
+    if (!this.scope.trackChanges) return 0;
     return this.dirty ? this.dirty.size : this.data.size + this.deleted.size;
   }
 
@@ -183,6 +192,7 @@ export class Table<V = unknown> {
   takeChanges(full: boolean): TableChanges {
     const buckets = new KeyGroupBuckets(this.scope.range, false);
     const maxParallelism = this.scope.maxParallelism;
+    if (!this.scope.trackChanges) full = true;
     if (full || !this.dirty) {
       this.data.forEach((v, k) => buckets.put(hashKey(k) % maxParallelism, k, v));
       if (!full) {

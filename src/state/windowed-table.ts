@@ -176,6 +176,7 @@ export class WindowedTable<V = unknown> {
   }
 
   private markDirty(start: number, key: string): void {
+    if (!this.scope.trackChanges) return;
     let keys = this.state.dirty.get(start);
     if (!keys) this.state.dirty.set(start, (keys = new Set()));
     keys.add(key);
@@ -217,6 +218,13 @@ export class WindowedTable<V = unknown> {
     }
   }
 
+  /** (key, window) entries written or dropped since the last checkpoint. */
+  get dirtyCount(): number {
+    let n = 0;
+    for (const keys of this.state.dirty.values()) n += keys.size;
+    return n;
+  }
+
   get lateWrites(): number {
     return this.state.lateWrites;
   }
@@ -256,10 +264,10 @@ export class WindowedTable<V = unknown> {
       st.closedWindows++;
       // Stored entries of a closed window are deleted at the next checkpoint.
       let keys = st.dirty.get(start);
-      if (!keys) st.dirty.set(start, (keys = new Set()));
+      if (!keys && this.scope.trackChanges) st.dirty.set(start, (keys = new Set()));
       const range = { start, end: start + sizeMs };
       for (const [key, value] of w) {
-        keys.add(key);
+        keys?.add(key);
         for (const handler of st.handlers) {
           try {
             handler(key, value, range);
@@ -277,7 +285,7 @@ export class WindowedTable<V = unknown> {
     const st = this.state;
     const buckets = new KeyGroupBuckets(this.scope.range, true);
     const maxParallelism = this.scope.maxParallelism;
-    if (full) {
+    if (full || !this.scope.trackChanges) {
       for (const [start, w] of st.windows) w.forEach((v, k) => buckets.put(hashKey(k) % maxParallelism, k, v, start));
     } else {
       for (const [start, keys] of st.dirty) {

@@ -74,14 +74,16 @@ export class StageState {
   ) {}
 
   static async open(task: StageStateTask, index: number, parallelism: number): Promise<StageState> {
+    const spec = task.store;
     const partition = new StatePartition({
       declarations: task.tables.map(tableDeclaration),
       index,
       parallelism,
       maxParallelism: task.maxParallelism,
       name: task.partition,
+      // Without a store no checkpoint ever takes the changes: remembering them would only grow.
+      trackChanges: spec !== undefined,
     });
-    const spec = task.store;
     const store: StateStore | undefined = !spec
       ? undefined
       : 'stateDir' in spec

@@ -107,3 +107,29 @@ describe('CompactStringMap', () => {
     expect(bytes / 100_000).toBeLessThan(50);
   });
 });
+
+describe('CompactStringMap limits', () => {
+  it('refuses a key past its arena limit with ERR_TABLE_CAPACITY and keeps what it holds', () => {
+    const map = new CompactStringMap<number>({ arenaBytes: 1000, entries: 1 << 20 });
+    let i = 0;
+    let error: unknown;
+    try {
+      for (; i < 1000; i++) map.set(`key-${i}`, hashKey(`key-${i}`), i);
+    } catch (e) {
+      error = e;
+    }
+    expect((error as { code?: string }).code).toBe('ERR_TABLE_CAPACITY');
+    expect(map.size).toBe(i);
+    for (let k = 0; k < i; k++) expect(map.get(`key-${k}`, hashKey(`key-${k}`))).toBe(k);
+    expect(map.has(`key-${i}`, hashKey(`key-${i}`))).toBe(false);
+  });
+
+  it('refuses an entry past its entry limit', () => {
+    const map = new CompactStringMap<number>({ arenaBytes: 1 << 20, entries: 64 });
+    for (let i = 0; i < 64; i++) map.set(`k${i}`, hashKey(`k${i}`), i);
+    expect(() => map.set('one-more', hashKey('one-more'), 0)).toThrow(expect.objectContaining({ code: 'ERR_TABLE_CAPACITY' }));
+    expect(map.size).toBe(64);
+    map.set('k3', hashKey('k3'), 33); // an existing key is still written
+    expect(map.get('k3', hashKey('k3'))).toBe(33);
+  });
+});

@@ -21,12 +21,20 @@
  * visits entries added meanwhile, as `Map`'s does).
  */
 
+import { TableCapacityError } from './errors.js';
+
 const DELETED = 1;
 const WIDE = 2;
 const MIN_ENTRIES = 16;
 const MIN_COMPACT = 1024;
+/** Arena offsets are int32: past this the starts would wrap and keys would read wrong. */
+const MAX_ARENA_BYTES = 2 ** 31 - 1;
+const MAX_ENTRIES = 2 ** 30;
 
 export class CompactStringMap<V> {
+  /** Limits (tests lower them to reach the refusal). */
+  constructor(private readonly limits: { arenaBytes: number; entries: number } = { arenaBytes: MAX_ARENA_BYTES, entries: MAX_ENTRIES }) {}
+
   private arena = new Uint8Array(256);
   private starts = new Int32Array(MIN_ENTRIES + 1);
   private hashes = new Int32Array(MIN_ENTRIES);
@@ -200,7 +208,10 @@ export class CompactStringMap<V> {
   /** Writes a new entry at the end; returns its number. */
   private append(key: string, h: number, value: V): number {
     const e = this.count;
-    if (e === this.hashes.length) this.growEntries(e * 2);
+    if (e === this.hashes.length) {
+      if (e >= this.limits.entries) throw new TableCapacityError(`${e} entries`);
+      this.growEntries(Math.min(e * 2, this.limits.entries));
+    }
     let wide = false;
     for (let i = 0; i < key.length; i++) {
       if (key.charCodeAt(i) > 0xff) {
@@ -243,8 +254,9 @@ export class CompactStringMap<V> {
 
   /** Grows by half (not doubling): the arena is most of the memory, and copies are rare. */
   private growArena(needed: number): void {
+    if (needed > this.limits.arenaBytes) throw new TableCapacityError(`its keys would take ${needed} bytes, past ${this.limits.arenaBytes}`);
     let size = this.arena.length;
-    while (size < needed) size = Math.ceil(size * 1.5);
+    while (size < needed) size = Math.min(Math.ceil(size * 1.5), this.limits.arenaBytes);
     const arena = new Uint8Array(size);
     arena.set(this.arena.subarray(0, this.starts[this.count]!));
     this.arena = arena;

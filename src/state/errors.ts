@@ -25,6 +25,13 @@ export class UnknownTableError extends RingflowError {
   }
 }
 
+/** A table partition's keys outgrew what its arena can address (2 GiB of key bytes, 2^30 entries). */
+export class TableCapacityError extends RingflowError {
+  constructor(what: string) {
+    super('ERR_TABLE_CAPACITY', `a table partition is full: ${what}; spread the keys over more instances (a higher parallelism of the keyed stage)`);
+  }
+}
+
 /** An onWindowClose handler threw; the window was closed all the same. */
 export class WindowCloseHandlerError extends RingflowError {
   constructor(table: string, cause: unknown) {

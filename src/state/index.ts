@@ -83,6 +83,7 @@ export { checkStoredApp, checkpointToCommit } from './manifest.js';
 export type { StoredApp } from './manifest.js';
 export {
   TableKeyOwnershipError,
+  TableCapacityError,
   UnknownTableError,
   WindowCloseHandlerError,
   WindowTimestampError,

@@ -110,7 +110,7 @@ describe('CompactStringMap', () => {
 
 describe('CompactStringMap limits', () => {
   it('refuses a key past its arena limit with ERR_TABLE_CAPACITY and keeps what it holds', () => {
-    const map = new CompactStringMap<number>({ arenaBytes: 1000, entries: 1 << 20 });
+    const map = new CompactStringMap<number>({ arenaBytes: 1000 });
     let i = 0;
     let error: unknown;
     try {
@@ -125,11 +125,73 @@ describe('CompactStringMap limits', () => {
   });
 
   it('refuses an entry past its entry limit', () => {
-    const map = new CompactStringMap<number>({ arenaBytes: 1 << 20, entries: 64 });
+    const map = new CompactStringMap<number>({ entries: 64 });
     for (let i = 0; i < 64; i++) map.set(`k${i}`, hashKey(`k${i}`), i);
     expect(() => map.set('one-more', hashKey('one-more'), 0)).toThrow(expect.objectContaining({ code: 'ERR_TABLE_CAPACITY' }));
     expect(map.size).toBe(64);
     map.set('k3', hashKey('k3'), 33); // an existing key is still written
     expect(map.get('k3', hashKey('k3'))).toBe(33);
+  });
+});
+
+describe('CompactStringMap iterations and compaction', () => {
+  type Step = Op | { kind: 'next' } | { kind: 'open' };
+  const step: fc.Arbitrary<Step> = fc.oneof(op, op, fc.constant({ kind: 'next' as const }), fc.constant({ kind: 'next' as const }), fc.constant({ kind: 'open' as const }));
+
+  it('open iterations see what a Map iteration sees while entries are set, deleted and compacted away under them', () => {
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 300 }), (steps) => {
+        const model = new Map<string, number>();
+        const map = new CompactStringMap<number>({ minDeadToCompact: 2 });
+        let modelIt: Iterator<[string, number]> | undefined;
+        let mapIt: Iterator<[string, number]> | undefined;
+        for (const s of steps) {
+          if (s.kind === 'open') {
+            modelIt = model.entries();
+            mapIt = map.entries();
+          } else if (s.kind === 'next') {
+            if (modelIt && mapIt) expect(mapIt.next()).toEqual(modelIt.next());
+          } else if (s.kind === 'set') {
+            model.set(s.key, s.value);
+            map.set(s.key, hashKey(s.key), s.value);
+          } else if (s.kind === 'delete') {
+            expect(map.delete(s.key, hashKey(s.key))).toBe(model.delete(s.key));
+          } else {
+            expect(map.get(s.key, hashKey(s.key))).toBe(model.get(s.key));
+          }
+        }
+        expect([...map.entries()]).toEqual([...model.entries()]);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('an iteration left unfinished does not stop compaction', () => {
+    const map = new CompactStringMap<number>();
+    for (let i = 0; i < 50_000; i++) map.set(`k${i}`, hashKey(`k${i}`), i);
+    const before = map.externalBytes;
+    const first = map.entries().next(); // a first entry, the iterator then dropped
+    expect(first.value).toEqual(['k0', 0]);
+    for (let i = 0; i < 50_000; i += 1) if (i % 10 !== 0) map.delete(`k${i}`, hashKey(`k${i}`));
+    expect(map.size).toBe(5_000);
+    expect(map.externalBytes).toBeLessThan(before / 4);
+    expect([...map.keys()].slice(0, 3)).toEqual(['k0', 'k10', 'k20']);
+  });
+
+  it('forEach lets its callback delete and compact', () => {
+    const map = new CompactStringMap<number>({ minDeadToCompact: 8 });
+    const model = new Map<string, number>();
+    for (let i = 0; i < 1000; i++) {
+      map.set(`k${i}`, hashKey(`k${i}`), i);
+      model.set(`k${i}`, i);
+    }
+    const seen: string[] = [];
+    map.forEach((v, k) => {
+      seen.push(k);
+      if (v % 3 !== 0) map.delete(k, hashKey(k));
+      if (v % 3 !== 0) model.delete(k);
+    });
+    expect(seen.length).toBe(1000);
+    expect([...map.entries()]).toEqual([...model.entries()]);
   });
 });

@@ -17,8 +17,8 @@
  *
  * The caller passes the hash (tables already compute `hashKey` for ownership), so a key is hashed
  * once per operation. Deleted entries stay in the arrays until more than half are dead; then the
- * live ones are copied down, unless an iterator is open (iteration follows insertion order and
- * visits entries added meanwhile, as `Map`'s does).
+ * live ones are copied down and open iterations are moved with them (iteration follows insertion
+ * order and visits entries added meanwhile, as `Map`'s does).
  */
 
 import { TableCapacityError } from './errors.js';
@@ -31,9 +31,27 @@ const MIN_COMPACT = 1024;
 const MAX_ARENA_BYTES = 2 ** 31 - 1;
 const MAX_ENTRIES = 2 ** 30;
 
+export interface CompactMapLimits {
+  /** Key bytes at most (default 2^31 - 1: offsets are int32). */
+  arenaBytes?: number;
+  /** Entries at most, live and dead (default 2^30). */
+  entries?: number;
+  /** Dead entries past which (and past half of all) a delete compacts (default 1024). */
+  minDeadToCompact?: number;
+}
+
+/** An open iteration's place: the next entry it will look at. */
+interface Cursor {
+  next: number;
+}
+
 export class CompactStringMap<V> {
-  /** Limits (tests lower them to reach the refusal). */
-  constructor(private readonly limits: { arenaBytes: number; entries: number } = { arenaBytes: MAX_ARENA_BYTES, entries: MAX_ENTRIES }) {}
+  private readonly limits: Required<CompactMapLimits>;
+
+  /** Limits (tests lower them to reach the refusals and the compactions). */
+  constructor(limits: CompactMapLimits = {}) {
+    this.limits = { arenaBytes: limits.arenaBytes ?? MAX_ARENA_BYTES, entries: limits.entries ?? MAX_ENTRIES, minDeadToCompact: limits.minDeadToCompact ?? MIN_COMPACT };
+  }
 
   private arena = new Uint8Array(256);
   private starts = new Int32Array(MIN_ENTRIES + 1);
@@ -44,7 +62,12 @@ export class CompactStringMap<V> {
   /** Entries written (live and deleted). */
   private count = 0;
   private live = 0;
-  private openIterators = 0;
+  /**
+   * Where each open iteration is (the next entry it will look at), weakly held: compaction moves
+   * them with the entries, so an iterator left unfinished (`entries().next()` for a first entry)
+   * neither blocks compaction nor outlives its collection here.
+   */
+  private cursors: WeakRef<Cursor>[] = [];
 
   get size(): number {
     return this.live;
@@ -108,7 +131,7 @@ export class CompactStringMap<V> {
     }
     index[hole] = 0;
     const dead = this.count - this.live;
-    if (dead > MIN_COMPACT && dead * 2 > this.count && this.openIterators === 0) this.compact();
+    if (dead > this.limits.minDeadToCompact && dead * 2 > this.count) this.compact();
     return true;
   }
 
@@ -125,34 +148,48 @@ export class CompactStringMap<V> {
 
   /** Calls `fn` for each live entry in insertion order (no iterator objects: checkpoints walk every key). */
   forEach(fn: (value: V, key: string) => void): void {
-    this.openIterators++;
+    const cursor = this.openCursor();
     try {
-      for (let e = 0; e < this.count; e++) if ((this.flags[e]! & DELETED) === 0) fn(this.values[e] as V, this.keyAt(e));
+      while (cursor.next < this.count) {
+        const e = cursor.next++;
+        if ((this.flags[e]! & DELETED) === 0) fn(this.values[e] as V, this.keyAt(e));
+      }
     } finally {
-      this.openIterators--;
+      this.closeCursor(cursor);
     }
   }
 
   *entries(): Generator<[string, V], void, undefined> {
-    this.openIterators++;
+    const cursor = this.openCursor();
     try {
-      for (let e = 0; e < this.count; e++) if ((this.flags[e]! & DELETED) === 0) yield [this.keyAt(e), this.values[e] as V];
+      while (cursor.next < this.count) {
+        const e = cursor.next++;
+        if ((this.flags[e]! & DELETED) === 0) yield [this.keyAt(e), this.values[e] as V];
+      }
     } finally {
-      this.openIterators--;
+      this.closeCursor(cursor);
     }
   }
 
   *keys(): Generator<string, void, undefined> {
-    this.openIterators++;
-    try {
-      for (let e = 0; e < this.count; e++) if ((this.flags[e]! & DELETED) === 0) yield this.keyAt(e);
-    } finally {
-      this.openIterators--;
-    }
+    for (const [key] of this.entries()) yield key;
   }
 
   [Symbol.iterator](): Generator<[string, V], void, undefined> {
     return this.entries();
+  }
+
+  private openCursor(): Cursor {
+    const cursor = { next: 0 };
+    // Drop the cursors of iterators collected unfinished, now and then.
+    if (this.cursors.length >= 32) this.cursors = this.cursors.filter((ref) => ref.deref() !== undefined);
+    this.cursors.push(new WeakRef(cursor));
+    return cursor;
+  }
+
+  private closeCursor(cursor: Cursor): void {
+    const at = this.cursors.findIndex((ref) => ref.deref() === cursor);
+    if (at >= 0) this.cursors.splice(at, 1);
   }
 
   private find(key: string, h: number): number {
@@ -277,9 +314,19 @@ export class CompactStringMap<V> {
   /** Copies the live entries down over the dead ones (insertion order kept), then re-indexes. */
   private compact(): void {
     const { arena, starts, hashes, flags, values } = this;
+    // Open iterations, by position: a cursor at old entry p moves to the number of live entries before p.
+    const cursors: Cursor[] = [];
+    for (const ref of this.cursors) {
+      const cursor = ref.deref();
+      if (cursor) cursors.push(cursor);
+    }
+    this.cursors = cursors.map((cursor) => new WeakRef(cursor));
+    cursors.sort((a, b) => a.next - b.next);
+    let c = 0;
     let to = 0;
     let at = 0;
     for (let e = 0; e < this.count; e++) {
+      for (; c < cursors.length && cursors[c]!.next <= e; c++) cursors[c]!.next = to;
       if ((flags[e]! & DELETED) !== 0) continue;
       const start = starts[e]!;
       const end = starts[e + 1]!;
@@ -291,6 +338,9 @@ export class CompactStringMap<V> {
       values[to] = values[e];
       to++;
     }
+    for (; c < cursors.length; c++) cursors[c]!.next = to;
+    // Give back an arena that is now mostly empty.
+    if (at * 4 < arena.length && arena.length > 256) this.arena = arena.slice(0, Math.max(256, Math.ceil(at * 1.5)));
     starts[to] = at;
     values.length = to;
     this.count = to;

@@ -10,7 +10,7 @@
  * Layout (entry i, in insertion order):
  *   starts[i] .. starts[i + 1]   the key's bytes in `arena` (narrow: 1 byte a unit; wide: 2, little-endian)
  *   hashes[i]                    the caller's 32-bit hash of the key (as int32)
- *   flags[i]                     DELETED | WIDE
+ *   flags[i]                     DELETED | WIDE | DIRTY
  *   values[i]                    the value (undefined once deleted)
  *   index[slot]                  entry + 1 for a live entry, 0 for an empty slot; linear probing
  *                                from `hash & mask`, deletes shift later entries back (no tombstones)
@@ -19,12 +19,18 @@
  * once per operation. Deleted entries stay in the arrays until more than half are dead; then the
  * live ones are copied down and open iterations are moved with them (iteration follows insertion
  * order and visits entries added meanwhile, as `Map`'s does).
+ *
+ * A write or delete may mark its entry DIRTY (tables do, for checkpoints): `takeDirty` then visits
+ * exactly the keys changed since the last take, and a deleted entry is kept, out of the index,
+ * until a take has reported its delete. Remembering a change costs one bit, not a set of keys.
  */
 
 import { TableCapacityError } from './errors.js';
 
 const DELETED = 1;
 const WIDE = 2;
+/** Written (or, with DELETED, deleted) since the last takeDirty/clearDirty: what a checkpoint writes. */
+const DIRTY = 4;
 const MIN_ENTRIES = 16;
 const MIN_COMPACT = 1024;
 /** Arena offsets are int32: past this the starts would wrap and keys would read wrong. */
@@ -62,6 +68,10 @@ export class CompactStringMap<V> {
   /** Entries written (live and deleted). */
   private count = 0;
   private live = 0;
+  /** Entries flagged DIRTY, live or deleted. */
+  private dirtyEntries = 0;
+  /** Deleted entries kept for the delete a take will report. */
+  private deadDirty = 0;
   /**
    * Where each open iteration is (the next entry it will look at), weakly held: compaction moves
    * them with the entries, so an iterator left unfinished (`entries().next()` for a first entry)
@@ -71,6 +81,16 @@ export class CompactStringMap<V> {
 
   get size(): number {
     return this.live;
+  }
+
+  /** Entries changed since the last takeDirty / clearDirty (a key deleted and set again counts twice). */
+  get dirtyCount(): number {
+    return this.dirtyEntries;
+  }
+
+  /** Deleted entries kept until a take reports their delete. */
+  get pendingDeletes(): number {
+    return this.deadDirty;
   }
 
   /** Bytes held in typed arrays (outside the JS heap), for memory accounting. */
@@ -87,7 +107,8 @@ export class CompactStringMap<V> {
     return this.find(key, hash | 0) >= 0;
   }
 
-  set(key: string, hash: number, value: V): void {
+  /** Sets the key's value; `dirty`: remember the change for takeDirty. */
+  set(key: string, hash: number, value: V, dirty = false): void {
     const h = hash | 0;
     const index = this.index;
     const mask = index.length - 1;
@@ -95,17 +116,25 @@ export class CompactStringMap<V> {
     for (let e1 = index[slot]!; e1 !== 0; slot = (slot + 1) & mask, e1 = index[slot]!) {
       if (this.hashes[e1 - 1] === h && this.keyEquals(e1 - 1, key)) {
         this.values[e1 - 1] = value;
+        if (dirty && (this.flags[e1 - 1]! & DIRTY) === 0) {
+          this.flags[e1 - 1]! |= DIRTY;
+          this.dirtyEntries++;
+        }
         return;
       }
     }
     const e = this.append(key, h, value);
+    if (dirty) {
+      this.flags[e]! |= DIRTY;
+      this.dirtyEntries++;
+    }
     index[slot] = e + 1;
     this.live++;
     if (this.live * 2 > index.length) this.rebuildIndex(index.length * 2);
   }
 
-  /** Removes the key; true if it was present. */
-  delete(key: string, hash: number): boolean {
+  /** Removes the key; true if it was present. `dirty`: remember the delete for takeDirty. */
+  delete(key: string, hash: number, dirty = false): boolean {
     const h = hash | 0;
     const index = this.index;
     const mask = index.length - 1;
@@ -116,7 +145,10 @@ export class CompactStringMap<V> {
     }
     if (e1 === 0) return false;
     const e = e1 - 1;
+    if (dirty && (this.flags[e]! & DIRTY) === 0) this.dirtyEntries++;
+    if (dirty) this.flags[e]! |= DIRTY;
     this.flags[e]! |= DELETED;
+    if ((this.flags[e]! & DIRTY) !== 0) this.deadDirty++;
     this.values[e] = undefined;
     this.live--;
     // Backward-shift: move later entries of the probe run into the hole when that keeps them
@@ -130,9 +162,55 @@ export class CompactStringMap<V> {
       }
     }
     index[hole] = 0;
-    const dead = this.count - this.live;
-    if (dead > this.limits.minDeadToCompact && dead * 2 > this.count) this.compact();
+    this.compactIfMostlyDead();
     return true;
+  }
+
+  /**
+   * Visits each key changed since the last take, once, in insertion order: `deleted` when it is
+   * gone now (a key deleted and set again is visited as set), and forgets the changes. `visit`
+   * must not change this map. `hash` is the one given at the write.
+   */
+  takeDirty(visit: (key: string, hash: number, value: V | undefined, deleted: boolean) => void): void {
+    if (this.dirtyEntries === 0) return;
+    const flags = this.flags;
+    let reported: Set<string> | undefined;
+    for (let e = 0; e < this.count; e++) {
+      const f = flags[e]!;
+      if ((f & DIRTY) === 0) continue;
+      flags[e] = f & ~DIRTY;
+      const key = this.keyAt(e);
+      const h = this.hashes[e]!;
+      if ((f & DELETED) === 0) {
+        visit(key, h >>> 0, this.values[e], false);
+        continue;
+      }
+      this.deadDirty--;
+      // Set again after its delete: the live entry reports it. Deleted twice: reported once.
+      if (this.find(key, h) >= 0) continue;
+      reported ??= new Set();
+      if (reported.has(key)) continue;
+      reported.add(key);
+      visit(key, h >>> 0, undefined, true);
+    }
+    this.dirtyEntries = 0;
+    this.compactIfMostlyDead();
+  }
+
+  /** Forgets the changes without visiting them (a full snapshot carries every entry instead). */
+  clearDirty(): void {
+    if (this.dirtyEntries === 0) return;
+    const flags = this.flags;
+    for (let e = 0; e < this.count; e++) flags[e]! &= ~DIRTY;
+    this.dirtyEntries = 0;
+    this.deadDirty = 0;
+    this.compactIfMostlyDead();
+  }
+
+  /** Compacts once the dead entries no take still needs outnumber the rest. */
+  private compactIfMostlyDead(): void {
+    const dead = this.count - this.live - this.deadDirty;
+    if (dead > this.limits.minDeadToCompact && dead * 2 > this.count) this.compact();
   }
 
   clear(): void {
@@ -144,15 +222,17 @@ export class CompactStringMap<V> {
     this.index = new Int32Array(MIN_ENTRIES * 2);
     this.count = 0;
     this.live = 0;
+    this.dirtyEntries = 0;
+    this.deadDirty = 0;
   }
 
-  /** Calls `fn` for each live entry in insertion order (no iterator objects: checkpoints walk every key). */
-  forEach(fn: (value: V, key: string) => void): void {
+  /** Calls `fn` for each live entry in insertion order (no iterator objects: checkpoints walk every key); `hash` is the one given at the write. */
+  forEach(fn: (value: V, key: string, hash: number) => void): void {
     const cursor = this.openCursor();
     try {
       while (cursor.next < this.count) {
         const e = cursor.next++;
-        if ((this.flags[e]! & DELETED) === 0) fn(this.values[e] as V, this.keyAt(e));
+        if ((this.flags[e]! & DELETED) === 0) fn(this.values[e] as V, this.keyAt(e), this.hashes[e]! >>> 0);
       }
     } finally {
       this.closeCursor(cursor);
@@ -327,7 +407,8 @@ export class CompactStringMap<V> {
     let at = 0;
     for (let e = 0; e < this.count; e++) {
       for (; c < cursors.length && cursors[c]!.next <= e; c++) cursors[c]!.next = to;
-      if ((flags[e]! & DELETED) !== 0) continue;
+      // A deleted entry stays while a take has yet to report its delete.
+      if ((flags[e]! & (DELETED | DIRTY)) === DELETED) continue;
       const start = starts[e]!;
       const end = starts[e + 1]!;
       arena.copyWithin(at, start, end);

@@ -5,9 +5,6 @@ import { TableKeyOwnershipError } from './errors.js';
 import type { KeyGroupRange } from './key-groups.js';
 import type { KeyGroupChanges, TableChanges } from './store.js';
 
-/** A table past this many written keys may stop listing them (Table.markDirty). */
-const ALL_DIRTY_MIN = 4096;
-
 /** The record an operator is processing, as the runtime sets it (tables read its time and fields). */
 export interface CurrentEvent {
   /** The record's value, for `relativeTo(fn)`. */
@@ -83,7 +80,8 @@ export function ownedKeyHash(scope: TableScope, table: string, key: string): num
  * One partition of a keyed table: the keys of the key groups this instance owns. Keys are
  * compared in their `keyString` form, as keyBy routes them (42, 42n and '42' are one key), and
  * `entries()` gives that form. A value changed in place must be `set` again (or changed through
- * `update`): the table records which keys were written, and a checkpoint stores only those.
+ * `update`): the table records which keys were written (a bit on each entry), and a checkpoint
+ * stores only those.
  * The keys live in a CompactStringMap (bytes in one arena: ~43 bytes a key like `user-123456`, a
  * Map takes ~61), hashed once per call with the `hashKey` that routes them.
  */
@@ -91,10 +89,6 @@ export class Table<V = unknown> {
   readonly name: string;
   readonly windowed = false;
   private readonly data = new CompactStringMap<V>();
-  /** Keys written since the last checkpoint; undefined once most keys were (see markDirty). */
-  private dirty: Set<string> | undefined = new Set<string>();
-  /** While `dirty` is undefined: keys deleted since the last checkpoint (every key held is written). */
-  private deleted = new Set<string>();
   private readonly makeDefault: (() => V) | undefined;
 
   constructor(
@@ -121,19 +115,13 @@ export class Table<V = unknown> {
 
   set(key: unknown, value: V): void {
     const k = keyString(key);
-    this.data.set(k, ownedKeyHash(this.scope, this.name, k), value);
-    if (this.scope.trackChanges) this.markDirty(k);
+    this.data.set(k, ownedKeyHash(this.scope, this.name, k), value, this.scope.trackChanges);
   }
 
   /** Removes the key; true if it had a value. */
   delete(key: unknown): boolean {
     const k = keyString(key);
-    const h = ownedKeyHash(this.scope, this.name, k);
-    if (this.scope.trackChanges) {
-      if (this.dirty) this.dirty.add(k);
-      else this.deleted.add(k);
-    }
-    return this.data.delete(k, h);
+    return this.data.delete(k, ownedKeyHash(this.scope, this.name, k), this.scope.trackChanges);
   }
 
   /** Sets the key to `fn(its value or the default)` and returns the new value. */
@@ -142,8 +130,7 @@ export class Table<V = unknown> {
     const h = ownedKeyHash(this.scope, this.name, k);
     const old = this.data.get(k, h);
     const next = fn(old !== undefined || this.makeDefault === undefined || this.data.has(k, h) ? (old as V) : this.makeDefault());
-    this.data.set(k, h, next);
-    if (this.scope.trackChanges) this.markDirty(k);
+    this.data.set(k, h, next, this.scope.trackChanges);
     return next;
   }
 
@@ -169,48 +156,21 @@ export class Table<V = unknown> {
     return this.data.size;
   }
 
-  /** Keys remembered as written since the last checkpoint (every key, once most were; 0 when changes are not tracked). */
+  /** Entries changed since the last checkpoint (a key deleted and set again counts twice; 0 when changes are not tracked). */
   get dirtyCount(): number {
-    if (!this.scope.trackChanges) return 0;
-    return this.dirty ? this.dirty.size : this.data.size + this.deleted.size;
-  }
-
-  /**
-   * Remembers a written key. Once more than half the keys (of a table past a few thousand) were
-   * written in one interval, the set of them is dropped and the next checkpoint writes every key:
-   * the set would cost a third of the table's memory (1 M keys: ~21 bytes each beside the Map's
-   * ~61) to save writing the few keys left untouched.
-   */
-  private markDirty(k: string): void {
-    const dirty = this.dirty;
-    if (!dirty) return;
-    dirty.add(k);
-    if (dirty.size > ALL_DIRTY_MIN && dirty.size * 2 > this.data.size) this.dirty = undefined;
+    return this.data.dirtyCount;
   }
 
   /** The changes since the last checkpoint (or every entry when `full`); starts a new epoch. */
   takeChanges(full: boolean): TableChanges {
     const buckets = new KeyGroupBuckets(this.scope.range, false);
     const maxParallelism = this.scope.maxParallelism;
-    if (!this.scope.trackChanges) full = true;
-    if (full || !this.dirty) {
-      this.data.forEach((v, k) => buckets.put(hashKey(k) % maxParallelism, k, v));
-      if (!full) {
-        for (const k of this.deleted) {
-          const h = hashKey(k);
-          if (!this.data.has(k, h)) buckets.delete(h % maxParallelism, k);
-        }
-      }
+    if (full || !this.scope.trackChanges) {
+      this.data.forEach((v, k, h) => buckets.put(h % maxParallelism, k, v));
+      this.data.clearDirty();
     } else {
-      for (const k of this.dirty) {
-        const h = hashKey(k);
-        const group = h % maxParallelism;
-        if (this.data.has(k, h)) buckets.put(group, k, this.data.get(k, h));
-        else buckets.delete(group, k);
-      }
+      this.data.takeDirty((k, h, v, deleted) => (deleted ? buckets.delete(h % maxParallelism, k) : buckets.put(h % maxParallelism, k, v)));
     }
-    this.dirty = new Set();
-    this.deleted = new Set();
     return { table: this.name, groups: buckets.groups() };
   }
 

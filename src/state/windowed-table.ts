@@ -20,8 +20,8 @@ export type WindowCloseHandler<V> = (key: string, value: V, window: WindowRange)
 class WindowState<V> {
   /** Window start → key → value (keys hashed with hashKey, as in Table). */
   readonly windows = new Map<number, CompactStringMap<V>>();
-  /** Window start → keys written (or dropped) since the last checkpoint. */
-  dirty = new Map<number, Set<string>>();
+  /** Windows closed since the last checkpoint, kept (when changes are tracked) for the deletes it writes. */
+  closed = new Map<number, CompactStringMap<V>>();
   /** Table time: the latest timestamp the table has seen (writes and `advanceTime`). */
   time = -Infinity;
   /** The earliest time at which some window closes. */
@@ -143,9 +143,7 @@ export class WindowedTable<V = unknown> {
     const h = ownedKeyHash(this.scope, this.name, k);
     const ts = this.timestamp();
     const failure = this.advance(ts);
-    for (const start of this.windowStarts(ts)) {
-      if (this.state.windows.get(start)?.delete(k, h)) this.markDirty(start, k);
-    }
+    for (const start of this.windowStarts(ts)) this.state.windows.get(start)?.delete(k, h, this.scope.trackChanges);
     if (failure) throw failure;
   }
 
@@ -167,19 +165,11 @@ export class WindowedTable<V = unknown> {
         if (closeAt < st.nextCloseAt) st.nextCloseAt = closeAt;
       }
       const old = w.get(k, h);
-      w.set(k, h, fn(old !== undefined || this.makeDefault === undefined || w.has(k, h) ? (old as V) : this.makeDefault()));
-      this.markDirty(start, k);
+      w.set(k, h, fn(old !== undefined || this.makeDefault === undefined || w.has(k, h) ? (old as V) : this.makeDefault()), this.scope.trackChanges);
       landed = true;
     }
     if (!landed) st.lateWrites++;
     if (failure) throw failure;
-  }
-
-  private markDirty(start: number, key: string): void {
-    if (!this.scope.trackChanges) return;
-    let keys = this.state.dirty.get(start);
-    if (!keys) this.state.dirty.set(start, (keys = new Set()));
-    keys.add(key);
   }
 
   /** [key, value] of the newest window holding this view's timestamp. */
@@ -218,10 +208,11 @@ export class WindowedTable<V = unknown> {
     }
   }
 
-  /** (key, window) entries written or dropped since the last checkpoint. */
+  /** (key, window) entries changed since the last checkpoint, the entries of windows closed since then included. */
   get dirtyCount(): number {
     let n = 0;
-    for (const keys of this.state.dirty.values()) n += keys.size;
+    for (const w of this.state.windows.values()) n += w.dirtyCount;
+    for (const w of this.state.closed.values()) n += w.size + w.pendingDeletes;
     return n;
   }
 
@@ -263,11 +254,9 @@ export class WindowedTable<V = unknown> {
       st.windows.delete(start);
       st.closedWindows++;
       // Stored entries of a closed window are deleted at the next checkpoint.
-      let keys = st.dirty.get(start);
-      if (!keys && this.scope.trackChanges) st.dirty.set(start, (keys = new Set()));
+      if (this.scope.trackChanges) st.closed.set(start, w);
       const range = { start, end: start + sizeMs };
       for (const [key, value] of w) {
-        keys?.add(key);
         for (const handler of st.handlers) {
           try {
             handler(key, value, range);
@@ -286,19 +275,21 @@ export class WindowedTable<V = unknown> {
     const buckets = new KeyGroupBuckets(this.scope.range, true);
     const maxParallelism = this.scope.maxParallelism;
     if (full || !this.scope.trackChanges) {
-      for (const [start, w] of st.windows) w.forEach((v, k) => buckets.put(hashKey(k) % maxParallelism, k, v, start));
+      for (const [start, w] of st.windows) {
+        w.forEach((v, k, h) => buckets.put(h % maxParallelism, k, v, start));
+        w.clearDirty();
+      }
     } else {
-      for (const [start, keys] of st.dirty) {
-        const w = st.windows.get(start);
-        for (const k of keys) {
-          const h = hashKey(k);
-          const group = h % maxParallelism;
-          if (w?.has(k, h)) buckets.put(group, k, w.get(k, h), start);
-          else buckets.delete(group, k, start);
-        }
+      for (const [start, w] of st.windows) {
+        w.takeDirty((k, h, v, deleted) => (deleted ? buckets.delete(h % maxParallelism, k, start) : buckets.put(h % maxParallelism, k, v, start)));
+      }
+      for (const [start, w] of st.closed) {
+        w.forEach((_, k, h) => buckets.delete(h % maxParallelism, k, start));
+        // Keys deleted from it before it closed (and not set again) are deletes too.
+        w.takeDirty((k, h, _, deleted) => deleted && buckets.delete(h % maxParallelism, k, start));
       }
     }
-    st.dirty = new Map();
+    st.closed = new Map();
     return { table: this.name, time: st.time === -Infinity ? undefined : st.time, groups: buckets.groups() };
   }
 

@@ -99,29 +99,27 @@ export class CompactStringMap<V> {
   }
 
   get(key: string, hash: number): V | undefined {
-    const e = this.find(key, hash | 0);
-    return e < 0 ? undefined : this.values[e];
+    const e1 = this.index[this.slotOf(key, hash | 0)]!;
+    return e1 === 0 ? undefined : this.values[e1 - 1];
   }
 
   has(key: string, hash: number): boolean {
-    return this.find(key, hash | 0) >= 0;
+    return this.index[this.slotOf(key, hash | 0)] !== 0;
   }
 
   /** Sets the key's value; `dirty`: remember the change for takeDirty. */
   set(key: string, hash: number, value: V, dirty = false): void {
     const h = hash | 0;
     const index = this.index;
-    const mask = index.length - 1;
-    let slot = h & mask;
-    for (let e1 = index[slot]!; e1 !== 0; slot = (slot + 1) & mask, e1 = index[slot]!) {
-      if (this.hashes[e1 - 1] === h && this.keyEquals(e1 - 1, key)) {
-        this.values[e1 - 1] = value;
-        if (dirty && (this.flags[e1 - 1]! & DIRTY) === 0) {
-          this.flags[e1 - 1]! |= DIRTY;
-          this.dirtyEntries++;
-        }
-        return;
+    const slot = this.slotOf(key, h);
+    const e1 = index[slot]!;
+    if (e1 !== 0) {
+      this.values[e1 - 1] = value;
+      if (dirty && (this.flags[e1 - 1]! & DIRTY) === 0) {
+        this.flags[e1 - 1]! |= DIRTY;
+        this.dirtyEntries++;
       }
+      return;
     }
     const e = this.append(key, h, value);
     if (dirty) {
@@ -135,14 +133,10 @@ export class CompactStringMap<V> {
 
   /** Removes the key; true if it was present. `dirty`: remember the delete for takeDirty. */
   delete(key: string, hash: number, dirty = false): boolean {
-    const h = hash | 0;
     const index = this.index;
     const mask = index.length - 1;
-    let slot = h & mask;
-    let e1 = index[slot]!;
-    for (; e1 !== 0; slot = (slot + 1) & mask, e1 = index[slot]!) {
-      if (this.hashes[e1 - 1] === h && this.keyEquals(e1 - 1, key)) break;
-    }
+    const slot = this.slotOf(key, hash | 0);
+    const e1 = index[slot]!;
     if (e1 === 0) return false;
     const e = e1 - 1;
     if (dirty && (this.flags[e]! & DIRTY) === 0) this.dirtyEntries++;
@@ -187,7 +181,7 @@ export class CompactStringMap<V> {
       }
       this.deadDirty--;
       // Set again after its delete: the live entry reports it. Deleted twice: reported once.
-      if (this.find(key, h) >= 0) continue;
+      if (this.index[this.slotOf(key, h)] !== 0) continue;
       reported ??= new Set();
       if (reported.has(key)) continue;
       reported.add(key);
@@ -211,19 +205,6 @@ export class CompactStringMap<V> {
   private compactIfMostlyDead(): void {
     const dead = this.count - this.live - this.deadDirty;
     if (dead > this.limits.minDeadToCompact && dead * 2 > this.count) this.compact();
-  }
-
-  clear(): void {
-    this.arena = new Uint8Array(256);
-    this.starts = new Int32Array(MIN_ENTRIES + 1);
-    this.hashes = new Int32Array(MIN_ENTRIES);
-    this.flags = new Uint8Array(MIN_ENTRIES);
-    this.values = [];
-    this.index = new Int32Array(MIN_ENTRIES * 2);
-    this.count = 0;
-    this.live = 0;
-    this.dirtyEntries = 0;
-    this.deadDirty = 0;
   }
 
   /** Calls `fn` for each live entry in insertion order (no iterator objects: checkpoints walk every key); `hash` is the one given at the write. */
@@ -272,13 +253,15 @@ export class CompactStringMap<V> {
     if (at >= 0) this.cursors.splice(at, 1);
   }
 
-  private find(key: string, h: number): number {
+  /** The index slot holding the key (linear probing from `h & mask`), or the empty slot where it would go. */
+  private slotOf(key: string, h: number): number {
     const index = this.index;
     const mask = index.length - 1;
-    for (let slot = h & mask, e1 = index[slot]!; e1 !== 0; slot = (slot + 1) & mask, e1 = index[slot]!) {
-      if (this.hashes[e1 - 1] === h && this.keyEquals(e1 - 1, key)) return e1 - 1;
+    let slot = h & mask;
+    for (let e1 = index[slot]!; e1 !== 0; slot = (slot + 1) & mask, e1 = index[slot]!) {
+      if (this.hashes[e1 - 1] === h && this.keyEquals(e1 - 1, key)) break;
     }
-    return -1;
+    return slot;
   }
 
   private keyEquals(e: number, key: string): boolean {

@@ -61,6 +61,12 @@ export type ChannelMessage =
   | { type: 'stateError'; partition: string; error: { name: string; message: string; code?: string } };
 
 const IDLE_TICK_MS = 50;
+/**
+ * What a stage emitted goes out at the end of each pass over its input, or once a pass has run this
+ * long: a slow operator working through a deep input ring would otherwise hold all of its output
+ * back until it caught up (Flink's buffer timeout, with a bound fit for local latency).
+ */
+const MAX_OUTPUT_DELAY_MS = 2;
 
 /** Runs one vertex instance until every producer has ended: the task export every stage worker runs. */
 export async function runStage(task: StageTask): Promise<StageReport> {
@@ -115,6 +121,7 @@ export async function runStage(task: StageTask): Promise<StageReport> {
   const partition = state?.partition;
 
   let port = 0;
+  let passStarted = 0;
   const processRecord = (value: unknown, ts: number, origin: number): void => {
     writer.origin = origin;
     partition?.beginRecord(value, ts);
@@ -152,6 +159,10 @@ export async function runStage(task: StageTask): Promise<StageReport> {
       writer.origin = 0;
       // Rows of a referenced batch kept in place go on as soon as the batch is done.
       if (kind === FrameKind.BatchRef) output.sendKept();
+      if (performance.now() - passStarted >= MAX_OUTPUT_DELAY_MS) {
+        output.flush();
+        passStarted = performance.now();
+      }
       return;
     }
     const mark = readControl(data, offset);
@@ -186,6 +197,7 @@ export async function runStage(task: StageTask): Promise<StageReport> {
   };
 
   while (ended < task.producers) {
+    passStarted = performance.now();
     const frames = input.drain(onFrame, 4096);
     // Processing-time windows fire on the clock, busy or idle.
     if (task.processingTime) advance(Math.floor(performance.timeOrigin + performance.now()));

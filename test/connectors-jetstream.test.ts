@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { DiscardPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { StreamEnvironment, type OperatorFailure } from '../src/stream/index.js';
 import {
   DEAD_LETTER_HEADERS,
@@ -10,6 +10,7 @@ import {
   fromJetStream,
   JetStreamSource,
   NatsConnectionError,
+  PublishError,
   toJetStream,
   UnknownStreamError,
   UnknownSubjectError,
@@ -333,6 +334,23 @@ describe.skipIf(!available)('JetStream connectors (real nats-server on 127.0.0.1
     const e3 = await noSubject.execute().catch((e: unknown) => e);
     expect(e3).toBeInstanceOf(UnknownSubjectError);
     expect((e3 as Error).message).toContain("'nowhere.at.all'");
+
+    // Found only when the first record is published: the server answers "no responders".
+    await publishAll('filt.b', [{ b: 1 }]);
+    const bySubject = new StreamEnvironment({ workers: 1 });
+    bySubject.from(fromJetStream({ servers: server.url, stream: 'FILT', durable: 'h', decode: 'json' })).to(toJetStream({ servers: server.url, subject: () => 'nowhere.else', encode: 'json' }));
+    const e4 = await bySubject.execute().catch((e: unknown) => e);
+    expect(e4).toBeInstanceOf(UnknownSubjectError);
+    expect((e4 as Error).message).toContain("'nowhere.else'");
+
+    // The stream refuses the second record (full, discard new): a coded error with the server's reason.
+    await jsm.streams.add({ name: 'ONE', subjects: ['one.>'], max_msgs: 1, discard: DiscardPolicy.New });
+    const full = new StreamEnvironment({ workers: 1 });
+    full.fromIterable([{ a: 1 }, { a: 2 }]).to(toJetStream({ servers: server.url, subject: 'one.x', encode: 'json' }));
+    const e5 = await full.execute().catch((e: unknown) => e);
+    expect(e5).toBeInstanceOf(PublishError);
+    expect((e5 as PublishError).code).toBe('ERR_JETSTREAM_PUBLISH');
+    expect((e5 as Error).message).toMatch(/'one\.x'.*maximum messages/);
 
     expect(() => fromJetStream({ servers: server.url, stream: 'FILT', durable: 'g', decode: 'json', ackwait: 5 } as never)).toThrow(/unknown option 'ackwait' \(valid: servers, stream, durable/);
     expect(() => fromJetStream({ servers: server.url, stream: 'FILT', durable: 'g', decode: 'yaml' } as never)).toThrow(InvalidArgumentError);

@@ -159,7 +159,7 @@ class EnvConnectors {
               await Promise.all(self.sinks.map((s) => s.flush()));
               await source.ack(batch.token);
             } catch (error) {
-              self.ackError ??= error as Error;
+              self.failAcks(error);
             }
           });
           const items: unknown[] = batch.records;
@@ -193,7 +193,7 @@ class EnvConnectors {
           await Promise.all(this.sinks.map((s) => s.flush()));
           for (const token of due) await source.ack(token);
         } catch (error) {
-          this.ackError ??= error as Error;
+          this.failAcks(error);
         }
       });
     };
@@ -212,6 +212,17 @@ class EnvConnectors {
       if (this.active === iterator) this.active = undefined;
       await iterator.return?.()?.catch?.(() => undefined);
     }
+  }
+
+  /**
+   * A sink could not take what a batch derived (or a source could not ack it): nothing after it is
+   * acked, and the sources stop, so the job ends with this error now rather than when (if ever) the
+   * input runs out. A sink whose publish failed after its last write would otherwise go unnoticed.
+   */
+  private failAcks(error: unknown): void {
+    if (this.ackError) return;
+    this.ackError = error as Error;
+    for (const source of this.sources) source.stop();
   }
 
   /** Binds the job; returns its `done` that also waits for the connectors to close. */

@@ -19,6 +19,12 @@ import { InvalidArgumentError } from '../src/errors.js';
 import { NATS_MISSING, NatsServer, natsServerAvailable } from './helpers/nats-server.js';
 
 const available = natsServerAvailable();
+/**
+ * Messages of the kill tests: 20 k in `npm test`; issue 12's full size is 200 k
+ * (`RINGFLOW_JETSTREAM_MESSAGES=200000 npx vitest run <this file>`), waits scaled to match.
+ */
+const MESSAGES = Number(process.env.RINGFLOW_JETSTREAM_MESSAGES ?? 20_000);
+const SCALE = Math.max(1, MESSAGES / 20_000);
 if (!available) console.warn(NATS_MISSING);
 
 const WORKER = fileURLToPath(new URL('./fixtures/jetstream-worker.ts', import.meta.url));
@@ -360,7 +366,7 @@ describe.skipIf(!available)('JetStream connectors (real nats-server on 127.0.0.1
   it('two processes share one durable: the work splits; SIGKILL one half-way and every message is still processed', async () => {
     await jsm.streams.add({ name: 'WORK', subjects: ['work.>'] });
     await jsm.streams.add({ name: 'DONE', subjects: ['done.>'] });
-    const n = 20_000;
+    const n = MESSAGES;
     await publishAll('work.in', Array.from({ length: n }, (_, id) => ({ id })));
     const children: ChildProcess[] = ['a', 'b'].map((name) =>
       spawn(process.execPath, ['--import', 'tsx', WORKER, server.url, 'shared', name], { stdio: ['ignore', 'ignore', 'inherit'] }),
@@ -370,21 +376,21 @@ describe.skipIf(!available)('JetStream connectors (real nats-server on 127.0.0.1
       await until('both processes at work and a third done', async () => {
         const s = await bySubject();
         return (s['done.a'] ?? 0) > 0 && (s['done.b'] ?? 0) > 0 && (s['done.a'] ?? 0) + (s['done.b'] ?? 0) >= n / 3;
-      }, 60_000);
+      }, 60_000 * SCALE);
       children[0]!.kill('SIGKILL');
       // What 'a' held unacked comes back after its ack wait, to 'b'.
-      await until('every message done', async () => (await messages('DONE')) === n, 60_000);
+      await until('every message done', async () => (await messages('DONE')) === n, 60_000 * SCALE);
       const s = await bySubject();
       expect(s['done.a']).toBeGreaterThan(0);
       expect(s['done.b']).toBeGreaterThan(0);
-      await until('every ack', async () => (await jsm.consumers.info('WORK', 'shared')).ack_floor.stream_seq === n, 20_000);
+      await until('every ack', async () => (await jsm.consumers.info('WORK', 'shared')).ack_floor.stream_seq === n, 20_000 * SCALE);
       const exited = new Promise((r) => children[1]!.once('exit', r));
       children[1]!.kill('SIGTERM');
       expect(await exited).toBe(0);
     } finally {
       for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
     }
-  }, 150_000);
+  }, 150_000 * SCALE);
 
   it('a server restart mid-stream: the clients reconnect and nothing is lost', async () => {
     await jsm.streams.add({ name: 'RS', subjects: ['rs.>'] });

@@ -1,5 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { WorkerPool } from '../src/pool/index.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setWorkerDirectory, WorkerPool, WorkerThreadError } from '../src/pool/index.js';
 
 const TASKS = new URL('./fixtures/pool-tasks.ts', import.meta.url).href;
 
@@ -20,6 +23,27 @@ describe('WorkerPool', () => {
     await expect(pool.run({ module: TASKS, export: 'fail', data: { message: 'boom' } })).rejects.toThrow('boom');
     await expect(pool.run({ module: TASKS, export: 'notAFunction' })).rejects.toThrow(/no exported function 'notAFunction'/);
     await expect(pool.run({ module: TASKS, export: 'missing' })).rejects.toThrow(/no exported function 'missing'/);
+  }, 10_000);
+
+  it('threads that cannot start (a bundle missing a chunk) fail its runs with a coded error; the process lives on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ringflow-broken-workers-'));
+    writeFileSync(join(dir, 'bootstrap.mjs'), "import './chunks/not-there.mjs';\n");
+    setWorkerDirectory(dir);
+    // Two threads, one task: the thread left without a task used to fail as an 'error' event of
+    // the pool with no listener, which took the process down.
+    const broken = new WorkerPool({ threads: 2 });
+    try {
+      const first = await broken.run({ module: TASKS, export: 'add', data: { a: 1, b: 2 } }).catch((e: unknown) => e);
+      expect(first).toBeInstanceOf(Error);
+      await new Promise((resolve) => setTimeout(resolve, 300)); // both threads have failed by now
+      const later = await broken.run({ module: TASKS, export: 'add', data: { a: 1, b: 2 } }).catch((e: unknown) => e);
+      expect(later).toBeInstanceOf(WorkerThreadError);
+      expect((later as WorkerThreadError).code).toBe('ERR_WORKER_THREAD');
+      expect((later as Error).message).toMatch(/not-there\.mjs/);
+    } finally {
+      setWorkerDirectory(undefined);
+      await broken.close();
+    }
   }, 10_000);
 
   it('validates its options up front', () => {

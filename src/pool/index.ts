@@ -1,5 +1,5 @@
 export { spawnWorker, bootstrapData, BOOTSTRAP_URL } from './spawn.js';
-export { WorkerPool } from './worker-pool.js';
+export { WorkerPool, WorkerThreadError } from './worker-pool.js';
 export { setWorkerDirectory, workerDirectory, workerModule, resolveWorkerModule, unpackedAsarPath, WORKER_DIR_ENV, workerEntryPoints } from './worker-files.js';
 export type { WorkerPoolOptions } from './worker-pool.js';
 export { TaskLoadError, resolveTaskFunction } from './task.js';

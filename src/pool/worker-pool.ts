@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import type { Transferable } from 'node:worker_threads';
 import type { Piscina } from 'piscina';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, RingflowError } from '../errors.js';
 import { BOOTSTRAP_URL, bootstrapData } from './spawn.js';
 import { bootstrapUrl, resolveWorkerModule, workerModule } from './worker-files.js';
 import type { TaskSpec } from './task.js';
@@ -17,6 +17,17 @@ export interface WorkerPoolOptions {
   priority?: ThreadPriority;
   /** Extra resource limits for each worker (heap sizes), as Node's Worker takes them. */
   resourceLimits?: ConstructorParameters<typeof Piscina>[0] extends infer O ? (O extends { resourceLimits?: infer R } ? R : never) : never;
+}
+
+/**
+ * A pool thread failed outside any task: most often it could not start (its worker files are
+ * missing from a bundle, or its resource limits are too small to load them). Piscina then makes no
+ * more threads, so every run of the pool, waiting or to come, fails with this error.
+ */
+export class WorkerThreadError extends RingflowError {
+  constructor(cause: unknown) {
+    super('ERR_WORKER_THREAD', `a worker thread failed outside any task (could it start? check the worker files and resource limits): ${(cause as Error)?.message ?? String(cause)}`, { cause });
+  }
 }
 
 /**
@@ -38,6 +49,10 @@ function loadPiscina(): typeof Piscina {
 export class WorkerPool {
   private readonly piscina: Piscina;
   private closed = false;
+  /** Set once a thread failed outside any task (Piscina's 'error' event): runs fail with it. */
+  private threadFailure: WorkerThreadError | undefined;
+  private readonly broken: Promise<never>;
+  private breakRuns!: (error: WorkerThreadError) => void;
 
   constructor(options: WorkerPoolOptions = {}) {
     const threads = options.threads ?? availableParallelism();
@@ -55,6 +70,14 @@ export class WorkerPool {
       concurrentTasksPerWorker: 1,
       resourceLimits: options.resourceLimits,
     });
+    this.broken = new Promise<never>((_resolve, reject) => (this.breakRuns = reject));
+    this.broken.catch(() => undefined);
+    // Without a listener the event would throw and take the process down; the tasks queued for the
+    // thread would wait forever.
+    this.piscina.on('error', (error: unknown) => {
+      this.threadFailure ??= new WorkerThreadError(error);
+      this.breakRuns(this.threadFailure);
+    });
   }
 
   get threads(): number {
@@ -69,7 +92,9 @@ export class WorkerPool {
   /** Runs `spec` on a pool thread; resolves with what the export returned (structured clone). */
   run<T = unknown>(spec: TaskSpec, options: { signal?: AbortSignal; transferList?: Transferable[] } = {}): Promise<T> {
     if (this.closed) return Promise.reject(new InvalidArgumentError('the worker pool is closed'));
-    return this.piscina.run({ ...spec, module: resolveWorkerModule(spec.module) }, { signal: options.signal, transferList: options.transferList as never }) as Promise<T>;
+    if (this.threadFailure) return Promise.reject(this.threadFailure);
+    const running = this.piscina.run({ ...spec, module: resolveWorkerModule(spec.module) }, { signal: options.signal, transferList: options.transferList as never }) as Promise<T>;
+    return Promise.race([running, this.broken]);
   }
 
   /** Stops every thread; running tasks are ended. Idempotent. */

@@ -103,6 +103,12 @@ export class CompactStringMap<V> {
     return e1 === 0 ? undefined : this.values[e1 - 1];
   }
 
+  /** The key's value, or `fallback()` (or undefined) when it has none: one probe, a stored undefined kept. */
+  getOr(key: string, hash: number, fallback: (() => V) | undefined): V | undefined {
+    const e1 = this.index[this.slotOf(key, hash | 0)]!;
+    return e1 !== 0 ? this.values[e1 - 1] : fallback?.();
+  }
+
   has(key: string, hash: number): boolean {
     return this.index[this.slotOf(key, hash | 0)] !== 0;
   }

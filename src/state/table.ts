@@ -102,10 +102,7 @@ export class Table<V = unknown> {
   /** The key's value; the default's value (not stored) when it has none. */
   get(key: unknown): V | undefined {
     const k = keyString(key);
-    const h = hashKey(k);
-    const value = this.data.get(k, h);
-    if (value !== undefined || this.makeDefault === undefined || this.data.has(k, h)) return value;
-    return this.makeDefault();
+    return this.data.getOr(k, hashKey(k), this.makeDefault);
   }
 
   has(key: unknown): boolean {
@@ -128,8 +125,7 @@ export class Table<V = unknown> {
   update(key: unknown, fn: (value: V) => V): V {
     const k = keyString(key);
     const h = ownedKeyHash(this.scope, this.name, k);
-    const old = this.data.get(k, h);
-    const next = fn(old !== undefined || this.makeDefault === undefined || this.data.has(k, h) ? (old as V) : this.makeDefault());
+    const next = fn(this.data.getOr(k, h, this.makeDefault) as V);
     this.data.set(k, h, next, this.scope.trackChanges);
     return next;
   }

@@ -120,11 +120,7 @@ export class WindowedTable<V = unknown> {
   /** @internal The key's value in the newest window holding `ts` (the default when it has none); `hash` is hashKey(key). */
   valueAt(key: string, hash: number, ts: number): V | undefined {
     const w = this.state.windows.get(this.windowAt(ts).start);
-    if (w) {
-      const value = w.get(key, hash);
-      if (value !== undefined || w.has(key, hash)) return value;
-    }
-    return this.makeDefault?.();
+    return w ? w.getOr(key, hash, this.makeDefault) : this.makeDefault?.();
   }
 
   /** Sets the key in every window this view's timestamp falls in. */
@@ -164,8 +160,7 @@ export class WindowedTable<V = unknown> {
         st.windows.set(start, w);
         if (closeAt < st.nextCloseAt) st.nextCloseAt = closeAt;
       }
-      const old = w.get(k, h);
-      w.set(k, h, fn(old !== undefined || this.makeDefault === undefined || w.has(k, h) ? (old as V) : this.makeDefault()), this.scope.trackChanges);
+      w.set(k, h, fn(w.getOr(k, h, this.makeDefault) as V), this.scope.trackChanges);
       landed = true;
     }
     if (!landed) st.lateWrites++;

@@ -152,12 +152,13 @@ export class JetStreamSink<T = unknown> implements SinkConnector<T> {
       h = headers();
       h.set('Nats-Msg-Id', msgID);
     }
+    const sent: Awaiting = { subject, data, msgID, sentAt: Date.now() };
     try {
       this.nc!.publish(subject, data, { reply: `${this.inbox}.${n}`, headers: h });
-      this.awaiting.set(n, { subject, data, msgID, sentAt: Date.now() });
+      this.awaiting.set(n, sent);
     } catch (error) {
       // Closed or draining: the retry path says what that means.
-      void this.retry(n, subject, data, msgID, error);
+      void this.retry(n, sent, error);
     }
     if (this.inFlight >= this.maxInFlight) return this.waitForRoom();
   }
@@ -170,19 +171,19 @@ export class JetStreamSink<T = unknown> implements SinkConnector<T> {
     if (sent === undefined) return; // answered late, after its timeout handed it to retry()
     this.awaiting.delete(n);
     if (m.data.length === 0 && m.headers?.code === 503) {
-      void this.retry(n, sent.subject, sent.data, sent.msgID, new natsErrors.RequestError('no responders', { cause: new NoRespondersError(sent.subject) }));
+      void this.retry(n, sent, new natsErrors.RequestError('no responders', { cause: new NoRespondersError(sent.subject) }));
       return;
     }
     let ack: { stream?: string; error?: { description?: string; err_code?: number } };
     try {
       ack = JSON.parse(utf8.decode(m.data));
     } catch (cause) {
-      void this.retry(n, sent.subject, sent.data, sent.msgID, cause);
+      void this.retry(n, sent, cause);
       return;
     }
     if (ack.error) this.fail(n, new PublishError(sent.subject, ack.error.description ?? `refused (${JSON.stringify(ack.error)})`, { cause: ack.error }));
     else if (typeof ack.stream === 'string' && ack.stream.length > 0) this.acknowledged(n);
-    else void this.retry(n, sent.subject, sent.data, sent.msgID, new Error(`not a JetStream ack: ${utf8.decode(m.data).slice(0, 200)}`));
+    else void this.retry(n, sent, new Error(`not a JetStream ack: ${utf8.decode(m.data).slice(0, 200)}`));
   }
 
   /** Publishes unanswered for ACK_TIMEOUT_MS go to retry() (the oldest first: the map is in send order). */
@@ -191,7 +192,7 @@ export class JetStreamSink<T = unknown> implements SinkConnector<T> {
     for (const [n, sent] of this.awaiting) {
       if (sent.sentAt > before) break;
       this.awaiting.delete(n);
-      void this.retry(n, sent.subject, sent.data, sent.msgID, new natsErrors.TimeoutError());
+      void this.retry(n, sent, new natsErrors.TimeoutError());
     }
   }
 
@@ -212,7 +213,7 @@ export class JetStreamSink<T = unknown> implements SinkConnector<T> {
   }
 
   /** A publish that failed: retried (same Nats-Msg-Id) while the server cannot take it, else the sink fails with a coded error. */
-  private async retry(n: number, subject: string, data: Uint8Array, msgID: string | undefined, first: unknown): Promise<void> {
+  private async retry(n: number, { subject, data, msgID }: Awaiting, first: unknown): Promise<void> {
     const until = Date.now() + this.retryMs;
     let error = first;
     for (let attempt = 1; ; attempt++) {

@@ -1,6 +1,7 @@
 import { ServeError, ServeErrorCode } from './errors.js';
 import { slotOf, SlotTable } from './slot-table.js';
 import type { Envelope } from './envelope.js';
+import { EndedRequests } from './ended-requests.js';
 
 /** How a request ended. */
 export type Outcome =
@@ -29,13 +30,6 @@ export class InFlight {
   ) {}
 }
 
-/** A request that has ended, remembered for a while (409 on its id; its results, for async ones). */
-interface Finished {
-  readonly expiresAt: number;
-  /** Async requests only (sync answers are not kept). */
-  readonly outcome: Outcome | undefined;
-}
-
 export interface RegistryOptions {
   requestTimeoutMs: number;
   idRetentionMs: number;
@@ -52,9 +46,9 @@ export class RequestRegistry {
   private readonly bySlot: (InFlight | undefined)[];
   private readonly inFlight = new Map<string, InFlight>();
   /** Ended sync requests, in the order they ended (so expiry is a sweep from the front). */
-  private readonly recent = new Map<string, Finished>();
+  private readonly recent: EndedRequests<Outcome>;
   /** Ended async requests and their outcomes, in the order they ended. */
-  private readonly stored = new Map<string, Finished>();
+  private readonly stored: EndedRequests<Outcome>;
   private readonly sweeper: NodeJS.Timeout;
   /**
    * Requests in the order they opened, which is their deadlines' order (one timeout for all):
@@ -72,6 +66,8 @@ export class RequestRegistry {
     private readonly options: RegistryOptions,
   ) {
     this.bySlot = new Array(table.capacity + 1);
+    this.recent = new EndedRequests(options.maxRetainedIds);
+    this.stored = new EndedRequests(options.maxStoredResults);
     const every = Math.max(10, Math.min(1000, options.idRetentionMs, options.resultTtlMs));
     this.sweeper = setInterval(() => this.sweep(Date.now()), every).unref();
   }
@@ -173,11 +169,9 @@ export class RequestRegistry {
     this.inFlight.delete(request.id);
     const now = Date.now();
     if (request.async) {
-      this.stored.set(request.id, { expiresAt: now + this.options.resultTtlMs, outcome });
-      if (this.stored.size > this.options.maxStoredResults) this.stored.delete(this.stored.keys().next().value!);
+      this.stored.add({ id: request.id, expiresAt: now + this.options.resultTtlMs, outcome });
     } else {
-      this.recent.set(request.id, { expiresAt: now + this.options.idRetentionMs, outcome: undefined });
-      if (this.recent.size > this.options.maxRetainedIds) this.recent.delete(this.recent.keys().next().value!);
+      this.recent.add({ id: request.id, expiresAt: now + this.options.idRetentionMs, outcome: undefined });
     }
     if (this.slotWaiters.length > 0) {
       const waiters = this.slotWaiters;
@@ -225,12 +219,8 @@ export class RequestRegistry {
   }
 
   sweep(now: number): void {
-    for (const map of [this.recent, this.stored]) {
-      for (const [id, entry] of map) {
-        if (entry.expiresAt > now) break;
-        map.delete(id);
-      }
-    }
+    this.recent.dropExpired(now);
+    this.stored.dropExpired(now);
   }
 
   stop(): void {

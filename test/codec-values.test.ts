@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { hasProtoKey, withoutNegativeZero } from './helpers/values.js';
 import { ValueBatchBuilder, ValueBatchReader } from '../src/codec/index.js';
 import { decodeValue, encodeValue, packValue, unpackValue } from '../src/codec/values/index.js';
+import { packAsciiStrings, unpackAsciiStrings } from '../src/codec/values/ascii-strings.js';
 
 
 const cloneable = fc
@@ -109,5 +110,36 @@ describe('ValueBatch frames', () => {
     expect(reader.values()).toEqual([6, 7, 8, 9].map((i) => ({ i })));
     expect([0, 1, 2, 3].map((i) => reader.ts(i))).toEqual([6, 7, 8, 9]);
     expect(reader.origin(1)).toBe(9);
+  });
+
+  it('carry a batch of strings as one text when they are all ASCII, and any other strings as before', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.string({ unit: 'binary-ascii', maxLength: 80 }), fc.string({ unit: 'grapheme', maxLength: 20 }), fc.string({ unit: 'binary', maxLength: 8 })), { minLength: 1, maxLength: 60 }), (strings) => {
+        const builder = new ValueBatchBuilder(false);
+        strings.forEach((s, i) => builder.add(s, i, 0, 0));
+        builder.encode();
+        builder.writeInto(ring, 0);
+        const ascii = strings.every((s) => /^[\x00-\x7f]*$/.test(s));
+        expect(packAsciiStrings(strings) !== undefined).toBe(ascii);
+        expect(new ValueBatchReader(ring).read(0).values()).toEqual(strings);
+      }),
+      { numRuns: 300 },
+    );
+    // Mixed values and empty batches take the structured codec.
+    expect(packAsciiStrings(['a', 1])).toBeUndefined();
+    expect(packAsciiStrings([])).toBeUndefined();
+    expect(unpackAsciiStrings(packAsciiStrings(['', 'ab', '', 'c'])!.slice())).toEqual(['', 'ab', '', 'c']);
+  });
+
+  it('refuse a damaged ASCII-strings batch with ERR_MALFORMED_RECORD instead of reading past its text', () => {
+    const good = packAsciiStrings(['{"a":1}', 'line two'])!.slice();
+    const cut = good.slice(0, good.length - 3);
+    const endsOutside = good.slice();
+    new Uint32Array(endsOutside.buffer, 8, 2)[0] = 999;
+    const tooMany = good.slice();
+    new Uint32Array(tooMany.buffer, 4, 1)[0] = 1 << 20;
+    for (const bad of [cut, endsOutside, tooMany, good.slice(0, 6)]) {
+      expect(() => unpackAsciiStrings(bad)).toThrow(expect.objectContaining({ code: 'ERR_MALFORMED_RECORD' }));
+    }
   });
 });

@@ -1,6 +1,7 @@
 // Codec choice (issue 9): encode+decode µs per object { i, user, score, tags }, one at a time and in
 // 256-batches, for v8.serialize, the hand-written v8-format encoder and msgpackr; and for a
-// service-sized argument list. npx tsx bench/_scratch/codec-values.ts
+// service-sized argument list; and a batch of JSON lines, msgpackr against values/ascii-strings.ts.
+// npx tsx bench/_scratch/codec-values.ts
 // Quick codec choice: encode+decode µs per object, one at a time and in 256-batches.
 import v8 from 'node:v8';
 import { Packr } from 'msgpackr/pack';
@@ -52,3 +53,9 @@ const p = new Packr({ structures: [], structuredClone: true, moreTypes: true });
 time('msgpackr clone=true', 20000, 1, () => { const b = p.pack(args); buf.set(b, 0); sink = u.unpack(buf.subarray(0, b.length)); });
 const p3 = new Packr({ structures: [], moreTypes: true }); const u3 = new Unpackr({ structures: p3.structures, moreTypes: true });
 time('msgpackr clone=false', 20000, 1, () => { const b = p3.pack(args); buf.set(b, 0); sink = u3.unpack(buf.subarray(0, b.length)); });
+console.log('-- a batch of 4096 JSON lines (~55 ASCII bytes each), encode + decode per line');
+const { packValue, unpackValue } = await import('../../src/codec/values/structured.js');
+const { packAsciiStrings, unpackAsciiStrings } = await import('../../src/codec/values/ascii-strings.js');
+const lines = Array.from({ length: 4096 }, (_, i) => JSON.stringify({ id: i, user: `u${(i * 7919) % 100000}`, amount: 1 + ((i * 31) % 1000), ts: 1796475900000 + i * 3 }));
+time('msgpackr (structured codec), whole array', 40, lines.length, () => { sink = unpackValue(packValue(lines, 'x').slice()); });
+time('ASCII text + ends (values/ascii-strings.ts)', 40, lines.length, () => { sink = unpackAsciiStrings(packAsciiStrings(lines)!.slice()); });

@@ -4,6 +4,7 @@ import { RECORD_ALIGNMENT, ValueBatchSlot } from './layout.js';
 import { regionOf, type Region } from './memory.js';
 import { alignUp, lengthPrefixAt, placeVector, TableHead } from './table-head.js';
 import { UnserializableValueError } from './errors.js';
+import { isAsciiStrings, packAsciiStrings, unpackAsciiStrings } from './values/ascii-strings.js';
 import { packValue, unpackValue } from './values/structured.js';
 
 /*
@@ -16,7 +17,8 @@ import { packValue, unpackValue } from './values/structured.js';
  *   values      [ubyte]   one value-codec message: the array of the count values
  *
  * The values are encoded by one codec call per batch (the codec is fastest so, and the message
- * defines its record structures inline, so the frame decodes alone).
+ * defines its record structures inline, so the frame decodes alone); a batch of ASCII strings
+ * only is one text with its strings' ends instead (values/ascii-strings.ts).
  */
 
 let head: { head: TableHead; countAt: number; tsAt: number; hashesAt: number; originsAt: number; valuesAt: number } | undefined;
@@ -100,7 +102,7 @@ export class ValueBatchBuilder {
    */
   encode(start = 0, end = this.values.length): number {
     const values = start === 0 && end === this.values.length ? this.values : this.values.slice(start, end);
-    this.encoded = packValue(values, 'a record');
+    this.encoded = packAsciiStrings(values) ?? packValue(values, 'a record');
     this.encodedOrigins = this.withOrigins;
     this.start = start;
     this.end = end;
@@ -240,7 +242,8 @@ export class ValueBatchReader {
   /** The frame's values, decoded from a private copy of their bytes. */
   values(): unknown[] {
     const span = readVector(this.view, this.table, ValueBatchSlot.values, 1, this.span);
-    const values = unpackValue(this.bytes.slice(span.at, span.at + span.length));
+    const bytes = this.bytes.slice(span.at, span.at + span.length);
+    const values = isAsciiStrings(bytes) ? unpackAsciiStrings(bytes) : unpackValue(bytes);
     if (!Array.isArray(values) || values.length !== this.count) throw new Error('ringflow codec internal error: a ValueBatch whose values do not match its count');
     return values;
   }

@@ -190,6 +190,38 @@ describe('toFile', () => {
     await expect(toFile(path.join(dir, 'no/such/folder/out'), { format: 'jsonl' }).open()).rejects.toMatchObject({ code: 'ERR_FILE_WRITE' });
   });
 
+  it('fed by operators, encodes lines on the workers: order, non-ASCII text, both formats; a record without a JSON form is reported under the sink', async () => {
+    const dir = folder();
+    const records = Array.from({ length: 20_000 }, (_, i) => ({ i, text: i % 1000 === 7 ? `é${i}😀` : `t${i}` }));
+    const run = async (format: 'jsonl' | 'lines') => {
+      const target = path.join(dir, `out-${format}`);
+      const env = new StreamEnvironment({ workers: 2 });
+      const failures: OperatorFailure[] = [];
+      env.onError((f) => void failures.push(f));
+      const stream = env
+        .fromIterable(records)
+        .map((r: { i: number; text: string }) => r, { parallelism: 1 })
+        .map((r: { i: number; text: string }) => (r.i === 4321 ? { ...r, big: 10n } : r), { parallelism: 1 });
+      (format === 'jsonl' ? stream : stream.map((r) => JSON.stringify(r), { parallelism: 1 })).to(toFile(target, { format }));
+      const plan = env.explain();
+      await env.execute();
+      await env.close();
+      return { lines: lines(target), failures, plan };
+    };
+    const json = await run('jsonl');
+    // The encoder joined the operators' chain on the workers: no stage of its own.
+    expect(json.plan).toMatch(/worker ×1: map → map#2 → file:/);
+    expect(json.failures).toHaveLength(1);
+    expect(json.failures[0]).toMatchObject({ operator: `file:${path.join(dir, 'out-jsonl')}` });
+    expect(json.failures[0]!.error.message).toMatch(/no JSON form.*BigInt/);
+    const expected = records.filter((r) => r.i !== 4321).map((r) => JSON.stringify(r));
+    expect(json.lines).toEqual(expected);
+    // 'lines': the user's own JSON.stringify fails on that record first.
+    const text = await run('lines');
+    expect(text.failures.map((f) => f.operator)).toEqual(['map#3']);
+    expect(text.lines).toEqual(expected);
+  }, 30_000);
+
   it('transactional: output is invisible until commit, commits are idempotent, recover drops what no checkpoint covers', async () => {
     const dir = folder();
     const target = path.join(dir, 'out.jsonl');

@@ -4,7 +4,7 @@ import { RECORD_ALIGNMENT, ValueBatchSlot } from './layout.js';
 import { regionOf, type Region } from './memory.js';
 import { alignUp, lengthPrefixAt, placeVector, TableHead } from './table-head.js';
 import { UnserializableValueError } from './errors.js';
-import { isAsciiStrings, packAsciiStrings, unpackAsciiStrings } from './values/ascii-strings.js';
+import { asciiStringsText, isAsciiStrings, packAsciiStrings, unpackAsciiStrings } from './values/ascii-strings.js';
 import { packValue, unpackValue } from './values/structured.js';
 
 /*
@@ -241,10 +241,23 @@ export class ValueBatchReader {
 
   /** The frame's values, decoded from a private copy of their bytes. */
   values(): unknown[] {
-    const span = readVector(this.view, this.table, ValueBatchSlot.values, 1, this.span);
-    const bytes = this.bytes.slice(span.at, span.at + span.length);
+    const bytes = this.valueBytes();
     const values = isAsciiStrings(bytes) ? unpackAsciiStrings(bytes) : unpackValue(bytes);
     if (!Array.isArray(values) || values.length !== this.count) throw new Error('ringflow codec internal error: a ValueBatch whose values do not match its count');
     return values;
+  }
+
+  /**
+   * When the values are all ASCII strings (values/ascii-strings.ts): their text, one after
+   * another, as a private copy; otherwise undefined (read `values()`).
+   */
+  text(): Uint8Array | undefined {
+    const bytes = this.valueBytes();
+    return isAsciiStrings(bytes) ? asciiStringsText(bytes) : undefined;
+  }
+
+  private valueBytes(): Uint8Array {
+    const span = readVector(this.view, this.table, ValueBatchSlot.values, 1, this.span);
+    return this.bytes.slice(span.at, span.at + span.length);
   }
 }

@@ -85,9 +85,10 @@ export class FileSink<T = unknown> implements SinkConnector<T> {
   private preparedEnd = 0;
   /** Prepared, not yet committed, in checkpoint order. */
   private readonly prepared: { id: number; state: FileSinkState }[] = [];
-  private pieces: string[] = [];
+  /** Lines gathered: strings from `write`, UTF-8 from `writeText`. */
+  private pieces: (string | Uint8Array)[] = [];
   private buffered = 0;
-  /** Characters handed to the chain of writes and not yet written. */
+  /** Characters or bytes handed to the chain of writes and not yet written. */
   private queued = 0;
   /** The chain of writes out: one at a time, in order. */
   private writing: Promise<void> = Promise.resolve();
@@ -123,11 +124,23 @@ export class FileSink<T = unknown> implements SinkConnector<T> {
   }
 
   write(record: T): void | Promise<void> {
+    return this.take(this.lineOf(record), 1);
+  }
+
+  /** The records' lines as the workers encoded them (encodeText), many at once. */
+  get encodeText(): (record: T) => string {
+    return this.format === 'lines' ? textLine : jsonLine;
+  }
+
+  writeText(utf8: Uint8Array, records: number): void | Promise<void> {
+    return this.take(utf8, records);
+  }
+
+  private take(piece: string | Uint8Array, records: number): void | Promise<void> {
     if (this.failure) throw this.failure;
-    const line = this.lineOf(record);
-    this.pieces.push(line);
-    this.buffered += line.length;
-    this.counts.records++;
+    this.pieces.push(piece);
+    this.buffered += piece.length;
+    this.counts.records += records;
     if (this.buffered < this.bufferBytes) return;
     const written = this.writeOut();
     // Backpressure: wait only when writes out fall behind by several buffers.
@@ -137,7 +150,7 @@ export class FileSink<T = unknown> implements SinkConnector<T> {
 
   async flush(): Promise<void> {
     // A job without checkpoints that wrote nothing still leaves its (empty) file.
-    if (this.mode === 'unset') this.writing = this.writing.then(() => this.writeText(''));
+    if (this.mode === 'unset') this.writing = this.writing.then(() => this.writeBytes(new Uint8Array(0)));
     await this.writeOut();
     if (this.mode === 'direct' && this.target) await this.guard(() => this.target!.datasync());
   }
@@ -223,29 +236,21 @@ export class FileSink<T = unknown> implements SinkConnector<T> {
   }
 
   private lineOf(record: T): string {
-    if (this.format === 'lines') {
-      if (typeof record !== 'string') throw new FileWriteError(this.path, `format 'lines' takes strings, got ${record === null ? 'null' : typeof record}`);
-      if (record.includes('\n')) throw new FileWriteError(this.path, `a 'lines' record cannot hold '\\n' (it would become two lines)`);
-      return `${record}\n`;
-    }
-    let text: string | undefined;
     try {
-      text = JSON.stringify(record);
+      return this.encodeText(record);
     } catch (error) {
-      throw new FileWriteError(this.path, `the record has no JSON form: ${(error as Error).message}`, { cause: error });
+      throw new FileWriteError(this.path, (error as Error).message, { cause: (error as Error).cause ?? error });
     }
-    if (text === undefined) throw new FileWriteError(this.path, `${typeof record} has no JSON form`);
-    return `${text}\n`;
   }
 
   /** Writes what is buffered to the pending file (transactional) or the target (direct), after the writes before it. */
   private writeOut(): Promise<void> {
     if (this.pieces.length > 0) {
-      const text = this.pieces.join('');
+      const data = utf8Of(this.pieces);
       this.pieces = [];
       this.buffered = 0;
-      this.queued += text.length;
-      this.writing = this.writing.then(() => this.writeText(text)).finally(() => (this.queued -= text.length));
+      this.queued += data.length;
+      this.writing = this.writing.then(() => this.writeBytes(data)).finally(() => (this.queued -= data.length));
     }
     const writing = this.writing;
     return writing.then(() => {
@@ -253,7 +258,7 @@ export class FileSink<T = unknown> implements SinkConnector<T> {
     });
   }
 
-  private async writeText(text: string): Promise<void> {
+  private async writeBytes(data: Uint8Array): Promise<void> {
     if (this.failure) return;
     try {
       if (this.mode === 'unset') {
@@ -262,7 +267,6 @@ export class FileSink<T = unknown> implements SinkConnector<T> {
         this.targetEnd = this.append ? (await target.stat()).size : 0;
         if (!this.append) await target.truncate(0);
       }
-      const data = Buffer.from(text, 'utf8');
       if (data.length === 0) return;
       if (this.mode === 'direct') {
         await writeAll(this.target!, data, this.targetEnd);
@@ -344,6 +348,33 @@ export class FileSink<T = unknown> implements SinkConnector<T> {
       throw asWriteError(this.path, error);
     }
   }
+}
+
+/*
+ * A record's line, per format. They run on the workers when the sink is fed by operators
+ * (SinkConnector.encodeText: shipped as source text, so they capture nothing), and in `write`.
+ */
+function jsonLine(record: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(record);
+  } catch (error) {
+    throw new TypeError(`the record has no JSON form: ${(error as Error).message}`, { cause: error });
+  }
+  if (text === undefined) throw new TypeError(`${typeof record} has no JSON form`);
+  return `${text}\n`;
+}
+
+function textLine(record: unknown): string {
+  if (typeof record !== 'string') throw new TypeError(`format 'lines' takes strings, got ${record === null ? 'null' : typeof record}`);
+  if (record.includes('\n')) throw new TypeError(`a 'lines' record cannot hold '\\n' (it would become two lines)`);
+  return `${record}\n`;
+}
+
+/** The pieces as one UTF-8 buffer (one encode when all are strings). */
+function utf8Of(pieces: readonly (string | Uint8Array)[]): Uint8Array {
+  if (pieces.every((p) => typeof p === 'string')) return Buffer.from(pieces.join(''), 'utf8');
+  return Buffer.concat(pieces.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)));
 }
 
 function checkState(path: string, state: unknown): FileSinkState {

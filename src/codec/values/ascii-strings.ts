@@ -52,22 +52,42 @@ export function isAsciiStrings(bytes: Uint8Array): boolean {
   return bytes.length > 0 && bytes[0] === ASCII_STRINGS_MARK;
 }
 
-/** Decodes what packAsciiStrings wrote; the strings own their memory (none views `bytes`). */
-export function unpackAsciiStrings(bytes: Uint8Array): string[] {
-  if (bytes.byteOffset % 4 !== 0) bytes = bytes.slice();
+/** The batch's string ends and where its text starts, checked: every end in order and inside the text, the last at its end. */
+function layoutOf(bytes: Uint8Array): { ends: Uint32Array; textAt: number } {
   const n = bytes.length >= HEAD ? new Uint32Array(bytes.buffer, bytes.byteOffset, 2)[1]! : 0;
   const textAt = HEAD + 4 * n;
   if (n === 0 || bytes.length < textAt) throw new MalformedRecordError('an ASCII-strings batch is shorter than its header says');
   const ends = new Uint32Array(bytes.buffer, bytes.byteOffset + HEAD, n);
   const textLength = bytes.length - textAt;
-  const out = new Array<string>(n);
   let start = 0;
   for (let i = 0; i < n; i++) {
     const end = ends[i]!;
     if (end < start || end > textLength) throw new MalformedRecordError(`an ASCII-strings batch's string ${i} ends at ${end}, outside its text (${start}..${textLength})`);
-    out[i] = decoder.decode(bytes.subarray(textAt + start, textAt + end));
     start = end;
   }
   if (start !== textLength) throw new MalformedRecordError(`an ASCII-strings batch's strings end at ${start}, its text at ${textLength}`);
+  return { ends, textAt };
+}
+
+/**
+ * The batch's text, its strings one after another: for readers that want all of the text and none
+ * of the strings. A view of `bytes` (of a copy when `bytes` is not 4-aligned).
+ */
+export function asciiStringsText(bytes: Uint8Array): Uint8Array {
+  if (bytes.byteOffset % 4 !== 0) bytes = bytes.slice();
+  return bytes.subarray(layoutOf(bytes).textAt);
+}
+
+/** Decodes what packAsciiStrings wrote; the strings own their memory (none views `bytes`). */
+export function unpackAsciiStrings(bytes: Uint8Array): string[] {
+  if (bytes.byteOffset % 4 !== 0) bytes = bytes.slice();
+  const { ends, textAt } = layoutOf(bytes);
+  const out = new Array<string>(ends.length);
+  let start = textAt;
+  for (let i = 0; i < ends.length; i++) {
+    const end = textAt + ends[i]!;
+    out[i] = decoder.decode(bytes.subarray(start, end));
+    start = end;
+  }
   return out;
 }

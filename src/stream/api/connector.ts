@@ -78,6 +78,17 @@ export interface SinkConnector<T = unknown> {
   open(): Promise<void>;
   /** Takes one record; returns a promise only when the caller must wait (backpressure). */
   write(record: T): void | Promise<void>;
+  /**
+   * Sinks that write each record as text, one after another (a file's lines), may hand that
+   * serialization to the workers: `encodeText` turns one record into its text on the worker that
+   * made it (it is shipped as source text, so it captures nothing, and throws for a record the
+   * sink cannot take: reported as a failure under the sink's name), and `writeText` then gets the
+   * texts of many records at once, concatenated, as UTF-8, instead of `write`. The main thread
+   * serializes nothing. Used when the stream before `to()` runs on the workers (not straight from
+   * a source) with a forward edge, so the order of records is as `write` would see it.
+   */
+  readonly encodeText?: (record: T) => string;
+  writeText?(utf8: Uint8Array, records: number): void | Promise<void>;
   /** Resolves once everything written so far is safely out (throws what failed). */
   flush(): Promise<void>;
   close(error?: Error): Promise<void>;
@@ -249,14 +260,14 @@ class EnvConnectors {
     );
   }
 
-  /** The sink's write, after the sinks have opened (an open failure fails the first write). */
-  writer(sink: SinkConnector): (record: unknown) => unknown {
+  /** The sink's write (or writeText), after the sinks have opened (an open failure fails the first write). */
+  writer<A extends unknown[]>(write: (...args: A) => unknown): (...args: A) => unknown {
     let open = false;
-    return (record) => {
-      if (open) return sink.write(record);
+    return (...args) => {
+      if (open) return write(...args);
       return this.opened.then(() => {
         open = true;
-        return sink.write(record);
+        return write(...args);
       });
     };
   }
@@ -285,12 +296,20 @@ export function sourceFeed(owner: object, source: unknown): AsyncIterable<unknow
   return c.feed(source);
 }
 
-/** stream.to: the callback a sink connector becomes. */
-export function sinkWriter(owner: object, sink: unknown): (record: unknown) => unknown {
+/** What stream.to makes of a sink connector: its write callback, and for a text sink its encoder and text writer. */
+export interface SinkWriter {
+  write: (record: unknown) => unknown;
+  text?: { encode: (record: unknown) => string; write: (utf8: Uint8Array, records: number) => unknown };
+}
+
+/** stream.to: the callbacks a sink connector becomes. */
+export function sinkWriter(owner: object, sink: unknown): SinkWriter {
   if (!isSinkConnector(sink)) throw new InvalidArgumentError('to() needs a sink connector, such as toJetStream({ … })');
   const c = connectorsOf(owner);
   c.sinks.push(sink);
-  return c.writer(sink);
+  const write = c.writer((record: unknown) => sink.write(record));
+  if (typeof sink.encodeText !== 'function' || typeof sink.writeText !== 'function') return { write };
+  return { write, text: { encode: sink.encodeText, write: c.writer((utf8: Uint8Array, records: number) => sink.writeText!(utf8, records)) } };
 }
 
 /** The environment's connectors (none: empty lists). */

@@ -206,8 +206,19 @@ export class DataStream<T> {
 
   /** Ends the stream in a sink connector (e.g. toJetStream); a source connector's acks wait for its flush. */
   to(sink: SinkConnector<T>, options: Omit<SinkOptions, 'gated'> = {}): void {
-    const write = sinkWriter(this.owner, sink);
-    this.sink(write, { ...options, name: options.name ?? this.owner.nextName(sink.name) });
+    options = checkOptions('to', options, SINK_OPTIONS.filter((o) => o !== 'gated'));
+    const writer = sinkWriter(this.owner, sink);
+    const name = options.name ?? this.owner.nextName(sink.name);
+    // A text sink's serialization joins the operators before it on the workers, when they are a
+    // forward edge away (same instances, so the same order); from a source it would add a hop.
+    if (writer.text && this.node.spec.kind !== 'source' && this.nextPartition.kind === 'forward') {
+      const encode = toFnRef(writer.text.encode, name);
+      const encoded = this.owner.graph.add({ kind: 'map', fn: encode }, name, [this.edge()], this.node.parallelism);
+      const spec = { kind: 'callback' as const, fn: writer.write, text: writer.text.write, vectorViews: options.vectorViews === true };
+      this.owner.graph.add({ kind: 'sink', sink: spec }, name, [{ from: encoded, partition: { kind: 'forward' }, port: 0 }], 1);
+      return;
+    }
+    this.sink(writer.write, { ...options, name });
   }
 
   /**

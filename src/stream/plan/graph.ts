@@ -38,7 +38,14 @@ export type SourceSpec =
   | { kind: 'feed'; batches: AsyncIterable<unknown[]>; arena?: FeedArena };
 
 export type SinkSpec =
-  | { kind: 'callback'; fn: (value: unknown) => unknown; vectorViews?: boolean; gated?: boolean }
+  | {
+      kind: 'callback';
+      fn: (value: unknown) => unknown;
+      vectorViews?: boolean;
+      gated?: boolean;
+      /** The records are texts (a sink connector's encodeText ran upstream): batches of them go here as UTF-8, instead of each to `fn`. */
+      text?: (utf8: Uint8Array, records: number) => unknown;
+    }
   | { kind: 'vectors'; fn: (uid: bigint, ts: number, vector: Float32Array | Float64Array, record: unknown) => unknown; vectorViews?: boolean; gated?: boolean }
   | { kind: 'ring'; ring: SharedRing };
 

@@ -164,6 +164,14 @@ export class RecordDecoder {
     return 1;
   }
 
+  /** A ValueBatch frame of ASCII strings only: their text, one after another (a private copy); else undefined. */
+  text(kind: number, offset: number): { utf8: Uint8Array; records: number } | undefined {
+    if (kind !== FrameKind.ValueBatch) return undefined;
+    const batch = this.valueBatches.read(offset);
+    const utf8 = batch.text();
+    return utf8 && { utf8, records: batch.count };
+  }
+
   /** The rows a BatchRef frame carries; the batch is `input` meanwhile, for writers that send rows on in place. */
   private decodeReferenced(offset: number, emit: RecordEmitter, emitVector?: VectorEmitter): number {
     const b = this.referencedBatch(offset);

@@ -121,11 +121,13 @@ export class SinkDriver {
           }
         : undefined;
     let passRecords = 0;
+    const text = sink.kind === 'callback' ? sink.text : undefined;
     const collect = (type: number, data: Uint8Array, offset: number, length: number): boolean => {
       const kind = kindOf(type);
       if (isRecordKind(kind)) {
         if (this.discard) return true;
         if (this.sink.kind === 'ring') pending.push(...this.frameCopy(kind, type, data, offset, length));
+        else if (text) passRecords += this.collectText(kind, offset, pending);
         else passRecords += this.decoder.decode(kind, offset, this.direct ? deliverNow : push, deliverVector);
         // A pass ends after a few thousand records (a batch frame holds hundreds), so the event
         // loop gets its turn every few milliseconds whatever the frames hold.
@@ -196,6 +198,16 @@ export class SinkDriver {
         } catch (error) {
           this.fail(record, error);
         }
+      } else if (item === TEXT) {
+        const utf8 = items[++i] as Uint8Array;
+        const records = items[++i] as number;
+        this.records += records;
+        try {
+          const result = (sink as { text: (utf8: Uint8Array, records: number) => unknown }).text(utf8, records);
+          if (result instanceof Promise) await result;
+        } catch (error) {
+          this.fail({ records, bytes: utf8.length }, error);
+        }
       } else if (sink.kind === 'ring') {
         await sink.ring.writeAsync(item as Uint8Array, items[++i] as number);
         this.records++;
@@ -209,6 +221,22 @@ export class SinkDriver {
         }
       }
     }
+  }
+
+  /**
+   * A text sink's records (texts its encoder made upstream) as one piece of UTF-8: a batch of
+   * ASCII strings is its text already; others are decoded and joined. Returns the record count.
+   */
+  private collectText(kind: number, offset: number, pending: unknown[]): number {
+    const text = this.decoder.text(kind, offset);
+    if (text) {
+      pending.push(TEXT, text.utf8, text.records);
+      return text.records;
+    }
+    const texts: string[] = [];
+    const records = this.decoder.decode(kind, offset, (value) => void texts.push(String(value)));
+    pending.push(TEXT, utf8Encoder.encode(texts.join('')), records);
+    return records;
   }
 
   /** A record frame as bytes to pass on; a batch reference becomes the batch itself (the arena is ours alone). */
@@ -262,3 +290,5 @@ function callVectorSink(fn: Extract<SinkSpec, { kind: 'vectors' }>['fn'], value:
 const BARRIER = Symbol('barrier');
 const CHECKPOINT = Symbol('checkpoint');
 const AWAIT = Symbol('await');
+const TEXT = Symbol('text');
+const utf8Encoder = new TextEncoder();

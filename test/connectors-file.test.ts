@@ -202,7 +202,7 @@ describe('toFile', () => {
         .fromIterable(records)
         .map((r: { i: number; text: string }) => r, { parallelism: 1 })
         .map((r: { i: number; text: string }) => (r.i === 4321 ? { ...r, big: 10n } : r), { parallelism: 1 });
-      (format === 'jsonl' ? stream : stream.map((r) => JSON.stringify(r), { parallelism: 1 })).to(toFile(target, { format }));
+      (format === 'jsonl' ? stream : stream.map((r) => JSON.stringify(r), { parallelism: 1 })).to(toFile<unknown>(target, { format }) as never);
       const plan = env.explain();
       await env.execute();
       await env.close();

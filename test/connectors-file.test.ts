@@ -34,11 +34,22 @@ interface Read {
 async function readAll(source: ReturnType<typeof fromFile>): Promise<Read> {
   const read: Read = { records: [], positions: [], batches: [], failures: [] };
   for await (const batch of source.batches({ report: (f) => read.failures.push(f) })) {
-    read.records.push(...batch.records);
-    read.batches.push(batch.records);
+    // 'lines' come packed (the workers decode them): unpacked here as a worker would.
+    const records = [...(batch.packed ?? []).flatMap((p) => p.strings()), ...batch.records];
+    read.records.push(...records);
+    read.batches.push(records);
     read.positions.push(batch.position as number);
   }
   return read;
+}
+
+/** Where two lists of lines first differ, briefly (a diff of 400 long lines says nothing). */
+function firstDifference(got: unknown[], expected: string[]): string {
+  const n = Math.max(got.length, expected.length);
+  for (let i = 0; i < n; i++) {
+    if (got[i] !== expected[i]) return `at ${i} of ${got.length} (expected ${expected.length}): ${JSON.stringify(String(got[i]).slice(0, 60))} vs ${JSON.stringify(String(expected[i]).slice(0, 60))}`;
+  }
+  return 'none';
 }
 
 describe('fromFile', () => {
@@ -64,6 +75,45 @@ describe('fromFile', () => {
     expect(Buffer.concat(bytes.records as Uint8Array[]).toString()).toBe(content);
     expect(bytes.records.every((r) => r instanceof Uint8Array && r.length <= 5)).toBe(true);
     expect(bytes.positions.at(-1)).toBe(Buffer.byteLength(content));
+  });
+
+  it("packs 'lines' where it reads them: any chunk and batch size, CRLF split across chunks, resumable at every position", async () => {
+    // Random lines: empty ones, multi-byte characters, '\r' inside, CRLF and LF, no newline at the end.
+    let seed = 7;
+    const random = (n: number) => (seed = (seed * 16807) % 2147483647) % n;
+    const alphabet = ['a', 'b', ' ', 'é', '🎉', '\r', '{', '"'];
+    const line = (length: number) => Array.from({ length }, () => alphabet[random(alphabet.length)]).join('').replace(/\r+$/, '');
+    const fileOf = (lines: string[]) => {
+      const content = lines.map((l, i) => l + (i % 3 === 0 ? '\r\n' : '\n')).join('').replace(/\r?\n$/, '');
+      return { file: tempFile(content), size: Buffer.byteLength(content) };
+    };
+    const short = Array.from({ length: 300 }, () => line(random(40)));
+    // Long lines too: a piece of a batch is cut by its bytes as well as by its lines.
+    const long = Array.from({ length: 3000 }, (_, i) => line(i % 500 === 0 ? 40_000 : random(60)));
+    for (const [lines, chunkBytes, batchSize] of [
+      [short, 1, 1],
+      [short, 3, 2],
+      [short, 5, 700],
+      [long, 64, 4096],
+      [long, 4096, 37],
+      [long, 1 << 20, 1000],
+    ] as const) {
+      const { file, size } = fileOf(lines);
+      const read = await readAll(fromFile(file, { format: 'lines', chunkBytes, batchSize }));
+      const what = `chunkBytes ${chunkBytes}, batchSize ${batchSize}`;
+      expect(firstDifference(read.records, lines), what).toBe('none');
+      expect(read.batches.slice(0, -1).every((b) => b.length === batchSize), what).toBe(true);
+      expect(read.positions.at(-1), what).toBe(size);
+    }
+    const { file } = fileOf(long);
+    const whole = await readAll(fromFile(file, { format: 'lines', batchSize: 211, chunkBytes: 1000 }));
+    let before = 0;
+    for (const [b, position] of whole.positions.entries()) {
+      before += whole.batches[b]!.length;
+      const source = fromFile(file, { format: 'lines', batchSize: 600, chunkBytes: 3333 });
+      source.seek(position);
+      expect(firstDifference((await readAll(source)).records, long.slice(before)), `resumed at byte ${position}`).toBe('none');
+    }
   });
 
   it('resumes after seek(position) at every batch boundary with exactly the records after it', async () => {

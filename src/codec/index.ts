@@ -11,7 +11,8 @@ export { vectorRecordSize, writeVectorRecord, VectorReader, decodeVectorRecord }
 export type { DecodedVectorRecord } from './vector-record.js';
 export { recordBatchSize, writeRecordBatch, openRecordBatch, sealRecordBatch, RecordBatchReader, decodeRecordBatch } from './record-batch.js';
 export type { RecordBatchInput, DecodedRecordBatch, OpenRecordBatch } from './record-batch.js';
-export { ValueBatchBuilder, ValueBatchReader } from './value-batch.js';
+export { ValueBatchBuilder, ValueBatchReader, packedValueBatchSize, writePackedValueBatch } from './value-batch.js';
+export { PackedStrings, StringSpansBuilder } from './values/ascii-strings.js';
 export { envelopeSize, writeEnvelope, encodeEnvelope, EnvelopeReader, decodeEnvelope } from './envelope.js';
 export type { EnvelopeHeader, PayloadCodecName, DecodedEnvelope } from './envelope.js';
 export { hashKey, keyString } from './hash-key.js';

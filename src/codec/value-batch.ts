@@ -4,7 +4,7 @@ import { RECORD_ALIGNMENT, ValueBatchSlot } from './layout.js';
 import { regionOf, type Region } from './memory.js';
 import { alignUp, lengthPrefixAt, placeVector, TableHead } from './table-head.js';
 import { UnserializableValueError } from './errors.js';
-import { asciiStringsText, isAsciiStrings, packAsciiStrings, unpackAsciiStrings } from './values/ascii-strings.js';
+import { asciiStringsText, isAsciiStrings, packAsciiStrings, unpackAsciiStrings, type PackedStrings } from './values/ascii-strings.js';
 import { packValue, unpackValue } from './values/structured.js';
 
 /*
@@ -145,36 +145,12 @@ export class ValueBatchBuilder {
   }
 
   private layout() {
-    const h = batchHead();
-    const count = this.end - this.start;
-    const tsLengthAt = lengthPrefixAt(h.head.size, 8);
-    const hashesLengthAt = lengthPrefixAt(tsLengthAt + 4 + count * 8, 4);
-    const hashCount = this.keyed ? count : 0;
-    const originsLengthAt = lengthPrefixAt(hashesLengthAt + 4 + hashCount * 4, 4);
-    const originCount = this.encodedOrigins ? count : 0;
-    const valuesLengthAt = lengthPrefixAt(originsLengthAt + 4 + originCount * 4, 8);
-    const end = valuesLengthAt + 4 + this.encoded!.length;
-    return { h, count, tsLengthAt, hashesLengthAt, hashCount, originsLengthAt, originCount, valuesLengthAt, size: alignUp(end, RECORD_ALIGNMENT) };
+    return frameLayout(this.end - this.start, this.keyed, this.encodedOrigins, this.encoded!.length);
   }
 
   /** Writes the last encoded range as a frame at `offset` (8-aligned) of `bytes`. */
   writeInto(bytes: Uint8Array, offset: number): void {
-    const l = this.layout();
-    const region = regionOf(bytes);
-    const start = region.byteOffset + offset;
-    const { h, count } = l;
-    h.head.stamp(region, start);
-    region.u32[(start + h.countAt) >>> 2] = count;
-    let at = placeVector(region, start, h.tsAt, h.head.size, l.tsLengthAt, count);
-    region.f64.set(this.ts.subarray(this.start, this.end), (start + at) >>> 3);
-    at = placeVector(region, start, h.hashesAt, at + count * 8, l.hashesLengthAt, l.hashCount);
-    if (l.hashCount > 0) region.u32.set(this.hashes.subarray(this.start, this.end), (start + at) >>> 2);
-    at = placeVector(region, start, h.originsAt, at + l.hashCount * 4, l.originsLengthAt, l.originCount);
-    if (l.originCount > 0) region.u32.set(this.origins.subarray(this.start, this.end), (start + at) >>> 2);
-    at = placeVector(region, start, h.valuesAt, at + l.originCount * 4, l.valuesLengthAt, this.encoded!.length);
-    region.u8.set(this.encoded!, start + at);
-    // Zero the tail padding, so a frame's bytes are a function of its records.
-    region.u8.fill(0, start + at + this.encoded!.length, start + l.size);
+    writeFrame(bytes, offset, this.layout(), this.encoded!, (f64, at) => f64.set(this.ts.subarray(this.start, this.end), at), this.hashes.subarray(this.start, this.end), this.origins.subarray(this.start, this.end));
   }
 
   /** Forgets records [0, end) (those sent); the rest stay, in order. */
@@ -192,6 +168,59 @@ export class ValueBatchBuilder {
     this.withOrigins = false;
     this.encoded = undefined;
   }
+}
+
+type FrameLayout = ReturnType<typeof frameLayout>;
+
+function frameLayout(count: number, keyed: boolean, withOrigins: boolean, valuesLength: number) {
+  const h = batchHead();
+  const tsLengthAt = lengthPrefixAt(h.head.size, 8);
+  const hashesLengthAt = lengthPrefixAt(tsLengthAt + 4 + count * 8, 4);
+  const hashCount = keyed ? count : 0;
+  const originsLengthAt = lengthPrefixAt(hashesLengthAt + 4 + hashCount * 4, 4);
+  const originCount = withOrigins ? count : 0;
+  const valuesLengthAt = lengthPrefixAt(originsLengthAt + 4 + originCount * 4, 8);
+  const end = valuesLengthAt + 4 + valuesLength;
+  return { h, count, tsLengthAt, hashesLengthAt, hashCount, originsLengthAt, originCount, valuesLengthAt, size: alignUp(end, RECORD_ALIGNMENT) };
+}
+
+function writeFrame(
+  bytes: Uint8Array,
+  offset: number,
+  l: FrameLayout,
+  encoded: Uint8Array,
+  writeTs: (f64: Float64Array, at: number) => void,
+  hashes: Uint32Array | undefined,
+  origins: Uint32Array | undefined,
+): void {
+  const region = regionOf(bytes);
+  const start = region.byteOffset + offset;
+  const { h, count } = l;
+  h.head.stamp(region, start);
+  region.u32[(start + h.countAt) >>> 2] = count;
+  let at = placeVector(region, start, h.tsAt, h.head.size, l.tsLengthAt, count);
+  writeTs(region.f64, (start + at) >>> 3);
+  at = placeVector(region, start, h.hashesAt, at + count * 8, l.hashesLengthAt, l.hashCount);
+  if (l.hashCount > 0) region.u32.set(hashes!, (start + at) >>> 2);
+  at = placeVector(region, start, h.originsAt, at + l.hashCount * 4, l.originsLengthAt, l.originCount);
+  if (l.originCount > 0) region.u32.set(origins!, (start + at) >>> 2);
+  at = placeVector(region, start, h.valuesAt, at + l.originCount * 4, l.valuesLengthAt, encoded.length);
+  region.u8.set(encoded, start + at);
+  // Zero the tail padding, so a frame's bytes are a function of its records.
+  region.u8.fill(0, start + at + encoded.length, start + l.size);
+}
+
+/**
+ * A ValueBatch frame of values encoded elsewhere (PackedStrings: a source's lines), all with one
+ * timestamp, for an edge that is not keyed: its size, then `writePackedValueBatch` writes it.
+ */
+export function packedValueBatchSize(values: PackedStrings): number {
+  return frameLayout(values.count, false, false, values.bytes.length).size;
+}
+
+export function writePackedValueBatch(bytes: Uint8Array, offset: number, values: PackedStrings, ts: number): void {
+  const l = frameLayout(values.count, false, false, values.bytes.length);
+  writeFrame(bytes, offset, l, values.bytes, (f64, at) => f64.fill(ts, at, at + values.count), undefined, undefined);
 }
 
 /**

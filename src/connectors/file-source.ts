@@ -10,6 +10,7 @@
  * parsing reads 'lines' and parses in its first operator (see the README).
  */
 import { open, type FileHandle } from 'node:fs/promises';
+import { StringSpansBuilder, type PackedStrings } from '../codec/index.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { SourceBatch, SourceConnector, SourceContext } from '../stream/index.js';
 import { FileDecodeError, FileNotFoundError, FileReadError } from './errors.js';
@@ -34,6 +35,9 @@ const KEYS = ['format', 'batchSize', 'chunkBytes', 'readAhead', 'name'] as const
 const FORMATS: readonly FileSourceFormat[] = ['jsonl', 'lines', 'bytes'];
 const NEWLINE = 0x0a;
 const CR = 0x0d;
+/** Lines and text bytes per packed piece of a 'lines' batch at most: a piece is one frame, sized as the value batches a writer sends. */
+const PIECE_LINES = 512;
+const PIECE_BYTES = 1 << 16;
 
 export function fromFile<T = unknown>(path: string, options: FileSourceOptions = {}): FileSource<T> {
   return new FileSource<T>(path, options);
@@ -121,6 +125,7 @@ export class FileSource<T = unknown> implements SourceConnector<T> {
       }
       const chunks = this.readChunks(handle, this.startOffset, size);
       if (this.format === 'bytes') yield* this.byteBatches(chunks);
+      else if (this.format === 'lines') yield* this.packedLineBatches(chunks);
       else yield* this.lineBatches(chunks, context);
     } finally {
       this.handle = undefined;
@@ -166,6 +171,71 @@ export class FileSource<T = unknown> implements SourceConnector<T> {
       }
     }
     if (records.length > 0) yield { records: records as T[], token: undefined, position: end };
+  }
+
+  /**
+   * 'lines': the lines are never made strings here. Each piece of a batch (PackedStrings) holds
+   * the bytes as read, copied once per chunk region, and each line's offsets in them (without its
+   * '\n' and a '\r' before it); the workers decode the strings. Positions and batch sizes are as
+   * in `lineBatches`.
+   */
+  private async *packedLineBatches(chunks: AsyncGenerator<Chunk>): AsyncGenerator<SourceBatch<T>> {
+    const pieceLines = PIECE_LINES;
+    const builder = new StringSpansBuilder();
+    let packed: PackedStrings[] = [];
+    let inBatch = 0;
+    /** Where in the builder's text the line begun in an earlier chunk starts (-1: none). */
+    let carryAt = -1;
+    let end = this.startOffset;
+    let yielded = this.startOffset;
+    const piece = (): void => {
+      inBatch += builder.count;
+      packed.push(builder.take());
+    };
+    for await (const chunk of chunks) {
+      const bytes = chunk.bytes;
+      // Bytes [copiedTo, from) of the chunk are not in the builder's text yet; they go there at `base`.
+      let copiedTo = 0;
+      let base = builder.textLength;
+      let from = 0;
+      for (;;) {
+        const nl = bytes.indexOf(NEWLINE, from);
+        if (nl < 0) break;
+        const start = carryAt >= 0 ? carryAt : base + (from - copiedTo);
+        carryAt = -1;
+        let stop = base + (nl - copiedTo);
+        if (stop > start && (nl > copiedTo ? bytes[nl - 1] : builder.byteAt(stop - 1)) === CR) stop--;
+        builder.addSpan(start, stop);
+        from = nl + 1;
+        end = chunk.start + from;
+        if (builder.count >= Math.min(pieceLines, this.batchSize - inBatch) || base + (from - copiedTo) >= PIECE_BYTES) {
+          builder.appendText(bytes, copiedTo, from);
+          copiedTo = from;
+          piece();
+          base = 0;
+          if (inBatch >= this.batchSize) {
+            this.counts.records += inBatch;
+            yield { records: [], packed, token: undefined, position: end };
+            packed = [];
+            inBatch = 0;
+            yielded = end;
+            if (this.stopped) return;
+          }
+        }
+      }
+      if (from < bytes.length && carryAt < 0) carryAt = base + (from - copiedTo);
+      builder.appendText(bytes, copiedTo, bytes.length);
+    }
+    // A last line without its newline is a whole record all the same: the file ends there.
+    if (carryAt >= 0 && !this.stopped) {
+      let stop = builder.textLength;
+      if (stop > carryAt && builder.byteAt(stop - 1) === CR) stop--;
+      end += builder.textLength - carryAt;
+      builder.addSpan(carryAt, stop);
+    }
+    if (builder.count > 0) piece();
+    this.counts.records += inBatch;
+    if (packed.length > 0 || end > yielded) yield { records: [], packed, token: undefined, position: end };
   }
 
   private async *lineBatches(chunks: AsyncGenerator<Chunk>, context: SourceContext): AsyncGenerator<SourceBatch<T>> {

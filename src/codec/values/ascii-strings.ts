@@ -14,10 +14,21 @@ import { MalformedRecordError } from '../errors.js';
  *   then        n × u32: where each string ends in the text (ASCII: bytes and characters agree)
  *   then        the text: the strings' bytes, one after another
  *
+ * A second form, for strings cut out of bytes already in memory (a file's lines, read as bytes):
+ * the main thread never makes them strings, and the text is the bytes as read, separators included:
+ *
+ *   byte 0      0xc1
+ *   byte 1      1 (spans)
+ *   bytes 2-3   0
+ *   bytes 4-7   u32 count n (≥ 1)
+ *   then        n × (u32 start, u32 end): string i is text bytes [start, end), in order, not overlapping
+ *   then        the text: UTF-8 (byte offsets, so any text; invalid bytes decode as U+FFFD)
+ *
  * Numbers are in the platform's byte order, as everywhere in a ring's frames.
  */
 
 export const ASCII_STRINGS_MARK = 0xc1;
+const SPANS_FORM = 1;
 const HEAD = 8;
 
 const encoder = new TextEncoder();
@@ -71,16 +82,19 @@ function layoutOf(bytes: Uint8Array): { ends: Uint32Array; textAt: number } {
 
 /**
  * The batch's text, its strings one after another: for readers that want all of the text and none
- * of the strings. A view of `bytes` (of a copy when `bytes` is not 4-aligned).
+ * of the strings. A view of `bytes` (of a copy when `bytes` is not 4-aligned); undefined for the
+ * spans form (its text holds the separators too).
  */
-export function asciiStringsText(bytes: Uint8Array): Uint8Array {
+export function asciiStringsText(bytes: Uint8Array): Uint8Array | undefined {
+  if (bytes[1] === SPANS_FORM) return undefined;
   if (bytes.byteOffset % 4 !== 0) bytes = bytes.slice();
   return bytes.subarray(layoutOf(bytes).textAt);
 }
 
-/** Decodes what packAsciiStrings wrote; the strings own their memory (none views `bytes`). */
+/** Decodes what packAsciiStrings (or a StringSpansBuilder) wrote; the strings own their memory (none views `bytes`). */
 export function unpackAsciiStrings(bytes: Uint8Array): string[] {
   if (bytes.byteOffset % 4 !== 0) bytes = bytes.slice();
+  if (bytes[1] === SPANS_FORM) return unpackSpans(bytes);
   const { ends, textAt } = layoutOf(bytes);
   const out = new Array<string>(ends.length);
   let start = textAt;
@@ -90,4 +104,119 @@ export function unpackAsciiStrings(bytes: Uint8Array): string[] {
     start = end;
   }
   return out;
+}
+
+function unpackSpans(bytes: Uint8Array): string[] {
+  const n = bytes.length >= HEAD ? new Uint32Array(bytes.buffer, bytes.byteOffset, 2)[1]! : 0;
+  const textAt = HEAD + 8 * n;
+  if (n === 0 || bytes.length < textAt) throw new MalformedRecordError('a string-spans batch is shorter than its header says');
+  const spans = new Uint32Array(bytes.buffer, bytes.byteOffset + HEAD, 2 * n);
+  const textLength = bytes.length - textAt;
+  const out = new Array<string>(n);
+  let last = 0;
+  for (let i = 0; i < n; i++) {
+    const start = spans[2 * i]!;
+    const end = spans[2 * i + 1]!;
+    if (start < last || end < start || end > textLength) throw new MalformedRecordError(`a string-spans batch's string ${i} spans ${start}..${end}, outside its text (${last}..${textLength})`);
+    out[i] = decoder.decode(bytes.subarray(textAt + start, textAt + end));
+    last = end;
+  }
+  return out;
+}
+
+/** Strings packed where their bytes were (the spans form above): a main-thread source hands them over undecoded. */
+export class PackedStrings {
+  constructor(
+    /** The whole values message (owned: nothing else writes it). */
+    readonly bytes: Uint8Array,
+    readonly count: number,
+  ) {}
+
+  /** The strings, for a path that needs them on this thread. */
+  strings(): string[] {
+    return unpackAsciiStrings(this.bytes);
+  }
+
+  /**
+   * Strings first, first + step, first + 2·step, … (one target's share of a round-robin split, so
+   * that record i goes where it would go alone): the same text, fewer spans; undefined when none.
+   */
+  stride(first: number, step: number): PackedStrings | undefined {
+    if (first === 0 && step === 1) return this;
+    const count = first < this.count ? Math.ceil((this.count - first) / step) : 0;
+    if (count === 0) return undefined;
+    const textAt = HEAD + 8 * this.count;
+    const textLength = this.bytes.length - textAt;
+    const at = HEAD + 8 * count;
+    const bytes = new Uint8Array(at + textLength);
+    const from = new Uint32Array(this.bytes.buffer, this.bytes.byteOffset, textAt >>> 2);
+    const to = new Uint32Array(bytes.buffer, 0, at >>> 2);
+    to[0] = from[0]!;
+    to[1] = count;
+    for (let i = 0, j = first; i < count; i++, j += step) {
+      to[2 + 2 * i] = from[2 + 2 * j]!;
+      to[3 + 2 * i] = from[3 + 2 * j]!;
+    }
+    bytes.set(this.bytes.subarray(textAt), at);
+    return new PackedStrings(bytes, count);
+  }
+}
+
+/**
+ * Builds PackedStrings from bytes arriving in pieces: `appendText` copies a region of bytes once
+ * (many strings at a time), `addSpan` names a string by its offsets in the text appended so far
+ * or about to be.
+ */
+export class StringSpansBuilder {
+  private spans = new Uint32Array(1024);
+  private text = new Uint8Array(1 << 16);
+  textLength = 0;
+  count = 0;
+
+  /** Appends bytes [from, to) of `source` to the text. */
+  appendText(source: Uint8Array, from: number, to: number): void {
+    const length = to - from;
+    if (length <= 0) return;
+    if (this.textLength + length > this.text.length) {
+      const grown = new Uint8Array(Math.max(this.textLength + length, this.text.length * 2));
+      grown.set(this.text.subarray(0, this.textLength));
+      this.text = grown;
+    }
+    this.text.set(source.subarray(from, to), this.textLength);
+    this.textLength += length;
+  }
+
+  /** A byte of the text appended so far. */
+  byteAt(at: number): number {
+    return this.text[at]!;
+  }
+
+  /** String `count` is text bytes [start, end). */
+  addSpan(start: number, end: number): void {
+    const at = 2 * this.count;
+    if (at === this.spans.length) {
+      const grown = new Uint32Array(this.spans.length * 2);
+      grown.set(this.spans);
+      this.spans = grown;
+    }
+    this.spans[at] = start;
+    this.spans[at + 1] = end;
+    this.count++;
+  }
+
+  /** The strings so far, with the text up to the last one's end; the builder starts empty again. */
+  take(): PackedStrings {
+    const n = this.count;
+    const textLength = n > 0 ? this.spans[2 * n - 1]! : 0;
+    const textAt = HEAD + 8 * n;
+    const bytes = new Uint8Array(textAt + textLength);
+    const words = new Uint32Array(bytes.buffer, 0, textAt >>> 2);
+    words[0] = ASCII_STRINGS_MARK | (SPANS_FORM << 8);
+    words[1] = n;
+    words.set(this.spans.subarray(0, 2 * n), 2);
+    bytes.set(this.text.subarray(0, textLength), textAt);
+    this.count = 0;
+    this.textLength = 0;
+    return new PackedStrings(bytes, n);
+  }
 }

@@ -24,6 +24,7 @@
  * resolves), and `commit(N, state)` once checkpoint N (holding `state`) is durable. Sink names
  * must be distinct among transactional sinks: the checkpoint stores their state by name.
  */
+import type { PackedStrings } from '../../codec/index.js';
 import { InvalidArgumentError } from '../../errors.js';
 import type { OperatorFailure } from '../runtime/job.js';
 import { FeedBarrier, FeedPosition } from '../runtime/source-driver.js';
@@ -31,6 +32,11 @@ import { FeedBarrier, FeedPosition } from '../runtime/source-driver.js';
 /** One batch from a source connector: its records and what `ack` gets back once all are done. */
 export interface SourceBatch<T> {
   records: T[];
+  /**
+   * String records already packed by the codec, in order, before `records` (a file source's lines,
+   * cut out of the bytes read: the main thread never makes them strings; the workers do).
+   */
+  packed?: PackedStrings[];
   token: unknown;
   /**
    * Replayable sources: where the source stands once this batch is done (plain JSON, e.g. a byte
@@ -108,6 +114,12 @@ export interface SinkConnector<T = unknown> {
   recover?(committed: CommittedSinkState | undefined): Promise<void>;
 }
 
+/** A batch's records as feed items: the packed ones first. */
+function feedItems(batch: SourceBatch<unknown>): unknown[] {
+  const records: unknown[] = batch.records;
+  return batch.packed && batch.packed.length > 0 ? [...batch.packed, ...records] : records;
+}
+
 export function isSourceConnector(value: unknown): value is SourceConnector {
   return typeof value === 'object' && value !== null && (value as SourceConnector).connector === 'source';
 }
@@ -173,7 +185,7 @@ class EnvConnectors {
               self.failAcks(error);
             }
           });
-          const items: unknown[] = batch.records;
+          const items = feedItems(batch);
           items.push(new FeedBarrier(epoch));
           yield items;
         }
@@ -215,7 +227,7 @@ class EnvConnectors {
         const batch = next.value;
         const mine = ++seq;
         tokens.push({ seq: mine, token: batch.token });
-        const items: unknown[] = batch.records;
+        const items = feedItems(batch);
         items.push(new FeedPosition(batch.position, () => ackUpTo(mine)));
         yield items;
       }

@@ -1,4 +1,4 @@
-import { storeInt64Words, UnserializableValueError, ValueBatchBuilder, writeRecordBatch, type VectorDType } from '../../codec/index.js';
+import { packedValueBatchSize, storeInt64Words, UnserializableValueError, ValueBatchBuilder, writePackedValueBatch, writeRecordBatch, type PackedStrings, type VectorDType } from '../../codec/index.js';
 import { FrameTooLargeError, SharedRing } from '../../ring/index.js';
 import { loadFn } from './chain.js';
 import { SharedVectorBatch } from '../batches/feed-arena.js';
@@ -56,6 +56,7 @@ interface OpenEdge {
   readonly producer: number;
   /** Whole batches may go to one target (no per-record routing needed). */
   readonly batchable: boolean;
+  readonly roundRobin: boolean;
 }
 
 /**
@@ -111,6 +112,7 @@ export class EdgeWriter {
           port: t.port,
           producer: t.producer,
           batchable: t.partition.kind !== 'hash',
+          roundRobin: t.partition.kind === 'roundRobin',
         };
       }),
     );
@@ -357,6 +359,45 @@ export class EdgeWriter {
         }
       }
     }
+  }
+
+  /**
+   * Whether strings packed where they were read can go as they are: every edge sends whole batches
+   * (no key to compute per record) and the frame fits each ring.
+   */
+  canSendPacked(values: PackedStrings): boolean {
+    const size = packedValueBatchSize(values);
+    return this.edges.every((edge) => edge.batchable && edge.targets.every((t) => size <= t.ring.maxPayloadLength));
+  }
+
+  /** Writes packed strings as one ValueBatch frame per chosen ring, all at `ts`, after what is queued (see canSendPacked). */
+  async writePackedAsync(values: PackedStrings, ts: number): Promise<void> {
+    const flushing = this.flushValuesAsync();
+    if (flushing) await flushing;
+    for (const edge of this.edges) {
+      if (edge.roundRobin && edge.targets.length > 1) {
+        // Record i goes where it would alone (a key then stays with one instance when the records
+        // of a key are spaced evenly, and each instance's share keeps its order).
+        const n = edge.targets.length;
+        const first = edge.router.routeRun(values.count);
+        for (let k = 0; k < n; k++) {
+          const share = values.stride(k, n);
+          if (share) await this.putPacked(edge.targets[(first + k) % n]!, share, ts);
+        }
+        continue;
+      }
+      const t = edge.router.route(undefined);
+      for (const target of t >= 0 ? [edge.targets[t]!] : edge.targets) await this.putPacked(target, values, ts);
+    }
+  }
+
+  private async putPacked(target: Target, values: PackedStrings, ts: number): Promise<void> {
+    const size = packedValueBatchSize(values);
+    const type = frameType(FrameKind.ValueBatch, target.port);
+    let offset = target.ring.tryClaim(type, size);
+    if (offset < 0) offset = await target.ring.claimAsync(type, size);
+    writePackedValueBatch(target.ring.data, offset, values, ts);
+    target.ring.commit(offset);
   }
 
   /** A vector record as one Vector frame (the main thread's per-record path for vectors). */

@@ -48,6 +48,16 @@ export class Router {
     }
   }
 
+  /**
+   * Routes `count` records at once on a 'roundRobin' partition: the target of the first (the others
+   * follow it in turn, as if routed one by one).
+   */
+  routeRun(count: number): number {
+    const first = this.next;
+    this.next = (first + count) % this.targets;
+    return first;
+  }
+
   /** A record whose key selector throws or gives no key is that record's failure (KeySelectorError), not the stage's. */
   private hashRoute(value: unknown): number {
     let key: unknown;

@@ -1,3 +1,4 @@
+import { PackedStrings } from '../../codec/index.js';
 import type { EdgeWriter } from './edge-writer.js';
 import { checkTimestamp, FrameKind, isRecordKind, kindOf, RecordDecoder } from './frames.js';
 import { RingClosedError } from '../../ring/index.js';
@@ -11,7 +12,8 @@ export const STOP: unique symbol = Symbol.for('ringflow.stop');
 
 /**
  * Feed sources take batches of items: records, VectorBatches (columnar vector records, sent a
- * frame per batch), SharedVectorBatches (built in the feed's arena, sent by reference) and FeedBarriers. A FeedBarrier is an item that is no record: a barrier of `epoch` travels behind
+ * frame per batch), SharedVectorBatches (built in the feed's arena, sent by reference),
+ * PackedStrings (string records a connector packed where it read them) and FeedBarriers. A FeedBarrier is an item that is no record: a barrier of `epoch` travels behind
  * everything fed before it, and reaches the sinks once all of that has passed every operator.
  */
 export class FeedBarrier {
@@ -238,6 +240,7 @@ export class SourceDriver {
             await this.advanceWatermark();
             await this.writer.controlAsync(FrameKind.Barrier, item.epoch);
           } else if (item instanceof VectorBatch || item instanceof SharedVectorBatch) await this.emitBatch(item);
+          else if (item instanceof PackedStrings) await this.emitPacked(item);
           else {
             const waiting = this.emit(item);
             if (waiting) await waiting;
@@ -352,6 +355,28 @@ export class SourceDriver {
     if (this.signal.aborted || batch.count === 0) return;
     await this.writer.writeBatchAsync(batch);
     this.sent(batch);
+    await this.advanceWatermark();
+    const turn = yieldIfDue();
+    if (turn) await turn;
+  }
+
+  /**
+   * Strings a connector packed where it read them: one frame as they are, stamped with the time
+   * they entered, where no record needs a look (no timestamp extractor, no key); else one by one.
+   */
+  private async emitPacked(values: PackedStrings): Promise<void> {
+    if (this.signal.aborted) return;
+    if (this.timing.timestamp !== undefined || !this.writer.canSendPacked(values)) {
+      for (const value of values.strings()) {
+        const waiting = this.emit(value);
+        if (waiting) await waiting;
+      }
+      return;
+    }
+    const ts = Date.now();
+    await this.writer.writePackedAsync(values, ts);
+    this.records += values.count;
+    if (ts > this.maxTs) this.maxTs = ts;
     await this.advanceWatermark();
     const turn = yieldIfDue();
     if (turn) await turn;

@@ -30,6 +30,27 @@ class WindowState<V> {
   /** Writes that fell only in windows already closed (dropped). */
   lateWrites = 0;
   closedWindows = 0;
+  // The window last looked up: records come in time order mostly, so most writes and reads hit it
+  // (window starts are ms since the epoch, doubles, which a Map hashes on every get).
+  private lastStart = NaN;
+  private last: CompactStringMap<V> | undefined;
+
+  /** The live window starting at `start`, if any. */
+  window(start: number): CompactStringMap<V> | undefined {
+    if (start === this.lastStart && this.last !== undefined) return this.last;
+    const w = this.windows.get(start);
+    if (w !== undefined) {
+      this.lastStart = start;
+      this.last = w;
+    }
+    return w;
+  }
+
+  /** Drops a window (closed, or emptied by a restore). */
+  drop(start: number): void {
+    this.windows.delete(start);
+    if (start === this.lastStart) this.last = undefined;
+  }
 }
 
 /**
@@ -119,7 +140,8 @@ export class WindowedTable<V = unknown> {
 
   /** @internal The key's value in the newest window holding `ts` (the default when it has none); `hash` is hashKey(key). */
   valueAt(key: string, hash: number, ts: number): V | undefined {
-    const w = this.state.windows.get(this.windowAt(ts).start);
+    const stepMs = this.window.stepMs;
+    const w = this.state.window(Math.floor(ts / stepMs) * stepMs);
     return w ? w.getOr(key, hash, this.makeDefault) : this.makeDefault?.();
   }
 
@@ -149,12 +171,13 @@ export class WindowedTable<V = unknown> {
     const ts = this.timestamp();
     const failure = this.advance(ts);
     const st = this.state;
-    const { sizeMs, expiresMs } = this.window;
+    const { sizeMs, stepMs, expiresMs } = this.window;
     let landed = false;
-    for (const start of this.windowStarts(ts)) {
+    // The windows holding ts, newest first (as windowStarts, without an array per write).
+    for (let start = Math.floor(ts / stepMs) * stepMs; start > ts - sizeMs; start -= stepMs) {
       const closeAt = start + sizeMs + expiresMs;
       if (closeAt <= st.time) continue;
-      let w = st.windows.get(start);
+      let w = st.window(start);
       if (!w) {
         w = new CompactStringMap();
         st.windows.set(start, w);
@@ -246,7 +269,7 @@ export class WindowedTable<V = unknown> {
     let failure: WindowCloseHandlerError | undefined;
     for (const start of closing) {
       const w = st.windows.get(start)!;
-      st.windows.delete(start);
+      st.drop(start);
       st.closedWindows++;
       // Stored entries of a closed window are deleted at the next checkpoint.
       if (this.scope.trackChanges) st.closed.set(start, w);
@@ -304,7 +327,7 @@ export class WindowedTable<V = unknown> {
     const st = this.state;
     for (let i = 0; i < keys.length; i++) {
       const w = st.windows.get(windows[i]!);
-      if (w && w.delete(keys[i]!, hashKey(keys[i]!)) && w.size === 0) st.windows.delete(windows[i]!);
+      if (w && w.delete(keys[i]!, hashKey(keys[i]!)) && w.size === 0) st.drop(windows[i]!);
     }
   }
 
@@ -320,7 +343,7 @@ export class WindowedTable<V = unknown> {
     const { sizeMs, expiresMs } = this.window;
     st.nextCloseAt = Infinity;
     for (const [start, w] of st.windows) {
-      if (w.size === 0) st.windows.delete(start);
+      if (w.size === 0) st.drop(start);
       else st.nextCloseAt = Math.min(st.nextCloseAt, start + sizeMs + expiresMs);
     }
   }

@@ -180,7 +180,6 @@ export class FileSource<T = unknown> implements SourceConnector<T> {
    * in `lineBatches`.
    */
   private async *packedLineBatches(chunks: AsyncGenerator<Chunk>): AsyncGenerator<SourceBatch<T>> {
-    const pieceLines = PIECE_LINES;
     const builder = new StringSpansBuilder();
     let packed: PackedStrings[] = [];
     let inBatch = 0;
@@ -208,7 +207,7 @@ export class FileSource<T = unknown> implements SourceConnector<T> {
         builder.addSpan(start, stop);
         from = nl + 1;
         end = chunk.start + from;
-        if (builder.count >= Math.min(pieceLines, this.batchSize - inBatch) || base + (from - copiedTo) >= PIECE_BYTES) {
+        if (builder.count >= Math.min(PIECE_LINES, this.batchSize - inBatch) || base + (from - copiedTo) >= PIECE_BYTES) {
           builder.appendText(bytes, copiedTo, from);
           copiedTo = from;
           piece();

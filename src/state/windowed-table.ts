@@ -116,14 +116,19 @@ export class WindowedTable<V = unknown> {
   windowStarts(ts: number): number[] {
     const { sizeMs, stepMs } = this.window;
     const out: number[] = [];
-    for (let start = Math.floor(ts / stepMs) * stepMs; start > ts - sizeMs; start -= stepMs) out.push(start);
+    for (let start = this.newestStart(ts); start > ts - sizeMs; start -= stepMs) out.push(start);
     return out;
   }
 
   /** The newest window holding `ts`. */
   windowAt(ts: number): WindowRange {
-    const start = Math.floor(ts / this.window.stepMs) * this.window.stepMs;
+    const start = this.newestStart(ts);
     return { start, end: start + this.window.sizeMs };
+  }
+
+  /** Where the newest window holding `ts` starts. */
+  private newestStart(ts: number): number {
+    return Math.floor(ts / this.window.stepMs) * this.window.stepMs;
   }
 
   /** The key's windowed value: `.current()`, `.now()`, `.value(ts)`, `.delta(ms)`. */
@@ -140,8 +145,7 @@ export class WindowedTable<V = unknown> {
 
   /** @internal The key's value in the newest window holding `ts` (the default when it has none); `hash` is hashKey(key). */
   valueAt(key: string, hash: number, ts: number): V | undefined {
-    const stepMs = this.window.stepMs;
-    const w = this.state.window(Math.floor(ts / stepMs) * stepMs);
+    const w = this.state.window(this.newestStart(ts));
     return w ? w.getOr(key, hash, this.makeDefault) : this.makeDefault?.();
   }
 
@@ -174,7 +178,7 @@ export class WindowedTable<V = unknown> {
     const { sizeMs, stepMs, expiresMs } = this.window;
     let landed = false;
     // The windows holding ts, newest first (as windowStarts, without an array per write).
-    for (let start = Math.floor(ts / stepMs) * stepMs; start > ts - sizeMs; start -= stepMs) {
+    for (let start = this.newestStart(ts); start > ts - sizeMs; start -= stepMs) {
       const closeAt = start + sizeMs + expiresMs;
       if (closeAt <= st.time) continue;
       let w = st.window(start);

@@ -63,11 +63,17 @@ export function isAsciiStrings(bytes: Uint8Array): boolean {
   return bytes.length > 0 && bytes[0] === ASCII_STRINGS_MARK;
 }
 
+/** The batch's string count and where its text starts (after `wordsPerString` u32 per string), checked against its length. */
+function headerOf(bytes: Uint8Array, wordsPerString: number): { n: number; textAt: number } {
+  const n = bytes.length >= HEAD ? new Uint32Array(bytes.buffer, bytes.byteOffset, 2)[1]! : 0;
+  const textAt = HEAD + 4 * wordsPerString * n;
+  if (n === 0 || bytes.length < textAt) throw new MalformedRecordError('a batch of strings is shorter than its header says');
+  return { n, textAt };
+}
+
 /** The batch's string ends and where its text starts, checked: every end in order and inside the text, the last at its end. */
 function layoutOf(bytes: Uint8Array): { ends: Uint32Array; textAt: number } {
-  const n = bytes.length >= HEAD ? new Uint32Array(bytes.buffer, bytes.byteOffset, 2)[1]! : 0;
-  const textAt = HEAD + 4 * n;
-  if (n === 0 || bytes.length < textAt) throw new MalformedRecordError('an ASCII-strings batch is shorter than its header says');
+  const { n, textAt } = headerOf(bytes, 1);
   const ends = new Uint32Array(bytes.buffer, bytes.byteOffset + HEAD, n);
   const textLength = bytes.length - textAt;
   let start = 0;
@@ -107,9 +113,7 @@ export function unpackAsciiStrings(bytes: Uint8Array): string[] {
 }
 
 function unpackSpans(bytes: Uint8Array): string[] {
-  const n = bytes.length >= HEAD ? new Uint32Array(bytes.buffer, bytes.byteOffset, 2)[1]! : 0;
-  const textAt = HEAD + 8 * n;
-  if (n === 0 || bytes.length < textAt) throw new MalformedRecordError('a string-spans batch is shorter than its header says');
+  const { n, textAt } = headerOf(bytes, 2);
   const spans = new Uint32Array(bytes.buffer, bytes.byteOffset + HEAD, 2 * n);
   const textLength = bytes.length - textAt;
   const out = new Array<string>(n);

@@ -346,18 +346,27 @@ export class SourceDriver {
 
   /** Counts a batch that went into the pipeline, and the event time it reached. */
   private sent(batch: VectorRows): void {
-    this.records += batch.count;
-    if (batch.maxTs > this.maxTs) this.maxTs = batch.maxTs;
+    this.counted(batch.count, batch.maxTs);
+  }
+
+  private counted(records: number, maxTs: number): void {
+    this.records += records;
+    if (maxTs > this.maxTs) this.maxTs = maxTs;
+  }
+
+  /** After a batch went in: counted, the watermark out, and the event loop's turn if due. */
+  private async afterBatch(records: number, maxTs: number): Promise<void> {
+    this.counted(records, maxTs);
+    await this.advanceWatermark();
+    const turn = yieldIfDue();
+    if (turn) await turn;
   }
 
   /** Writes a batch of vector records (their ts are already set), as one frame where the routing allows. */
   async emitBatch(batch: VectorRows): Promise<void> {
     if (this.signal.aborted || batch.count === 0) return;
     await this.writer.writeBatchAsync(batch);
-    this.sent(batch);
-    await this.advanceWatermark();
-    const turn = yieldIfDue();
-    if (turn) await turn;
+    await this.afterBatch(batch.count, batch.maxTs);
   }
 
   /**
@@ -375,11 +384,7 @@ export class SourceDriver {
     }
     const ts = Date.now();
     await this.writer.writePackedAsync(values, ts);
-    this.records += values.count;
-    if (ts > this.maxTs) this.maxTs = ts;
-    await this.advanceWatermark();
-    const turn = yieldIfDue();
-    if (turn) await turn;
+    await this.afterBatch(values.count, ts);
   }
 
   private async pumpRing(ring: import('../../ring/index.js').SharedRing): Promise<void> {

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hasProtoKey, withoutNegativeZero } from './helpers/values.js';
 import { ValueBatchBuilder, ValueBatchReader } from '../src/codec/index.js';
-import { decodeValue, encodeValue, packValue, unpackValue } from '../src/codec/values/index.js';
+import { decodeValue, encodeValue, packValue, packValues, unpackValue } from '../src/codec/values/index.js';
 import { packAsciiStrings, unpackAsciiStrings } from '../src/codec/values/ascii-strings.js';
 
 
@@ -17,6 +17,7 @@ describe('the value codec (src/codec/values)', () => {
       fc.property(fc.array(cloneable, { maxLength: 20 }), (values) => {
         for (const value of values) expect(decodeValue(encodeValue(value))).toEqual(value);
         expect(unpackValue(packValue(values, 'a batch').slice())).toEqual(values);
+        expect(unpackValue(packValues(values, 'a batch').slice())).toEqual(values);
       }),
       { numRuns: 300 },
     );
@@ -51,6 +52,7 @@ describe('the value codec (src/codec/values)', () => {
   it("refuses an object with an own '__proto__' property rather than rename it (its decoder would)", () => {
     const parsed = JSON.parse('{"__proto__": 1, "a": [{"__proto__": {}}]}');
     expect(() => packValue([parsed], 'a batch')).toThrow(expect.objectContaining({ code: 'ERR_NOT_SERIALIZABLE' }));
+    expect(() => packValues([parsed], 'a batch')).toThrow(expect.objectContaining({ code: 'ERR_NOT_SERIALIZABLE' }));
     expect(() => packValue(new Map([[1, { nested: parsed.a[0] }]]), 'a batch')).toThrow(expect.objectContaining({ code: 'ERR_NOT_SERIALIZABLE' }));
   });
 
@@ -58,7 +60,29 @@ describe('the value codec (src/codec/values)', () => {
     for (const bad of [() => 1, Symbol('s'), { f() {} }, new WeakMap(), new WeakSet(), Promise.resolve(1), [1, () => 2]]) {
       expect(() => encodeValue(bad)).toThrow(expect.objectContaining({ code: 'ERR_NOT_SERIALIZABLE' }));
       expect(() => packValue([bad], 'a batch')).toThrow(expect.objectContaining({ code: 'ERR_NOT_SERIALIZABLE' }));
+      expect(() => packValues([{ ok: 1 }, { bad }], 'a batch')).toThrow(expect.objectContaining({ code: 'ERR_NOT_SERIALIZABLE' }));
     }
+  });
+
+  it('encodes a batch as structured clone takes each value: sharing within a value is kept', () => {
+    const flat = [{ i: 1, user: 'u', tags: ['a'] }, { i: 2, nested: { deep: [1, 'x', null] } }, 'text', 7];
+    // Values that hold each object once take the path without reference tracking: the same bytes.
+    expect(Buffer.from(packValues(flat, 'b')).equals(Buffer.from(packValue(flat, 'b')))).toBe(true);
+    const tags = ['t'];
+    const withinOne = { a: tags, b: tags };
+    const cyclic: Record<string, unknown> = { n: 1 };
+    cyclic.self = cyclic;
+    const deep = { a: { b: { c: { d: { shared: tags, again: tags } } } } };
+    const back = unpackValue(packValues([withinOne, cyclic, deep], 'b').slice()) as [typeof withinOne, typeof cyclic, typeof deep];
+    expect(back[0].a).toBe(back[0].b);
+    expect(back[1].self).toBe(back[1]);
+    expect(back[2].a.b.c.d.shared).toBe(back[2].a.b.c.d.again);
+    // Sharing between values is not promised: on the untracked path one object sent twice arrives as two.
+    const same = { k: [1] };
+    const [x, y] = unpackValue(packValues([same, same], 'b').slice()) as [typeof same, typeof same];
+    expect(x).toEqual(same);
+    expect(x).not.toBe(y);
+    expect(x.k).not.toBe(y.k);
   });
 });
 

@@ -5,7 +5,7 @@ import { regionOf, type Region } from './memory.js';
 import { alignUp, lengthPrefixAt, placeVector, TableHead } from './table-head.js';
 import { UnserializableValueError } from './errors.js';
 import { asciiStringsText, isAsciiStrings, packAsciiStrings, unpackAsciiStrings, type PackedStrings } from './values/ascii-strings.js';
-import { packValue, unpackValue } from './values/structured.js';
+import { packValue, packValues, unpackValue } from './values/structured.js';
 
 /*
  * A ValueBatch frame (schema/records.fbs): many records of any shape, in order, as one FlatBuffer:
@@ -102,7 +102,7 @@ export class ValueBatchBuilder {
    */
   encode(start = 0, end = this.values.length): number {
     const values = start === 0 && end === this.values.length ? this.values : this.values.slice(start, end);
-    this.encoded = packAsciiStrings(values) ?? packValue(values, 'a record');
+    this.encoded = packAsciiStrings(values) ?? packValues(values, 'a record');
     this.encodedOrigins = this.withOrigins;
     this.start = start;
     this.end = end;

@@ -6,7 +6,7 @@
  *   frame) and `PayloadDecoder`. Small values of the common kinds take a hand-written fast path;
  *   the rest the structured-clone codec.
  * - Many values (a ValueBatch frame's column): one structured-codec message for the whole batch
- *   (`packValue` of the array), built by codec/value-batch.ts.
+ *   (`packValues`), built by codec/value-batch.ts.
  *
  * Both round-trip what structured clone does (cycles and shared references, Map, Set, Date,
  * RegExp, Error, BigInt, typed arrays, undefined vs null, NaN), except that -0 arrives as 0 and a
@@ -16,7 +16,7 @@
 import { PayloadDecoder, PayloadEncoder, payloadDecoder, payloadEncoder } from './v8-subset.js';
 
 export { PayloadEncoder, PayloadDecoder, payloadEncoder, payloadDecoder, encodeStructured } from './v8-subset.js';
-export { packValue, unpackValue } from './structured.js';
+export { packValue, packValues, unpackValue } from './structured.js';
 
 /** A value's bytes, owned by the caller. Throws UnserializableValueError. */
 export function encodeValue(value: unknown, what = 'the value'): Uint8Array {

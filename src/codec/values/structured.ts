@@ -60,6 +60,9 @@ const options = {
 };
 
 const packr = new Packr(options);
+// The same format without reference tracking (the structured-clone option's only addition to
+// moreTypes): for values that provably hold no object twice, where tracking costs ~40% of encoding.
+const untrackedPackr = new Packr({ ...options, structuredClone: false, moreTypes: true });
 const unpackr = new Unpackr({ structuredClone: true, useRecords: true });
 
 /**
@@ -72,6 +75,66 @@ export function packValue(value: unknown, what: string): Uint8Array {
   } catch (error) {
     throw new UnserializableValueError(what, error);
   }
+}
+
+/**
+ * Encodes a batch's values as one message (an array). Each value is taken as structured clone
+ * takes one value: references shared within a value (and cycles) are kept. Sharing between values
+ * is not promised (two values that are one object may arrive as one or as two; records are
+ * separate messages). Values made of primitives, plain objects and arrays, a few levels deep with
+ * each object met once, need no reference tracking and are encoded without it, into the same
+ * bytes. Same contract as `packValue`.
+ */
+export function packValues(values: readonly unknown[], what: string): Uint8Array {
+  try {
+    return (eachHoldsEachObjectOnce(values) ? untrackedPackr : packr).pack(values);
+  } catch (error) {
+    throw new UnserializableValueError(what, error);
+  }
+}
+
+/** The objects a value may hold for the quick check below; deeper or larger values take the tracking path. */
+const CHECKED_OBJECTS = 8;
+const CHECKED_DEPTH = 3;
+// The objects met so far in the value being checked (a fixed array and a count: resizing an
+// array per value cost three times the walk).
+const met: object[] = new Array<object>(CHECKED_OBJECTS);
+let metCount = 0;
+
+/**
+ * True when every value is a primitive, or plain objects and arrays (at most CHECKED_DEPTH levels,
+ * CHECKED_OBJECTS objects) of primitives in which no object appears twice: nothing for reference
+ * tracking to find. Any other object (Map, Date, typed array, a class instance) answers false.
+ */
+function eachHoldsEachObjectOnce(values: readonly unknown[]): boolean {
+  let once = true;
+  for (let i = 0; once && i < values.length; i++) {
+    const value = values[i];
+    if (typeof value !== 'object' || value === null) continue;
+    metCount = 0;
+    once = walk(value, 0);
+  }
+  met.fill(undefined as unknown as object); // holds no value past the check
+  return once;
+}
+
+function walk(object: object, depth: number): boolean {
+  if (depth === CHECKED_DEPTH || metCount === CHECKED_OBJECTS) return false;
+  for (let i = 0; i < metCount; i++) if (met[i] === object) return false;
+  met[metCount++] = object;
+  if (Array.isArray(object)) {
+    for (let i = 0; i < object.length; i++) {
+      const item: unknown = object[i];
+      if (typeof item === 'object' && item !== null && !walk(item, depth + 1)) return false;
+    }
+    return true;
+  }
+  if (Object.getPrototypeOf(object) !== Object.prototype) return false;
+  for (const key in object) {
+    const item: unknown = (object as Record<string, unknown>)[key];
+    if (typeof item === 'object' && item !== null && !walk(item, depth + 1)) return false;
+  }
+  return true;
 }
 
 /**

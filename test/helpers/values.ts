@@ -1,7 +1,7 @@
 // What the value codec (src/codec/values) gives back differs from structured clone in two ways
-// that tests account for: -0 arrives as 0, and an object with an own `__proto__` property is refused.
+// that tests account for: -0 as a number arrives as 0 (in a typed array it is bytes, and kept), and an object with an own `__proto__` property is refused.
 
-/** `value` with every -0 (also boxed, and in float arrays) made 0; the rest as it is. */
+/** `value` with every -0 number (also boxed) made 0; typed arrays, whose bytes travel as they are, and the rest as it is. */
 export function withoutNegativeZero(value: unknown): unknown {
   if (Object.is(value, -0)) return 0;
   if (value instanceof Number && Object.is(value.valueOf(), -0)) return new Number(0);
@@ -12,7 +12,6 @@ export function withoutNegativeZero(value: unknown): unknown {
   }
   if (value instanceof Map) return new Map([...value].map(([k, v]) => [withoutNegativeZero(k), withoutNegativeZero(v)]));
   if (value instanceof Set) return new Set([...value].map(withoutNegativeZero));
-  if (value instanceof Float32Array || value instanceof Float64Array) return value.map((x) => (Object.is(x, -0) ? 0 : x));
   if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) Object.defineProperty(out, k, { value: withoutNegativeZero(v), enumerable: true, writable: true, configurable: true });

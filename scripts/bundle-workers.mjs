@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { workerEntryPoints, BUNDLED_WORKER_DIR } = await import(path.join(root, 'dist/src/pool/worker-files.js'));
+const { workerEntryPoints, workerScriptEntry, BUNDLED_WORKER_DIR, WORKER_SCRIPT_FILE, WORKER_SCRIPT_URL } = await import(path.join(root, 'dist/src/pool/worker-files.js'));
 const outdir = fileURLToPath(BUNDLED_WORKER_DIR);
 rmSync(outdir, { recursive: true, force: true }); // no chunk of an earlier build stays behind
 mkdirSync(outdir, { recursive: true });
@@ -37,3 +37,30 @@ await build({
     js: "import { createRequire as __ringflowCreateRequire } from 'node:module'; let __ringflowRequire; const require = (id) => (__ringflowRequire ??= __ringflowCreateRequire(import.meta.url))(id);",
   },
 });
+
+// The same entries as one classic script, which the bootstrap loads with V8's code cache (see
+// workers/bootstrap.mjs): a worker's start then compiles almost nothing.
+await build({
+  absWorkingDir: root,
+  stdin: { contents: workerScriptEntry(workerEntryPoints()), resolveDir: root, sourcefile: 'worker-script-entry.js' },
+  outfile: path.join(outdir, WORKER_SCRIPT_FILE),
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  logLevel: 'warning',
+  external: ['tsx', 'tsx/*'],
+  define: { 'import.meta.url': WORKER_SCRIPT_URL },
+});
+
+// One worker start writes the script's code cache now, so that a build's first run starts its
+// workers from it too (a Node with other V8 flags writes its own at its first start).
+{
+  const { Worker } = await import('node:worker_threads');
+  const { pathToFileURL } = await import('node:url');
+  const worker = new Worker(new URL('bootstrap.mjs', BUNDLED_WORKER_DIR), { workerData: { __ringflowEntry: pathToFileURL(path.join(outdir, 'task-runner.mjs')).href } });
+  await new Promise((resolve, reject) => {
+    worker.once('error', reject);
+    worker.once('exit', resolve);
+  });
+}

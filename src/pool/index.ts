@@ -1,6 +1,6 @@
 export { spawnWorker, bootstrapData, BOOTSTRAP_URL } from './spawn.js';
 export { WorkerPool, WorkerThreadError } from './worker-pool.js';
-export { setWorkerDirectory, workerDirectory, workerModule, resolveWorkerModule, unpackedAsarPath, WORKER_DIR_ENV, workerEntryPoints } from './worker-files.js';
+export { setWorkerDirectory, workerDirectory, workerModule, resolveWorkerModule, unpackedAsarPath, WORKER_DIR_ENV, workerEntryPoints, workerScriptEntry, WORKER_SCRIPT_FILE, WORKER_SCRIPT_URL } from './worker-files.js';
 export type { WorkerPoolOptions } from './worker-pool.js';
 export { TaskLoadError, resolveTaskFunction } from './task.js';
 export type { TaskSpec } from './task.js';

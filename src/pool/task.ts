@@ -15,6 +15,17 @@ export class TaskLoadError extends RingflowError {
 }
 
 const modules = new Map<string, Promise<Record<string, unknown>>>();
+
+/**
+ * Set by workers/bootstrap.mjs when it runs ringflow's worker entries as one classic script (for
+ * V8's code cache): the entries' namespaces by URL, and an import() of its own (a vm script has
+ * none without an experimental flag). Unset when the entries are ES modules.
+ */
+const PRELOADED = Symbol.for('ringflow.preloadedEntries');
+const IMPORT_HOOK = Symbol.for('ringflow.import');
+type Hooks = { [PRELOADED]?: Map<string, Record<string, unknown>>; [IMPORT_HOOK]?: (specifier: string) => Promise<unknown> };
+const hooks = globalThis as Hooks;
+const importSpecifier = (specifier: string): Promise<unknown> => hooks[IMPORT_HOOK]?.(specifier) ?? import(specifier);
 let tsxRegistered = false;
 
 /** Imports `moduleUrl` (TypeScript too, through tsx when present) and returns its export `name`. */
@@ -39,14 +50,16 @@ export async function resolveTaskFunction(moduleUrl: string, name: string): Prom
 }
 
 async function importModule(moduleUrl: string): Promise<Record<string, unknown>> {
+  const preloaded = hooks[PRELOADED]?.get(moduleUrl);
+  if (preloaded) return preloaded;
   if (!tsxRegistered && /\.[mc]?tsx?$/.test(new URL(moduleUrl).pathname)) {
     try {
-      const { register } = await import('tsx/esm/api');
+      const { register } = (await importSpecifier('tsx/esm/api')) as typeof import('tsx/esm/api');
       register();
       tsxRegistered = true;
     } catch (cause) {
       throw new TaskLoadError(`${moduleUrl} is TypeScript; install 'tsx' to load it without a build step`, { cause });
     }
   }
-  return (await import(moduleUrl)) as Record<string, unknown>;
+  return (await importSpecifier(moduleUrl)) as Record<string, unknown>;
 }

@@ -44,6 +44,25 @@ export function workerEntryPoints(): Record<string, string> {
   };
 }
 
+/**
+ * The classic script workers/bootstrap.mjs runs instead of the ES module entries when it lies
+ * beside them: every entry but the bootstrap in one CommonJS bundle, which V8 can load from a code
+ * cache (Node 20 caches scripts, not ES modules). Build it with `workerScriptEntry(entries)` as
+ * esbuild's stdin, `format: 'cjs'`, and `define: { 'import.meta.url': WORKER_SCRIPT_URL }`.
+ */
+export const WORKER_SCRIPT_FILE = 'worker-script.cjs';
+/** The name the worker script's code reads its own file URL from (bound by the bootstrap). */
+export const WORKER_SCRIPT_URL = '__ringflowScriptUrl';
+
+/** The worker script's entry module: each entry's namespace under its file name (`stage.mjs`, ...). */
+export function workerScriptEntry(entries: Record<string, string> = workerEntryPoints()): string {
+  const named = Object.entries(entries).filter(([name]) => name !== 'bootstrap');
+  return [
+    ...named.map(([, path], i) => `import * as entry${i} from ${JSON.stringify(path)};`),
+    `export const entries = { ${named.map(([name], i) => `${JSON.stringify(`${name}.mjs`)}: entry${i}`).join(', ')} };`,
+  ].join('\n');
+}
+
 let directory: string | undefined;
 let fromEnvironmentRead = false;
 /** Default module URL (href) → file name in the worker directory. */

@@ -1,4 +1,4 @@
-import { build } from 'esbuild';
+import { build, type BuildOptions } from 'esbuild';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,7 +29,7 @@ describe('the worker script with its code cache', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ringflow-script-'));
-    const common = { absWorkingDir: ROOT, bundle: true, platform: 'node', target: 'node20', logLevel: 'silent', external: ['tsx', 'tsx/*'] } as const;
+    const common: BuildOptions = { absWorkingDir: ROOT, bundle: true, platform: 'node', target: 'node20', logLevel: 'silent', external: ['tsx', 'tsx/*'] };
     await build({
       ...common,
       format: 'esm',

@@ -1,5 +1,7 @@
 /** How connector messages turn into records and back: JSON, raw bytes, or MessagePack (msgpackr). */
-import { Packr } from 'msgpackr';
+// 'msgpackr/pack' (its plain index in Node), as src/codec uses: the package root would load the native
+// msgpackr-extract and install it as the string decoder of every Unpackr in the process, the core's too.
+import { Packr } from 'msgpackr/pack';
 import { InvalidArgumentError } from '../errors.js';
 
 export type MessageFormat = 'json' | 'bytes' | 'msgpack';

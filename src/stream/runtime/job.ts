@@ -552,6 +552,7 @@ export class Job {
       partition: partitionName(vertex, instance),
       store: state.store,
       checkpoint: state.checkpoint,
+      finalCheckpoint: state.checkpointing !== undefined,
     };
   }
 

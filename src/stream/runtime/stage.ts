@@ -235,7 +235,8 @@ export async function runStage(task: StageTask): Promise<StageReport> {
   }
   if (state) {
     await state.settle();
-    report.tables = state.finalChanges();
+    // Cloning 1 M entries to the main thread took ~1 s of a 1 M-order job: sent only when no checkpoint holds them.
+    if (!task.state!.finalCheckpoint) report.tables = state.finalChanges();
     await state.close();
   }
   output.end();

@@ -68,7 +68,7 @@ export class StatefulRun {
   current: Job;
   committed: CommittedCheckpoint | undefined;
   readonly stats: CheckpointStats = { count: 0, lastId: 0, lastDurationMs: 0, lastBytes: 0, restarts: 0, tableEntries: {} };
-  /** The keyed stage's tables at a graceful end (every entry). */
+  /** The keyed stage's tables at a graceful end (every entry), in a job without checkpoints (with them, the final checkpoint holds them). */
   finalTables: PartitionChanges[] | undefined;
   private nextId: number;
   private stopped = false;
@@ -118,7 +118,7 @@ export class StatefulRun {
       const job = this.current;
       try {
         const result = await this.runAttempt(job);
-        this.finalTables = job.finalTables;
+        this.finalTables = this.options.store ? undefined : job.finalTables;
         return this.addUp(result, true);
       } catch (error) {
         // A commit under way when the attempt died finishes first: the rollback goes to it.

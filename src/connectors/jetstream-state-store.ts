@@ -38,6 +38,7 @@ import {
   StateAppMismatchError,
   StateCorruptionError,
   StateIOError,
+  SegmentFill,
   checkMaxParallelism,
   checkStoredApp,
   checkpointToCommit,
@@ -72,9 +73,9 @@ export interface JetStreamStateStoreOptions {
   replicas?: number;
   /** Bytes per message at most; default and ceiling: the server's max_payload less 4 KiB for headers. */
   chunkBytes?: number;
-  /** Start a new segment once the deltas exceed this times its snapshot ... Default 1. */
+  /** Start a new segment once the current one holds more than this times its live entries in dead ones (see SegmentFill) ... Default 1. */
   compactRatio?: number;
-  /** ... and this many bytes. Default 4 MiB. */
+  /** ... and its deltas exceed this many bytes. Default 4 MiB. */
   compactMinBytes?: number;
   /** Entries per frame. Default 4096. */
   batchEntries?: number;
@@ -530,8 +531,7 @@ function endOf(m: StoredMsg): number {
 interface OpenSegment {
   readonly file: string;
   length: number;
-  readonly snapshotBytes: number;
-  deltaBytes: number;
+  readonly fill: SegmentFill;
 }
 
 /** One partition's writer: appends a section per checkpoint to its current segment's subject, or starts a new one. */
@@ -546,9 +546,9 @@ class JetStreamSegmentWriter implements PartitionWriter {
     if (!PARTITION.test(partition)) throw new InvalidArgumentError(`a partition name is 1-100 characters of A-Z a-z 0-9 _ . -, got ${JSON.stringify(partition)}`);
   }
 
-  get wantsFull(): boolean {
+  wantsFull(liveEntries: number): boolean {
     const s = this.segment;
-    return !s || s.deltaBytes > Math.max(s.snapshotBytes * this.store.compactRatio, this.store.compactMinBytes);
+    return !s || s.fill.compactionDue(liveEntries, this.store.compactRatio, this.store.compactMinBytes);
   }
 
   write(changes: PartitionChanges): Promise<PartitionExtent> {
@@ -572,7 +572,7 @@ class JetStreamSegmentWriter implements PartitionWriter {
     let segment = this.segment;
     if (changes.full) {
       const file = `${this.partition.replaceAll('.', '~')}-${String(id).padStart(10, '0')}-${store.nonce}`;
-      segment = { file, length: 0, snapshotBytes: bytes.length, deltaBytes: 0 };
+      segment = { file, length: 0, fill: new SegmentFill(changes) };
     }
     const s = segment!;
     const subject = store.segmentSubject(s.file);
@@ -605,7 +605,7 @@ class JetStreamSegmentWriter implements PartitionWriter {
       throw new StateIOError(`cannot write checkpoint ${id} of partition ${this.partition} to ${store.where(s.file)}`, error);
     }
     s.length += bytes.length;
-    if (!changes.full) s.deltaBytes += bytes.length;
+    if (!changes.full) s.fill.addDelta(changes, bytes.length);
     this.segment = s;
     return { partition: this.partition, file: s.file, length: s.length, keyGroups: { start: changes.keyGroups.start, end: changes.keyGroups.end }, checkpointId: id };
   }

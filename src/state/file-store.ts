@@ -6,6 +6,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { StoredTableDeclaration } from './declarations.js';
 import { StateAppMismatchError, StateCorruptionError, StateDiskFullError, StateIOError } from './errors.js';
 import { checkMaxParallelism, type KeyGroupRange } from './key-groups.js';
+import { SegmentFill } from './compaction.js';
 import { checkStoredApp, checkpointToCommit } from './manifest.js';
 import { encodeSection, replaySegment } from './segment-codec.js';
 import { readFrame } from './segment-format.js';
@@ -33,9 +34,9 @@ export interface FileStateStoreOptions {
   /** The folder holding every app's state; this app's is `<stateDir>/<appId>/`. */
   readonly stateDir: string;
   readonly appId: string;
-  /** Start a new segment with a full snapshot once the deltas appended to the current one exceed this times its snapshot. Default 1. */
+  /** Start a new segment with a full snapshot once the current one holds more than this times its live entries in dead ones (overwritten or deleted; see SegmentFill). Default 1. */
   readonly compactRatio?: number;
-  /** ... and exceed this many bytes. Default 4 MiB. */
+  /** ... and its deltas exceed this many bytes. Default 4 MiB. */
   readonly compactMinBytes?: number;
   /** Entries per frame. Default 4096. */
   readonly batchEntries?: number;
@@ -358,8 +359,7 @@ interface OpenSegment {
   readonly name: string;
   readonly handle: FileHandle;
   length: number;
-  readonly snapshotBytes: number;
-  deltaBytes: number;
+  readonly fill: SegmentFill;
 }
 
 /** One partition's writer: appends a section per checkpoint to its current segment, or starts a new one. */
@@ -374,9 +374,9 @@ class FileSegmentWriter implements PartitionWriter {
     if (!/^[A-Za-z0-9_.-]{1,100}$/.test(partition)) throw new InvalidArgumentError(`a partition name is 1-100 characters of A-Z a-z 0-9 _ . -, got ${JSON.stringify(partition)}`);
   }
 
-  get wantsFull(): boolean {
+  wantsFull(liveEntries: number): boolean {
     const s = this.segment;
-    return !s || s.deltaBytes > Math.max(s.snapshotBytes * this.store.compactRatio, this.store.compactMinBytes);
+    return !s || s.fill.compactionDue(liveEntries, this.store.compactRatio, this.store.compactMinBytes);
   }
 
   write(changes: PartitionChanges): Promise<PartitionExtent> {
@@ -415,7 +415,7 @@ class FileSegmentWriter implements PartitionWriter {
         throw e;
       });
       const previous = this.segment;
-      this.segment = { name, handle, length: bytes.length, snapshotBytes: bytes.length, deltaBytes: 0 };
+      this.segment = { name, handle, length: bytes.length, fill: new SegmentFill(changes) };
       await previous?.handle.close().catch(() => {});
     } else {
       const s = this.segment!;
@@ -429,7 +429,7 @@ class FileSegmentWriter implements PartitionWriter {
         throw ioError(file, 'cannot append to the changelog', e);
       }
       s.length += bytes.length;
-      s.deltaBytes += bytes.length;
+      s.fill.addDelta(changes, bytes.length);
     }
     const s = this.segment!;
     return { partition: this.partition, file: s.name, length: s.length, keyGroups: { start: changes.keyGroups.start, end: changes.keyGroups.end }, checkpointId: id };

@@ -60,6 +60,7 @@ export type { Relativity, WindowRange, WindowCloseHandler } from './windowed-tab
 export { StatePartition } from './partition.js';
 export type { AnyTable, StatePartitionOptions } from './partition.js';
 export { FileStateStore, MANIFEST_FILE } from './file-store.js';
+export { SegmentFill } from './compaction.js';
 export type { FileStateStoreOptions, StateFileSystem } from './file-store.js';
 export type {
   StateStore,

@@ -125,7 +125,7 @@ export class StatePartition {
    * and writes them durably; the extent goes to the coordinator, which commits the checkpoint.
    */
   checkpoint(checkpointId: number, writer: PartitionWriter): Promise<PartitionExtent> {
-    const changes = this.takeChanges(checkpointId, writer.wantsFull || this.mustWriteFull);
+    const changes = this.takeChanges(checkpointId, this.mustWriteFull || writer.wantsFull(this.liveEntries()));
     // Taking the changes emptied the dirty sets: if they do not reach the store, only a full snapshot is whole again.
     this.mustWriteFull = true;
     let written: Promise<PartitionExtent>;
@@ -138,6 +138,12 @@ export class StatePartition {
       this.mustWriteFull = false;
       return extent;
     });
+  }
+
+  private liveEntries(): number {
+    let n = 0;
+    for (const t of this.tables.values()) n += t.entryCount;
+    return n;
   }
 
   /** Entries per table (a windowed table counts one per key and live window). */

@@ -91,8 +91,8 @@ export interface RestoreStats {
 }
 
 export interface PartitionWriter {
-  /** True when the next write must be a full snapshot (no segment yet, or compaction is due). */
-  readonly wantsFull: boolean;
+  /** True when the next write must be a full snapshot (no segment yet, or compaction is due: see SegmentFill); `liveEntries`: the partition's entries now. */
+  wantsFull(liveEntries: number): boolean;
   /**
    * Writes the changes durably (fsync) and says where they are; not visible to recovery until a
    * commit names the extent. The values are encoded before this returns its promise, so the

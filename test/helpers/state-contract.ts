@@ -9,7 +9,7 @@ export { applyStep, declarations, dump };
 /** One place stores of the kind under test keep their state (a stateDir, a bucket). */
 export interface StoreLocation {
   /** A store of app `appId` here; `options` are the store's tuning options (compactMinBytes, batchEntries). */
-  store(appId: string, options?: { compactMinBytes?: number; batchEntries?: number }): StateStore;
+  store(appId: string, options?: { compactMinBytes?: number; compactRatio?: number; batchEntries?: number }): StateStore;
   /** A store for app `appId` that finds what app 'shop' stored here (a copied folder, the same bucket). */
   storeOfAnotherApp(appId: string): Promise<StateStore>;
   /** The checkpoint ids of the segments stored now. */
@@ -35,7 +35,7 @@ export function stateStoreContract(kind: StoreKind, timeoutMs = 60_000): void {
     cleanups.push(() => l.remove());
     return l;
   }
-  async function openStage(at: StoreLocation, parallelism: number, options: { compactMinBytes?: number; batchEntries?: number } = {}) {
+  async function openStage(at: StoreLocation, parallelism: number, options: { compactMinBytes?: number; compactRatio?: number; batchEntries?: number } = {}) {
     const store = at.store('shop', options);
     const opened = await store.open(appSpec('shop', declarations()));
     const stage = new Stage(store, declarations(), parallelism);
@@ -46,7 +46,7 @@ export function stateStoreContract(kind: StoreKind, timeoutMs = 60_000): void {
   describe(`StateStore contract: ${kind.name}`, () => {
     it('round-trips tables, windowed tables and sources through checkpoints (deltas, then compaction)', async () => {
       const at = await location();
-      const { store, stage, opened } = await openStage(at, 2, { compactMinBytes: 20_000 });
+      const { store, stage, opened } = await openStage(at, 2, { compactMinBytes: 20_000, compactRatio: 0.25 });
       expect(opened.checkpoint).toBeUndefined();
       const snapshots: Array<ReturnType<typeof dump>> = [];
       for (let id = 1; id <= 12; id++) {

@@ -1,7 +1,7 @@
 import type { PartitionChanges } from './store.js';
 
 /** Entries a checkpoint writes: every put and delete of every table. */
-export function entriesOf(changes: PartitionChanges): number {
+function entriesOf(changes: PartitionChanges): number {
   let n = 0;
   for (const t of changes.tables) for (const g of t.groups) n += g.putKeys.length + g.deleteKeys.length;
   return n;

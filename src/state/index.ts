@@ -60,7 +60,6 @@ export type { Relativity, WindowRange, WindowCloseHandler } from './windowed-tab
 export { StatePartition } from './partition.js';
 export type { AnyTable, StatePartitionOptions } from './partition.js';
 export { FileStateStore, MANIFEST_FILE } from './file-store.js';
-export { SegmentFill } from './compaction.js';
 export type { FileStateStoreOptions, StateFileSystem } from './file-store.js';
 export type {
   StateStore,
@@ -81,6 +80,7 @@ export { encodeStateValue, decodeStateValue } from './value-codec.js';
 // For StateStore implementations (the JetStream store in connectors/): the segment bytes and the manifest rules every store shares.
 export { encodeSection, encodeSectionBody, encodeSegmentHeader, replaySegment, checkCheckpointId } from './segment-codec.js';
 export { checkStoredApp, checkpointToCommit } from './manifest.js';
+export { SegmentFill } from './compaction.js';
 export type { StoredApp } from './manifest.js';
 export {
   TableKeyOwnershipError,

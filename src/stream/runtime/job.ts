@@ -552,7 +552,6 @@ export class Job {
       partition: partitionName(vertex, instance),
       store: state.store,
       checkpoint: state.checkpoint,
-      finalCheckpoint: state.checkpointing !== undefined,
     };
   }
 

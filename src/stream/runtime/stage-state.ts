@@ -34,11 +34,6 @@ export interface StageStateTask {
   store?: { stateDir: string; appId: string } | { module: string; export: string; options: unknown };
   /** The checkpoint to restore (the last committed one), if any. */
   checkpoint?: CommittedCheckpoint;
-  /**
-   * The job takes checkpoints, so a graceful end commits a final one holding every entry: the
-   * instance then sends no copy of its tables back (env.tables reads that checkpoint when asked).
-   */
-  finalCheckpoint: boolean;
 }
 
 /** ctx.table() in an operator of a stage that holds no tables (not keyed by keyBy, or not the keyed stage). */

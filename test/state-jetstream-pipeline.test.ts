@@ -38,10 +38,21 @@ function linearTotals(items: readonly Order[]): Record<string, number> {
 
 const sorted = (totals: Record<string, number>) => Object.fromEntries(Object.entries(totals).sort(([a], [b]) => (a < b ? -1 : 1)));
 
-async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<void> {
+/** Thrown by a check that knows waiting longer cannot help. */
+class GiveUp extends Error {}
+
+/** Polls `check` (a GiveUp fails at once; any other rejection, e.g. a lookup, counts as not yet). */
+async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number, describe?: () => Promise<string>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!(await Promise.resolve().then(check).catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+  for (;;) {
+    let done = false;
+    try {
+      done = await check();
+    } catch (error) {
+      if (error instanceof GiveUp) throw error;
+    }
+    if (done) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${describe ? `: ${await describe().catch((e: Error) => e.message)}` : ''}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -128,7 +139,11 @@ describe.skipIf(!available)('tables in JetStream through a pipeline (real nats-s
     const first = spawnJob(['stream', server.url, 'ordstate', 'ORD', 'totals']);
     try {
       // Acks come only with commits: an ack floor past a third means checkpoints covered that much.
-      await until('a third acked', async () => (await ackFloor()) >= n / 3, 60_000 * SCALE);
+      // A job that died, or a floor that stalls, says so (this wait once timed out in CI, unexplained).
+      await until('a third acked', async () => {
+        if (first.child.exitCode !== null) throw new GiveUp(`the first job exited with ${first.child.exitCode} before a third was acked:\n${first.output()}`);
+        return (await ackFloor()) >= n / 3;
+      }, 60_000 * SCALE, async () => JSON.stringify((({ delivered, ack_floor, num_ack_pending, num_pending, num_redelivered }) => ({ delivered, ack_floor, num_ack_pending, num_pending, num_redelivered }))(await jsm.consumers.info('ORD', 'totals'))));
       first.child.kill('SIGKILL');
       await first.exited;
     } finally {

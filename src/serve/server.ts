@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { InvalidArgumentError } from '../errors.js';
 import type { JobResult, OperatorFailure, StreamEnvironment } from '../stream/index.js';
@@ -328,17 +328,36 @@ function buildApp(
 
   const bodyOf = (request: FastifyRequest): unknown => (request.body === undefined ? new Uint8Array(0) : request.body);
 
+  /**
+   * The sync requests waiting for their answer on each connection. One 'close' listener per
+   * connection, not one per request: a keep-alive connection carries thousands of requests, and
+   * adding and removing a listener each time was ~1% of the main thread at full load.
+   */
+  const waitingOn = new WeakMap<Socket, InFlight[]>();
+  const clientGone = (): Outcome => ({ ok: false, error: new ServeError(499, 'ERR_CLIENT_CLOSED', 'the client closed the connection') });
+
   /** Waits for the request's outcome and answers with it (no promise: the registry calls back). */
   const answer = (inFlight: InFlight, id: string, reply: FastifyReply): void => {
+    const socket = reply.raw.socket;
+    // A client gone before its answer: the request ends now, its late records are dropped.
+    if (socket === null || socket.destroyed) return registry.end(inFlight, clientGone());
+    let waiting = waitingOn.get(socket);
+    if (waiting === undefined) {
+      const list: InFlight[] = (waiting = []);
+      waitingOn.set(socket, list);
+      socket.once('close', () => {
+        for (const request of list.splice(0)) registry.end(request, clientGone());
+      });
+    }
+    waiting.push(inFlight);
     inFlight.onEnd = (outcome) => {
+      const at = waiting.indexOf(inFlight);
+      if (at >= 0) waiting.splice(at, 1);
+      if (socket.destroyed) return;
       reply.header(idHeader, id);
       if (!outcome.ok) sendError(reply, outcome.error);
       else sendJson(reply, 200, outcome.results);
     };
-    // A client gone before its answer: the request ends now, its late records are dropped.
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) registry.end(inFlight, { ok: false, error: new ServeError(499, 'ERR_CLIENT_CLOSED', 'the client closed the connection') });
-    });
   };
 
   // Not an async handler: fastify waits for reply.send, which the registry's callback makes.

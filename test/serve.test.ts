@@ -101,6 +101,53 @@ describe('serve: results', () => {
   });
 });
 
+describe('serve: HTTP edges', () => {
+  let server: Server;
+  beforeAll(async () => {
+    // What reaches the pipeline, described: the body's type, and its bytes or value.
+    server = await start((requests) =>
+      requests.map((b: unknown) => (b instanceof Uint8Array ? { bytes: Array.from(b) } : { json: b })),
+    { maxBodyBytes: 64 });
+  });
+  afterAll(() => server.close());
+
+  it('a body of another content type (or none) arrives as its bytes', async () => {
+    const bytes = await call(server, '/v1/process/sync', { method: 'POST', body: Buffer.from([1, 2, 250]), headers: { 'content-type': 'application/octet-stream' } });
+    expect([bytes.status, bytes.json]).toEqual([200, [{ bytes: [1, 2, 250] }]]);
+    const none = await call(server, '/v1/process/sync', { method: 'POST' });
+    expect([none.status, none.json]).toEqual([200, [{ bytes: [] }]]);
+    const vendorJson = await call(server, '/v1/process/sync', { body: '{"a":1}', headers: { 'content-type': 'application/vnd.api+json; charset=utf-8' } });
+    expect(vendorJson.json).toEqual([{ json: { a: 1 } }]);
+  });
+
+  it('an empty JSON body is 400 ERR_BAD_JSON', async () => {
+    const r = await call(server, '/v1/process/sync', { method: 'POST', body: '', headers: { 'content-type': 'application/json' } });
+    expect([r.status, r.json.error.code]).toEqual([400, 'ERR_BAD_JSON']);
+  });
+
+  it('413 when a chunked body (no Content-Length) grows past maxBodyBytes, and the connection ends', async () => {
+    const r = await new Promise<Reply>((resolve, reject) => {
+      const req = http.request(`${server.url}/v1/process/sync`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text, json: JSON.parse(text) }));
+      });
+      req.on('error', reject);
+      req.write('{"pad":"');
+      req.write('x'.repeat(100));
+      req.end('"}');
+    });
+    expect([r.status, r.json.error.code, r.headers.connection]).toEqual([413, 'ERR_BODY_TOO_LARGE', 'close']);
+  });
+
+  it('a known path with the wrong method is 404; GET routes answer HEAD', async () => {
+    const get = await call(server, '/v1/process/sync');
+    expect([get.status, get.json.error.code, get.json.error.message]).toEqual([404, 'ERR_NOT_FOUND', 'no route GET /v1/process/sync']);
+    const headLivez = await call(server, '/livez', { method: 'HEAD' });
+    expect([headLivez.status, headLivez.text]).toEqual([200, '']);
+  });
+});
+
 describe('serve: keyBy and fan-out across instances', () => {
   it('counts records that cross a shuffle', async () => {
     const server = await start(

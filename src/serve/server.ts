@@ -1,10 +1,11 @@
 import { timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { InvalidArgumentError } from '../errors.js';
 import type { JobResult, OperatorFailure, StreamEnvironment } from '../stream/index.js';
 import { SLOTS_SHARED_NAME, type Envelope } from './envelope.js';
 import { ServeError, ServeErrorCode } from './errors.js';
+import { readBody, writeJson, type AnswerHeaders } from './http-io.js';
 import { RequestFeed } from './request-feed.js';
 import { InFlight, RequestRegistry, type Outcome, type ResultListener } from './requests.js';
 import { MAX_ID_BYTES, MAX_SLOTS, SlotTable } from './slot-table.js';
@@ -139,7 +140,7 @@ export async function serve<Body = any, R = unknown>(
   const state = { closing: false };
   const app = buildApp(settings, registry, feed, state, () => pipelineDown);
   try {
-    await app.listen({ port: settings.port, host: settings.host });
+    await listen(app, settings.port, settings.host);
   } catch (error) {
     registry.stop();
     feed.end();
@@ -147,7 +148,7 @@ export async function serve<Body = any, R = unknown>(
     await env.close();
     throw error;
   }
-  const port = (app.server.address() as AddressInfo).port;
+  const port = (app.address() as AddressInfo).port;
   let closed: Promise<void> | undefined;
 
   return {
@@ -158,11 +159,11 @@ export async function serve<Body = any, R = unknown>(
     close() {
       closed ??= (async () => {
         state.closing = true;
-        closingServers.add(app);
-        const httpClosed = app.close();
+        // Stops listening and ends idle keep-alive connections; busy ones get 503s, each closing its connection.
+        const httpClosed = new Promise<void>((resolve) => app.close(() => resolve()));
         await registry.whenDrained();
         // Every answer is out: keep-alive connections that went idle since close() began end now.
-        app.server.closeIdleConnections();
+        app.closeIdleConnections();
         feed.end();
         await done.catch(() => {});
         await httpClosed;
@@ -172,6 +173,16 @@ export async function serve<Body = any, R = unknown>(
       return closed;
     },
   };
+}
+
+function listen(server: HttpServer, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }
 
 function settle(options: ServeOptions): Settings {
@@ -206,7 +217,6 @@ function settle(options: ServeOptions): Settings {
   return s;
 }
 
-const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
@@ -218,48 +228,35 @@ function checkId(id: unknown, where: string): string {
   return id;
 }
 
+type Route = (request: IncomingMessage, response: ServerResponse, query: string) => void;
+
 function buildApp(
   settings: Settings,
   registry: RequestRegistry,
   feed: RequestFeed,
   state: { closing: boolean },
   pipelineDown: () => ServeError | undefined,
-): FastifyInstance {
-  const app = Fastify({ bodyLimit: settings.maxBodyBytes, return503OnClosing: false, logger: false });
+): HttpServer {
   const expected = settings.token === undefined ? undefined : Buffer.from(`Bearer ${settings.token}`);
   const idHeader = settings.requestIdHeader;
-
-  // Declared up front, so every request object has the same shape (no shape change per request).
-  app.decorateRequest('requestId', '');
-  app.decorateRequest('generatedId', false);
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser(JSON_TYPE, { parseAs: 'string' }, (_request, body, done) => {
+  const head = (id?: string): AnswerHeaders => ({ idHeader, id, close: state.closing });
+  const sendJson = (response: ServerResponse, status: number, value: unknown, id?: string): void => {
+    let body: string;
     try {
-      done(null, JSON.parse(body as string));
+      body = JSON.stringify(value);
     } catch (error) {
-      done(new ServeError(400, ServeErrorCode.BadJson, `the body is not valid JSON: ${(error as Error).message}`), undefined);
+      return sendError(response, new ServeError(500, ServeErrorCode.ResultNotJson, `a result cannot be sent as JSON: ${(error as Error).message}`), id);
     }
-  });
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
-    if (settings.jsonOnly) {
-      done(new ServeError(400, ServeErrorCode.BadContentType, `the body must be JSON (content-type application/json), got ${request.headers['content-type'] ?? 'none'}`), undefined);
-    } else done(null, new Uint8Array(body as Buffer));
-  });
+    writeJson(response, status, body, head(id));
+  };
+  const sendError = (response: ServerResponse, error: unknown, id?: string): void => {
+    const e = error instanceof ServeError ? error : new ServeError(500, ServeErrorCode.Internal, (error as Error)?.message ?? String(error));
+    if (response.headersSent) return void response.destroy();
+    writeJson(response, e.status, JSON.stringify(e.body()), head(id), e.retryAfter);
+  };
 
-  app.setErrorHandler((error: Error & { code?: string; statusCode?: number }, _request, reply) => {
-    const e =
-      error instanceof ServeError ? error
-      : error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? new ServeError(413, ServeErrorCode.BodyTooLarge, `the body is larger than maxBodyBytes (${settings.maxBodyBytes})`)
-      : error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? new ServeError(error.statusCode, ServeErrorCode.BadRequest, error.message)
-      : new ServeError(500, ServeErrorCode.Internal, error.message);
-    void sendError(reply, e);
-  });
-  app.setNotFoundHandler((request, reply) => {
-    void sendError(reply, new ServeError(404, ServeErrorCode.NotFound, `no route ${request.method} ${request.url.split('?')[0]}`));
-  });
-
-  /** Before the body is read: closing, token, request id. Nothing of a refused request enters the pipeline. */
-  const check = (request: FastifyRequest): ServeError | undefined => {
+  /** Before the body is read: closing, token. Nothing of a refused request enters the pipeline. */
+  const check = (request: IncomingMessage): ServeError | undefined => {
     if (state.closing) return new ServeError(503, ServeErrorCode.Closing, 'the server is closing');
     const down = pipelineDown();
     if (down) return new ServeError(503, ServeErrorCode.PipelineFailed, down.message);
@@ -272,22 +269,11 @@ function buildApp(
     }
     return undefined;
   };
-  // Callback-style hooks: an async hook costs a promise per request, on the hottest path.
-  const admit = (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void) => done(check(request));
-  const admitWithId = (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void) => {
-    let error = check(request);
-    if (error === undefined) {
-      const header = request.headers[idHeader];
-      try {
-        if (header === undefined) {
-          (request as { requestId?: string }).requestId = uuidv7();
-          (request as { generatedId?: boolean }).generatedId = true;
-        } else (request as { requestId?: string }).requestId = checkId(Array.isArray(header) ? header[0] : header, `the ${idHeader} header`);
-      } catch (e) {
-        error = e as ServeError;
-      }
-    }
-    done(error);
+  /** The request's id: its header's (checked), or a fresh UUIDv7 (`generated`, known to be new). */
+  const requestIdOf = (request: IncomingMessage): { id: string; generated: boolean } => {
+    const header = request.headers[idHeader];
+    if (header === undefined) return { id: uuidv7(), generated: true };
+    return { id: checkId(Array.isArray(header) ? header[0] : header, `the ${idHeader} header`), generated: false };
   };
 
   /**
@@ -326,8 +312,6 @@ function buildApp(
     throw new ServeError(429, ServeErrorCode.Busy, `the pipeline has had no room for ${settings.backpressureMs} ms`, settings.retryAfterSeconds);
   };
 
-  const bodyOf = (request: FastifyRequest): unknown => (request.body === undefined ? new Uint8Array(0) : request.body);
-
   /**
    * The sync requests waiting for their answer on each connection. One 'close' listener per
    * connection, not one per request: a keep-alive connection carries thousands of requests, and
@@ -337,8 +321,8 @@ function buildApp(
   const clientGone = (): Outcome => ({ ok: false, error: new ServeError(499, 'ERR_CLIENT_CLOSED', 'the client closed the connection') });
 
   /** Waits for the request's outcome and answers with it (no promise: the registry calls back). */
-  const answer = (inFlight: InFlight, id: string, reply: FastifyReply): void => {
-    const socket = reply.raw.socket;
+  const answer = (inFlight: InFlight, id: string, response: ServerResponse): void => {
+    const socket = response.socket;
     // A client gone before its answer: the request ends now, its late records are dropped.
     if (socket === null || socket.destroyed) return registry.end(inFlight, clientGone());
     let waiting = waitingOn.get(socket);
@@ -354,94 +338,119 @@ function buildApp(
       const at = waiting.indexOf(inFlight);
       if (at >= 0) waiting.splice(at, 1);
       if (socket.destroyed) return;
-      reply.header(idHeader, id);
-      if (!outcome.ok) sendError(reply, outcome.error);
-      else sendJson(reply, 200, outcome.results);
+      if (!outcome.ok) sendError(response, outcome.error, id);
+      else sendJson(response, 200, outcome.results, id);
     };
   };
 
-  // Not an async handler: fastify waits for reply.send, which the registry's callback makes.
-  app.post('/v1/process/sync', { onRequest: admitWithId }, (request, reply) => {
-    const id = (request as { requestId?: string }).requestId!;
-    let submitted: InFlight | Promise<InFlight>;
+  /** A POST to the pipeline: checks, the id, the body, then `then(id, body)`; any refusal answers here. */
+  const intake = (request: IncomingMessage, response: ServerResponse, then: (id: string, body: unknown, generated: boolean) => void): void => {
+    const refused = check(request);
+    if (refused) return sendError(response, refused);
+    let id: string, generated: boolean;
     try {
-      submitted = submit(id, bodyOf(request), false, (request as { generatedId?: boolean }).generatedId === true);
+      ({ id, generated } = requestIdOf(request));
     } catch (error) {
-      return reply.send(error);
+      return sendError(response, error);
     }
-    if (submitted instanceof InFlight) answer(submitted, id, reply);
-    else submitted.then((inFlight) => answer(inFlight, id, reply), (error: unknown) => void reply.send(error));
-  });
+    readBody(request, settings.maxBodyBytes, settings.jsonOnly, (error, body) => {
+      if (error) return sendError(response, error);
+      try {
+        then(id, body, generated);
+      } catch (e) {
+        sendError(response, e);
+      }
+    });
+  };
 
-  app.post('/v1/process/async', { onRequest: admitWithId }, async (request, reply) => {
-    const id = (request as { requestId?: string }).requestId!;
-    await submit(id, bodyOf(request), true, (request as { generatedId?: boolean }).generatedId === true);
-    reply.header(idHeader, id);
-    return sendJson(reply, 202, { id });
-  });
+  const processSync: Route = (request, response) =>
+    intake(request, response, (id, body, generated) => {
+      const submitted = submit(id, body, false, generated);
+      if (submitted instanceof InFlight) answer(submitted, id, response);
+      else submitted.then((inFlight) => answer(inFlight, id, response), (error: unknown) => sendError(response, error));
+    });
 
-  app.get('/v1/process/fetch', { onRequest: admit }, async (request, reply) => {
-    const id = checkId((request.query as { id?: unknown }).id, 'the id query parameter');
+  const processAsync: Route = (request, response) =>
+    intake(request, response, (id, body, generated) => {
+      const submitted = submit(id, body, true, generated);
+      const accepted = () => sendJson(response, 202, { id }, id);
+      if (submitted instanceof InFlight) accepted();
+      else submitted.then(accepted, (error: unknown) => sendError(response, error));
+    });
+
+  /** The id a fetch or SSE request asks about (400 unless valid), after the request's checks. */
+  const queriedId = (request: IncomingMessage, query: string): string => {
+    const refused = check(request);
+    if (refused) throw refused;
+    return checkId(new URLSearchParams(query).get('id') ?? undefined, 'the id query parameter');
+  };
+
+  const fetch: Route = (request, response, query) => {
+    const id = queriedId(request, query);
     const found = registry.lookup(id);
-    if (found === undefined) return sendError(reply, notFound(id));
-    if (found instanceof InFlight) return sendJson(reply, 202, { id, status: 'pending' });
-    return found.ok ? sendJson(reply, 200, found.results) : sendError(reply, found.error);
-  });
+    if (found === undefined) return sendError(response, notFound(id));
+    if (found instanceof InFlight) return sendJson(response, 202, { id, status: 'pending' });
+    return found.ok ? sendJson(response, 200, found.results) : sendError(response, found.error);
+  };
 
-  app.get('/v1/process/sse', { onRequest: admit }, async (request, reply) => {
-    const id = checkId((request.query as { id?: unknown }).id, 'the id query parameter');
+  const sse: Route = (request, response, query) => {
+    const id = queriedId(request, query);
     const found = registry.lookup(id);
-    if (found === undefined) return sendError(reply, notFound(id));
-    reply.hijack();
-    const raw = reply.raw;
-    raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', [idHeader]: id });
+    if (found === undefined) return sendError(response, notFound(id));
+    response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', [idHeader]: id });
     let sent = 0;
-    const event = (value: unknown) => raw.write(`id: ${sent++}\ndata: ${jsonOrError(value)}\n\n`);
+    const event = (value: unknown) => response.write(`id: ${sent++}\ndata: ${jsonOrError(value)}\n\n`);
     const finish = (outcome: Outcome) => {
-      if (outcome.ok) raw.end(`event: done\ndata: ${JSON.stringify({ id, count: outcome.results.length })}\n\n`);
-      else raw.end(`event: error\ndata: ${JSON.stringify(outcome.error.body())}\n\n`);
+      if (outcome.ok) response.end(`event: done\ndata: ${JSON.stringify({ id, count: outcome.results.length })}\n\n`);
+      else response.end(`event: error\ndata: ${JSON.stringify(outcome.error.body())}\n\n`);
     };
     if (!(found instanceof InFlight)) {
       if (found.ok) for (const value of found.results) event(value);
-      finish(found);
-      return;
+      return finish(found);
     }
     for (const value of found.results) event(value);
     const listener: ResultListener = { result: event, end: finish };
     (found.listeners ??= []).push(listener);
-    raw.once('close', () => {
+    response.once('close', () => {
       if (found.listeners) found.listeners = found.listeners.filter((l) => l !== listener);
     });
-  });
+  };
 
-  app.get('/livez', async (_request, reply) => sendJson(reply, 200, { status: 'live' }));
-  app.get('/readyz', async (_request, reply) =>
-    state.closing || pipelineDown() ? sendJson(reply, 503, { status: 'not ready', reason: state.closing ? 'closing' : 'pipeline failed' }) : sendJson(reply, 200, { status: 'ready' }),
-  );
-  return app;
+  const livez: Route = (_request, response) => sendJson(response, 200, { status: 'live' });
+  const readyz: Route = (_request, response) =>
+    state.closing || pipelineDown()
+      ? sendJson(response, 503, { status: 'not ready', reason: state.closing ? 'closing' : 'pipeline failed' })
+      : sendJson(response, 200, { status: 'ready' });
+
+  // GET routes also answer HEAD (node:http leaves the body out).
+  const routes = new Map<string, { method: 'GET' | 'POST'; route: Route }>([
+    ['/v1/process/sync', { method: 'POST', route: processSync }],
+    ['/v1/process/async', { method: 'POST', route: processAsync }],
+    ['/v1/process/fetch', { method: 'GET', route: fetch }],
+    ['/v1/process/sse', { method: 'GET', route: sse }],
+    ['/livez', { method: 'GET', route: livez }],
+    ['/readyz', { method: 'GET', route: readyz }],
+  ]);
+
+  return createServer((request, response) => {
+    const url = request.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const entry = routes.get(path);
+    const method = request.method === 'HEAD' ? 'GET' : request.method;
+    if (entry === undefined || entry.method !== method) {
+      return sendError(response, new ServeError(404, ServeErrorCode.NotFound, `no route ${request.method} ${path}`));
+    }
+    try {
+      entry.route(request, response, q < 0 ? '' : url.slice(q + 1));
+    } catch (error) {
+      sendError(response, error);
+    }
+  });
 }
 
 function notFound(id: string): ServeError {
   return new ServeError(404, ServeErrorCode.NotFound, `no request '${id}' in flight or kept (unknown, or its results expired)`);
-}
-
-/** While the server closes, answers end their connection (a keep-alive client would hold it open). */
-const closingServers = new WeakSet<object>();
-function sendJson(reply: FastifyReply, status: number, value: unknown): FastifyReply {
-  if (closingServers.has(reply.server)) reply.header('connection', 'close');
-  let body: string;
-  try {
-    body = JSON.stringify(value);
-  } catch (error) {
-    return sendError(reply, new ServeError(500, ServeErrorCode.ResultNotJson, `a result cannot be sent as JSON: ${(error as Error).message}`));
-  }
-  return reply.code(status).header('content-type', 'application/json; charset=utf-8').send(body);
-}
-
-function sendError(reply: FastifyReply, error: ServeError): FastifyReply {
-  if (closingServers.has(reply.server)) reply.header('connection', 'close');
-  if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter));
-  return reply.code(error.status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(error.body()));
 }
 
 function jsonOrError(value: unknown): string {

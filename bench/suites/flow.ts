@@ -7,7 +7,8 @@
  *   flow.sage.views: the same with a sink that takes vector views (no owned copy per batch);
  *   flow.sage.zeroCopy: operators get views too, so no vector is copied between push and sink.
  * - Baselines: the same filter → map with Piscina run() per record (256 in flight), and per
- *   transferred 1024-record batch (4 in flight).
+ *   transferred 1024-record batch (4 in flight). The batch baseline and the three flow.sage
+ *   figures are timed in turns, one iteration each (see Contender).
  * - flow.scale: a CPU-bound map on 1 and on 2 workers.
  * - flow.latency: one vector pushed and run at a time: push → sink callback, µs.
  * - flow.memory: records streamed from a lazy source to a slow sink: RSS growth while streaming.
@@ -50,56 +51,89 @@ function testVectors(count: number): Float32Array[] {
  */
 type Handover = 'owned' | 'views' | 'zeroCopy';
 
-async function sageFlow(ctx: SuiteContext, handover: Handover): Promise<IntervalHistogram[]> {
+/**
+ * One side of the interleaved comparison. Each iteration sets its side up (untimed: workers
+ * deployed, a warm-up round), times one round and tears it down again, so only one side holds
+ * threads and memory at a time; the sides' iterations alternate, so that a stretch of noise on the
+ * shared box (another tenant, the VM's first touch of memory) falls on every side, not on one block.
+ */
+interface Contender {
+  /** One timed round, ms; `last` is the comparison's final iteration. */
+  iterate(last: boolean): Promise<number>;
+  /** Reports its figures from the rounds' times. */
+  report(ms: number[]): void;
+}
+
+async function interleaved(ctx: SuiteContext, contenders: Contender[]): Promise<void> {
+  const iterations = ctx.quick ? 1 : 5;
+  const times = contenders.map((): number[] => []);
+  for (let it = 0; it < iterations; it++) {
+    // The order rotates, so that no side always runs right after the same other side.
+    for (let k = 0; k < contenders.length; k++) {
+      const c = (it + k) % contenders.length;
+      times[c]!.push(await contenders[c]!.iterate(it === iterations - 1));
+    }
+  }
+  contenders.forEach((c, i) => c.report(times[i]!));
+}
+
+function sageFlow(ctx: SuiteContext, handover: Handover): Contender {
   const total = ctx.quick ? 200_000 : 1_000_000;
   const rounds = 4;
   const vectorViews = handover !== 'owned';
-  const svc = new SageFlowService({ dim: DIM, workers: 2, zeroCopyVectors: handover === 'zeroCopy' });
-  let received = 0;
-  svc.transform((s) =>
-    s.filter((r) => r.vector[0]! >= 0).map((r) => {
-      const v = r.vector;
-      for (let i = 0; i < v.length; i++) v[i]! *= 2;
-      return r;
-    }),
-  );
-  svc.setSink(() => void received++, 'count', { vectorViews });
   const pool = testVectors(total);
-  const pushRound = (n: number, base: number) => {
-    // uids as numbers, as a JS caller has them (a bigint uid is taken as well).
-    for (let i = 0; i < n; i++) svc.push(base + i, pool[(base + i) % pool.length]!);
-  };
-  // Not timed: deploys the pipeline, and fills the queue once, so its shared memory is mapped.
-  pushRound(total / rounds, 0);
-  await svc.run();
   // Node's delay monitor, disabled and enabled again, counts the whole time it was off as one delay
   // (the caller's push loop here), and monitors cannot be merged: so each run() gets a fresh one.
   const loops: IntervalHistogram[] = [];
-  const iterations = ctx.quick ? 1 : 3;
-  const ms: number[] = [];
   let pushMs = 0;
-  for (let it = 0; it < iterations; it++) {
-    received = 0;
-    const t0 = performance.now();
-    for (let r = 0; r < rounds; r++) {
-      const p0 = performance.now();
-      pushRound(total / rounds, r * (total / rounds));
-      pushMs += performance.now() - p0;
-      // The event-loop delay is sampled while the pipeline runs (the push loop above is the
-      // caller's own synchronous code).
-      const monitor = it === iterations - 1 ? monitorEventLoopDelay({ resolution: 1 }) : undefined;
-      monitor?.enable();
-      await svc.run();
-      monitor?.disable();
-      if (monitor) loops.push(monitor);
-    }
-    ms.push(performance.now() - t0);
-    if (received === 0) throw new Error('the sink received nothing');
-  }
-  await svc.close();
-  const detail = { pushShareOfTime: pushMs / ms.reduce((a, b) => a + b, 0) };
-  ctx.report(timed(SAGE_FIGURES[handover].id, SAGE_FIGURES[handover].label, total, ms, 'vec/s', detail));
-  return loops;
+  let timedMs = 0;
+  return {
+    async iterate(last) {
+      const svc = new SageFlowService({ dim: DIM, workers: 2, zeroCopyVectors: handover === 'zeroCopy' });
+      let received = 0;
+      svc.transform((s) =>
+        s.filter((r) => r.vector[0]! >= 0).map((r) => {
+          const v = r.vector;
+          for (let i = 0; i < v.length; i++) v[i]! *= 2;
+          return r;
+        }),
+      );
+      svc.setSink(() => void received++, 'count', { vectorViews });
+      const pushRound = (n: number, base: number) => {
+        // uids as numbers, as a JS caller has them (a bigint uid is taken as well).
+        for (let i = 0; i < n; i++) svc.push(base + i, pool[(base + i) % pool.length]!);
+      };
+      try {
+        // Not timed: deploys the pipeline, and fills the queue once, so its shared memory is mapped.
+        pushRound(total / rounds, 0);
+        await svc.run();
+        received = 0;
+        const t0 = performance.now();
+        for (let r = 0; r < rounds; r++) {
+          const p0 = performance.now();
+          pushRound(total / rounds, r * (total / rounds));
+          pushMs += performance.now() - p0;
+          // The event-loop delay is sampled while the pipeline runs (the push loop above is the
+          // caller's own synchronous code).
+          const monitor = last ? monitorEventLoopDelay({ resolution: 1 }) : undefined;
+          monitor?.enable();
+          await svc.run();
+          monitor?.disable();
+          if (monitor) loops.push(monitor);
+        }
+        const ms = performance.now() - t0;
+        timedMs += ms;
+        if (received === 0) throw new Error('the sink received nothing');
+        return ms;
+      } finally {
+        await svc.close();
+      }
+    },
+    report(ms) {
+      ctx.report(timed(SAGE_FIGURES[handover].id, SAGE_FIGURES[handover].label, total, ms, 'vec/s', { pushShareOfTime: pushMs / timedMs }));
+      reportEventLoop(ctx, loops, handover);
+    },
+  };
 }
 
 const SAGE_FIGURES: Record<Handover, { id: string; label: string; loopLabel: string }> = {
@@ -143,7 +177,7 @@ function sink(_uid: bigint | number, _ts: number, vector: Float32Array): void {
   if (vector.length === DIM) sunk++;
 }
 
-async function piscinaBaselines(ctx: SuiteContext): Promise<void> {
+async function piscinaPerRecord(ctx: SuiteContext): Promise<void> {
   const pool = new Piscina({ filename: benchWorkerUrl('flow-piscina.mjs').href, minThreads: 2, maxThreads: 2, idleTimeout: 60_000 });
   const vectors = testVectors(4096);
   try {
@@ -171,38 +205,53 @@ async function piscinaBaselines(ctx: SuiteContext): Promise<void> {
       if (kept === 0) throw new Error('piscina per-record kept nothing');
     }
     ctx.report(timed('flow.piscina.perRecord', 'Piscina run() per record (cloned), 256 in flight, 2 threads (sink per record)', perRecordCount, ms, 'vec/s'));
-
-    // One run() per transferred 1024-record batch, 4 in flight.
-    const batches = ctx.quick ? 200 : 1000;
-    const batchMs: number[] = [];
-    for (let it = 0; it < (ctx.quick ? 1 : 3); it++) {
-      const t0 = performance.now();
-      let next = 0;
-      const lane = async () => {
-        while (next < batches) {
-          next++;
-          const data = new Float32Array(1024 * DIM);
-          const uids = new Float64Array(1024); // uids as numbers, as SageFlowService is given them here
-          for (let row = 0; row < 1024; row++) {
-            data.set(vectors[row % vectors.length]!, row * DIM); // what push() does: copy the vector in
-            uids[row] = row;
-          }
-          const b = { count: 1024, dim: DIM, uids, data };
-          // The same pipeline ends in the same sink: a main-thread callback per surviving record.
-          const out = (await pool.run(b, { name: 'batch', transferList: [data.buffer] })) as Float32Array;
-          for (let row = 0; row < 1024; row++) {
-            if (out[row * DIM]! >= 0) sink(uids[row]!, 0, out.subarray(row * DIM, (row + 1) * DIM));
-          }
-        }
-      };
-      await Promise.all(Array.from({ length: 4 }, lane));
-      batchMs.push(performance.now() - t0);
-    }
-    if (sunk === 0) throw new Error('the Piscina baselines sank nothing');
-    ctx.report(timed('flow.piscina.batch1024', 'Piscina run() per transferred 1024-record batch, 4 in flight, 2 threads (sink per record)', batches * 1024, batchMs, 'vec/s'));
   } finally {
     await pool.destroy();
   }
+}
+
+/** Piscina run() per transferred 1024-record batch, 4 in flight: the batch baseline, as a contender. */
+function piscinaBatch(ctx: SuiteContext): Contender {
+  const vectors = testVectors(4096);
+  const batches = ctx.quick ? 200 : 1000;
+  const once = async (pool: Piscina, count: number): Promise<number> => {
+    const t0 = performance.now();
+    let next = 0;
+    const lane = async () => {
+      while (next < count) {
+        next++;
+        const data = new Float32Array(1024 * DIM);
+        const uids = new Float64Array(1024); // uids as numbers, as SageFlowService is given them here
+        for (let row = 0; row < 1024; row++) {
+          data.set(vectors[row % vectors.length]!, row * DIM); // what push() does: copy the vector in
+          uids[row] = row;
+        }
+        const b = { count: 1024, dim: DIM, uids, data };
+        // The same pipeline ends in the same sink: a main-thread callback per surviving record.
+        const out = (await pool.run(b, { name: 'batch', transferList: [data.buffer] })) as Float32Array;
+        for (let row = 0; row < 1024; row++) {
+          if (out[row * DIM]! >= 0) sink(uids[row]!, 0, out.subarray(row * DIM, (row + 1) * DIM));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 4 }, lane));
+    return performance.now() - t0;
+  };
+  return {
+    async iterate() {
+      const pool = new Piscina({ filename: benchWorkerUrl('flow-piscina.mjs').href, minThreads: 2, maxThreads: 2, idleTimeout: 60_000 });
+      try {
+        await once(pool, 250); // not timed: the threads start, load the worker and warm up (a quarter, as SageFlowService's warm-up round)
+        return await once(pool, batches);
+      } finally {
+        await pool.destroy();
+      }
+    },
+    report(ms) {
+      if (sunk === 0) throw new Error('the Piscina baselines sank nothing');
+      ctx.report(timed('flow.piscina.batch1024', 'Piscina run() per transferred 1024-record batch, 4 in flight, 2 threads (sink per record)', batches * 1024, ms, 'vec/s'));
+    },
+  };
 }
 
 async function scaling(ctx: SuiteContext): Promise<void> {
@@ -337,8 +386,9 @@ export const flow: Suite = {
   title: 'Dataflow: SageFlowService and the stream runtime vs Piscina',
   async run(ctx) {
     await coldRun(ctx);
-    await piscinaBaselines(ctx);
-    for (const handover of ['owned', 'views', 'zeroCopy'] as const) reportEventLoop(ctx, await sageFlow(ctx, handover), handover);
+    await piscinaPerRecord(ctx);
+    // Timed in turns (see Contender).
+    await interleaved(ctx, [piscinaBatch(ctx), ...(['owned', 'views', 'zeroCopy'] as const).map((handover) => sageFlow(ctx, handover))]);
     await scaling(ctx);
     await lowLoadLatency(ctx);
     await slowSinkMemory(ctx);

@@ -16,7 +16,7 @@
 import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
 import { SageFlowService } from '../../src/flow/index.js';
-import { StreamEnvironment, STOP } from '../../src/stream/index.js';
+import { StreamEnvironment, STOP, type DataStream, type VectorRecord } from '../../src/stream/index.js';
 import { quotient, type FigureInput, type Suite, type SuiteContext } from '../lib/suite.js';
 import { benchWorkerUrl } from '../lib/workers.js';
 
@@ -42,6 +42,15 @@ function timed(id: string, label: string, items: number, ms: number[], unit = 'r
 function testVectors(count: number): Float32Array[] {
   // A small pool reused by index: generating the input is not what is measured.
   return Array.from({ length: Math.min(count, 1024) }, (_, i) => Float32Array.from({ length: DIM }, (_, d) => ((i * 31 + d * 7) % 97) / 97 - (i % 10 === 0 ? 1 : 0)));
+}
+
+/** The measured pipeline: drop the rows whose first element is negative, double the rest. */
+function filterThenDouble(s: DataStream<VectorRecord>): DataStream<VectorRecord> {
+  return s.filter((r) => r.vector[0]! >= 0).map((r) => {
+    const v = r.vector;
+    for (let i = 0; i < v.length; i++) v[i]! *= 2;
+    return r;
+  });
 }
 
 /**
@@ -91,13 +100,7 @@ function sageFlow(ctx: SuiteContext, handover: Handover): Contender {
     async iterate(last) {
       const svc = new SageFlowService({ dim: DIM, workers: 2, zeroCopyVectors: handover === 'zeroCopy' });
       let received = 0;
-      svc.transform((s) =>
-        s.filter((r) => r.vector[0]! >= 0).map((r) => {
-          const v = r.vector;
-          for (let i = 0; i < v.length; i++) v[i]! *= 2;
-          return r;
-        }),
-      );
+      svc.transform(filterThenDouble);
       svc.setSink(() => void received++, 'count', { vectorViews });
       const pushRound = (n: number, base: number) => {
         // uids as numbers, as a JS caller has them (a bigint uid is taken as well).
@@ -363,13 +366,7 @@ async function coldRun(ctx: SuiteContext): Promise<void> {
   const t0 = performance.now();
   const svc = new SageFlowService({ dim: DIM, workers: 2 });
   let received = 0;
-  svc.transform((s) =>
-    s.filter((r) => r.vector[0]! >= 0).map((r) => {
-      const v = r.vector;
-      for (let i = 0; i < v.length; i++) v[i]! *= 2;
-      return r;
-    }),
-  );
+  svc.transform(filterThenDouble);
   svc.setSink(() => void received++, 'count');
   for (let i = 0; i < total; i++) svc.push(i, pool[i % pool.length]!);
   const pushed = performance.now();

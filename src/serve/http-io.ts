@@ -33,13 +33,15 @@ export function readBody(request: IncomingMessage, limit: number, jsonOnly: bool
   let first: Buffer | undefined;
   let rest: Buffer[] | undefined;
   let size = 0;
-  let over = false;
+  // Listeners left on the request keep what they hold alive as long as it lives: 3× the GC time.
+  const stop = () => {
+    request.off('data', onData);
+    request.off('end', onEnd);
+  };
   const onData = (chunk: Buffer) => {
     size += chunk.length;
     if (size > limit) {
-      over = true;
-      request.off('data', onData);
-      request.off('end', onEnd);
+      stop();
       // The rest is read and dropped by node:http once the 413 is out; the answer closes the connection.
       return done(tooLarge(limit));
     }
@@ -47,12 +49,10 @@ export function readBody(request: IncomingMessage, limit: number, jsonOnly: bool
     else (rest ??= [first]).push(chunk);
   };
   const onEnd = () => {
-    // Listeners left on the request keep what they hold alive as long as it lives: 3× the GC time.
-    request.off('data', onData);
-    request.off('end', onEnd);
-    if (over) return;
+    stop();
     const bytes = rest !== undefined ? Buffer.concat(rest, size) : (first ?? Buffer.alloc(0));
-    if (!json) return done(undefined, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length).slice());
+    // A copy: a chunk is a view over the socket's read buffer.
+    if (!json) return done(undefined, new Uint8Array(bytes));
     let value: unknown;
     try {
       value = JSON.parse(bytes.toString('utf8'));
@@ -65,7 +65,6 @@ export function readBody(request: IncomingMessage, limit: number, jsonOnly: bool
   request.on('end', onEnd);
 }
 
-/** A 413's answer also ends the connection (see `writeJson`): the rest of the body is not worth reading. */
 function tooLarge(limit: number): ServeError {
   return new ServeError(413, ServeErrorCode.BodyTooLarge, `the body is larger than maxBodyBytes (${limit})`);
 }
@@ -82,7 +81,7 @@ export function writeJson(response: ServerResponse, status: number, body: string
   const headers: Record<string, string> = { 'content-type': JSON_CONTENT_TYPE, 'content-length': String(Buffer.byteLength(body)) };
   if (head.id !== undefined) headers[head.idHeader] = head.id;
   if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter);
-  if (head.close || status === 413) headers.connection = 'close';
+  if (head.close) headers.connection = 'close';
   response.writeHead(status, headers);
   response.end(body);
 }

@@ -252,7 +252,8 @@ function buildApp(
   const sendError = (response: ServerResponse, error: unknown, id?: string): void => {
     const e = error instanceof ServeError ? error : new ServeError(500, ServeErrorCode.Internal, (error as Error)?.message ?? String(error));
     if (response.headersSent) return void response.destroy();
-    writeJson(response, e.status, JSON.stringify(e.body()), head(id), e.retryAfter);
+    // A 413 also ends the connection: the rest of the body is not worth reading.
+    writeJson(response, e.status, JSON.stringify(e.body()), { idHeader, id, close: state.closing || e.status === 413 }, e.retryAfter);
   };
 
   /** Before the body is read: closing, token. Nothing of a refused request enters the pipeline. */
@@ -269,13 +270,6 @@ function buildApp(
     }
     return undefined;
   };
-  /** The request's id: its header's (checked), or a fresh UUIDv7 (`generated`, known to be new). */
-  const requestIdOf = (request: IncomingMessage): { id: string; generated: boolean } => {
-    const header = request.headers[idHeader];
-    if (header === undefined) return { id: uuidv7(), generated: true };
-    return { id: checkId(Array.isArray(header) ? header[0] : header, `the ${idHeader} header`), generated: false };
-  };
-
   /**
    * Puts the request's record into the pipeline: at once when there is room (no promise on this
    * path), else after a bounded wait for room (429 past it).
@@ -347,9 +341,12 @@ function buildApp(
   const intake = (request: IncomingMessage, response: ServerResponse, then: (id: string, body: unknown, generated: boolean) => void): void => {
     const refused = check(request);
     if (refused) return sendError(response, refused);
-    let id: string, generated: boolean;
+    // The header's id (checked), or a fresh UUIDv7: `generated`, known to be new.
+    const header = request.headers[idHeader];
+    const generated = header === undefined;
+    let id: string;
     try {
-      ({ id, generated } = requestIdOf(request));
+      id = generated ? uuidv7() : checkId(Array.isArray(header) ? header[0] : header, `the ${idHeader} header`);
     } catch (error) {
       return sendError(response, error);
     }

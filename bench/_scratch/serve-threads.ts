@@ -36,12 +36,17 @@ const run = (sec: number) => new Promise<string>((resolve) => {
   let o = ''; c.stdout.on('data', (d) => (o += d)); c.on('exit', () => resolve(o));
 });
 await run(1);
+// wrk's CPU: the children's times in /proc/self/stat once it has been reaped.
+const childTicks = () => { const s = readFileSync('/proc/self/stat', 'utf8'); const f = s.slice(s.lastIndexOf(')') + 2).split(' '); return Number(f[13]) + Number(f[14]); };
+const k0 = childTicks();
 const t0 = threads(); const c0 = process.cpuUsage(); const w0 = performance.now();
 const out = await run(seconds);
 const t1 = threads(); const cpu = process.cpuUsage(c0); const wall = (performance.now() - w0) / 1000;
 const last = JSON.parse(out.trim().split('\n').pop()!);
+await new Promise((r) => setTimeout(r, 50));
+const wrkTicks = childTicks() - k0;
 const n = last.requests;
-console.log(`req/s ${(n / (last.durationUs / 1e6)).toFixed(0)}, cpu/req ${((cpu.user + cpu.system) / n).toFixed(1)} µs, p50 ${last.p50} ms`);
+console.log(`req/s ${(n / (last.durationUs / 1e6)).toFixed(0)}, cpu/req ${((cpu.user + cpu.system) / n).toFixed(1)} µs, p50 ${last.p50} ms; server ${((cpu.user + cpu.system) / 1e6 / wall).toFixed(2)} cores, wrk ${(wrkTicks / 100 / wall).toFixed(2)} cores (${(wrkTicks * 1e4 / n).toFixed(1)} µs/req)`);
 for (const [tid, a] of t1) {
   const b = t0.get(tid); const d = a.ticks - (b?.ticks ?? 0);
   if (d > 2) console.log(`  ${tid} ${a.comm.padEnd(16)} ${(d / 100 / wall * 100).toFixed(1)}% core, ${(d * 10000 / n).toFixed(1)} µs/req`);

@@ -17,27 +17,11 @@ import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node
 import { Piscina } from 'piscina';
 import { SageFlowService } from '../../src/flow/index.js';
 import { StreamEnvironment, STOP, type DataStream, type VectorRecord } from '../../src/stream/index.js';
+import { interleaved, timedFigure, type Contender } from '../lib/interleave.js';
 import { quotient, type FigureInput, type Suite, type SuiteContext } from '../lib/suite.js';
 import { benchWorkerUrl } from '../lib/workers.js';
 
 const DIM = 128;
-
-function timed(id: string, label: string, items: number, ms: number[], unit = 'rec/s', detail: Record<string, unknown> = {}): FigureInput {
-  const sorted = [...ms].sort((a, b) => a - b);
-  const p50 = sorted[Math.floor(sorted.length / 2)]!;
-  return {
-    id,
-    label,
-    kind: 'throughput',
-    unit,
-    value: (items * 1000) / p50,
-    p50,
-    min: sorted[0],
-    max: sorted[sorted.length - 1],
-    samples: ms.length,
-    detail: { itemsPerIteration: items, iterationMs: ms, ...detail },
-  };
-}
 
 function testVectors(count: number): Float32Array[] {
   // A small pool reused by index: generating the input is not what is measured.
@@ -59,32 +43,6 @@ function filterThenDouble(s: DataStream<VectorRecord>): DataStream<VectorRecord>
  * queue's shared memory: nothing is copied between push and sink).
  */
 type Handover = 'owned' | 'views' | 'zeroCopy';
-
-/**
- * One side of the interleaved comparison. Each iteration sets its side up (untimed: workers
- * deployed, a warm-up round), times one round and tears it down again, so only one side holds
- * threads and memory at a time; the sides' iterations alternate, so that a stretch of noise on the
- * shared box (another tenant, the VM's first touch of memory) falls on every side, not on one block.
- */
-interface Contender {
-  /** One timed round, ms; `last` is the comparison's final iteration. */
-  iterate(last: boolean): Promise<number>;
-  /** Reports its figures from the rounds' times. */
-  report(ms: number[]): void;
-}
-
-async function interleaved(ctx: SuiteContext, contenders: Contender[]): Promise<void> {
-  const iterations = ctx.quick ? 1 : 5;
-  const times = contenders.map((): number[] => []);
-  for (let it = 0; it < iterations; it++) {
-    // The order rotates, so that no side always runs right after the same other side.
-    for (let k = 0; k < contenders.length; k++) {
-      const c = (it + k) % contenders.length;
-      times[c]!.push(await contenders[c]!.iterate(it === iterations - 1));
-    }
-  }
-  contenders.forEach((c, i) => c.report(times[i]!));
-}
 
 function sageFlow(ctx: SuiteContext, handover: Handover): Contender {
   const total = ctx.quick ? 200_000 : 1_000_000;
@@ -133,7 +91,7 @@ function sageFlow(ctx: SuiteContext, handover: Handover): Contender {
       }
     },
     report(ms) {
-      ctx.report(timed(SAGE_FIGURES[handover].id, SAGE_FIGURES[handover].label, total, ms, 'vec/s', { pushShareOfTime: pushMs / timedMs }));
+      ctx.report(timedFigure(SAGE_FIGURES[handover].id, SAGE_FIGURES[handover].label, total, ms, 'vec/s', { pushShareOfTime: pushMs / timedMs }));
       reportEventLoop(ctx, loops, handover);
     },
   };
@@ -207,7 +165,7 @@ async function piscinaPerRecord(ctx: SuiteContext): Promise<void> {
       ms.push(performance.now() - t0);
       if (kept === 0) throw new Error('piscina per-record kept nothing');
     }
-    ctx.report(timed('flow.piscina.perRecord', 'Piscina run() per record (cloned), 256 in flight, 2 threads (sink per record)', perRecordCount, ms, 'vec/s'));
+    ctx.report(timedFigure('flow.piscina.perRecord', 'Piscina run() per record (cloned), 256 in flight, 2 threads (sink per record)', perRecordCount, ms, 'vec/s'));
   } finally {
     await pool.destroy();
   }
@@ -252,7 +210,7 @@ function piscinaBatch(ctx: SuiteContext): Contender {
     },
     report(ms) {
       if (sunk === 0) throw new Error('the Piscina baselines sank nothing');
-      ctx.report(timed('flow.piscina.batch1024', 'Piscina run() per transferred 1024-record batch, 4 in flight, 2 threads (sink per record)', batches * 1024, ms, 'vec/s'));
+      ctx.report(timedFigure('flow.piscina.batch1024', 'Piscina run() per transferred 1024-record batch, 4 in flight, 2 threads (sink per record)', batches * 1024, ms, 'vec/s'));
     },
   };
 }
@@ -281,7 +239,7 @@ async function scaling(ctx: SuiteContext): Promise<void> {
       ms.push(performance.now() - t0);
     }
     await svc.close();
-    return timed(`flow.scale.${workers}`, `CPU-bound map (~20k flops/record) on ${workers} worker${workers > 1 ? 's' : ''}`, count, ms);
+    return timedFigure(`flow.scale.${workers}`, `CPU-bound map (~20k flops/record) on ${workers} worker${workers > 1 ? 's' : ''}`, count, ms);
   };
   ctx.report(await perWorkers(1));
   ctx.report(await perWorkers(2));
@@ -375,7 +333,7 @@ async function coldRun(ctx: SuiteContext): Promise<void> {
   const faults = process.resourceUsage().minorPageFault - faults0;
   await svc.close();
   if (received === 0) throw new Error('the sink received nothing');
-  ctx.report(timed('flow.sage.cold', `SageFlowService cold first run: fresh service, push ${total / 1000} k dim-${DIM} + one run() (defaults)`, total, [ms], 'vec/s', { pushMs: pushed - t0, runMs: ms - (pushed - t0), minorPageFaults: faults }));
+  ctx.report(timedFigure('flow.sage.cold', `SageFlowService cold first run: fresh service, push ${total / 1000} k dim-${DIM} + one run() (defaults)`, total, [ms], 'vec/s', { pushMs: pushed - t0, runMs: ms - (pushed - t0), minorPageFaults: faults }));
 }
 
 export const flow: Suite = {
@@ -385,7 +343,7 @@ export const flow: Suite = {
     await coldRun(ctx);
     await piscinaPerRecord(ctx);
     // Timed in turns (see Contender).
-    await interleaved(ctx, [piscinaBatch(ctx), ...(['owned', 'views', 'zeroCopy'] as const).map((handover) => sageFlow(ctx, handover))]);
+    await interleaved(ctx.quick ? 1 : 5, [piscinaBatch(ctx), ...(['owned', 'views', 'zeroCopy'] as const).map((handover) => sageFlow(ctx, handover))]);
     await scaling(ctx);
     await lowLoadLatency(ctx);
     await slowSinkMemory(ctx);

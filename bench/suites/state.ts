@@ -7,7 +7,7 @@
  *
  * Then issue 14's job (bench/lib/state-job.ts): 1 M orders from a JSONL file into two tables and
  * a JSONL output, on 2 workers with checkpoints every second, the same pipeline without a
- * stateDir, and a hand-written single-thread version. Goals: recovery of 1 M keys ≤ 2 s; memory ≤
+ * stateDir, and a hand-written single-thread version, timed in turns. Goals: recovery of 1 M keys ≤ 2 s; memory ≤
  * 2× the data; the checkpointed job ≥ 1.5× the hand-written one, and ≥ 0.75× itself without
  * checkpoints. The files live in the OS temp folder.
  */
@@ -15,10 +15,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { FileStateStore, StatePartition, TableDeclaration, storedDeclarations } from '../../src/state/index.js';
 import { startOfThisMinute, writeOrders } from '../../test/helpers/orders-workload.js';
+import { interleaved, timedFigure, type Contender } from '../lib/interleave.js';
 import { budget, throughput } from '../lib/measure.js';
 import { runHandWritten, runPipeline } from '../lib/state-job.js';
 import { quotient, ratio, type Suite } from '../lib/suite.js';
@@ -159,7 +161,7 @@ export const state: Suite = {
       });
       map.clear();
 
-      await jobFigures(ctx, dir, b);
+      await jobFigures(ctx, dir);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -199,39 +201,44 @@ export const state: Suite = {
   ],
 };
 
-/** The 1 M-order job three ways, the same file each time; every iteration starts from scratch. */
-async function jobFigures(ctx: Parameters<Suite['run']>[0], dir: string, b: ReturnType<typeof budget>): Promise<void> {
+/**
+ * The 1 M-order job three ways, the same file each time; every iteration starts from scratch. The
+ * three are timed in turns (bench/lib/interleave.ts): in blocks, the hand-written thread's
+ * iterations fell on other stretches of the shared box than the pipeline's.
+ */
+async function jobFigures(ctx: Parameters<Suite['run']>[0], dir: string): Promise<void> {
   const ordersFile = path.join(dir, 'orders.jsonl');
   await writeOrders(ordersFile, { count: ORDERS, users: USERS, t0: startOfThisMinute() });
-  const jobBudget = budget(ctx.quick, { iterations: 3, time: 0, warmupIterations: 1, warmupTime: 0 }, { iterations: 1, warmupIterations: 0 });
   const outFile = path.join(dir, 'totals.jsonl');
   let run = 0;
-  const common = { items: ORDERS, unit: 'events/s', budget: jobBudget };
   const checkpoints: number[] = [];
-  ctx.report(
-    await throughput({
-      ...common,
-      id: 'state.job.checkpointed',
-      label: '1 M orders → 2 tables → JSONL, 2 workers, checkpoints every 1 s (fromFile lines, parse on the workers, toFile transactional)',
-      fn: async () => void checkpoints.push(await runPipeline(ordersFile, outFile, path.join(dir, `job-state-${++run}`))),
-      hooks: { afterEach: () => fsp.rm(path.join(dir, `job-state-${run}`), { recursive: true, force: true }) },
-    }),
+  const contender = (id: string, label: string, job: () => Promise<void>, after?: () => Promise<void>): Contender => ({
+    async iterate() {
+      const t0 = performance.now();
+      await job();
+      const ms = performance.now() - t0;
+      await after?.();
+      return ms;
+    },
+    report: (ms) => ctx.report(timedFigure(id, label, ORDERS, ms, 'events/s')),
+  });
+  await interleaved(
+    ctx.quick ? 1 : 5,
+    [
+      contender(
+        'state.job.checkpointed',
+        '1 M orders → 2 tables → JSONL, 2 workers, checkpoints every 1 s (fromFile lines, parse on the workers, toFile transactional)',
+        async () => void checkpoints.push(await runPipeline(ordersFile, outFile, path.join(dir, `job-state-${++run}`))),
+        () => fsp.rm(path.join(dir, `job-state-${run}`), { recursive: true, force: true }),
+      ),
+      contender('state.job.plain', 'the same pipeline without stateDir (tables in memory, toFile straight through)', async () => void (await runPipeline(ordersFile, outFile))),
+      contender(
+        'state.job.handWritten',
+        'hand-written single thread: read, JSON.parse, Maps, output + changelog appended per 4096, fsync each second',
+        () => runHandWritten(ordersFile, outFile, path.join(dir, 'hand', 'changelog')),
+      ),
+    ],
+    ctx.quick ? 0 : 1,
   );
   ctx.log(`checkpoints per run: ${checkpoints.join(', ')}`);
-  ctx.report(
-    await throughput({
-      ...common,
-      id: 'state.job.plain',
-      label: 'the same pipeline without stateDir (tables in memory, toFile straight through)',
-      fn: () => runPipeline(ordersFile, outFile),
-    }),
-  );
-  ctx.report(
-    await throughput({
-      ...common,
-      id: 'state.job.handWritten',
-      label: 'hand-written single thread: read, JSON.parse, Maps, output + changelog appended per 4096, fsync each second',
-      fn: () => runHandWritten(ordersFile, outFile, path.join(dir, 'hand', 'changelog')),
-    }),
-  );
 }

@@ -1,0 +1,53 @@
+/**
+ * Timing sides of a comparison in turns. On the shared 2-core box a stretch of noise (another
+ * tenant, the VM's first touch of memory) lasts seconds: measured in blocks, it falls on whichever
+ * side ran then and the ratio swings (Piscina's batch rate moved 1.7–4.7 M vec/s between suites).
+ * In turns, it falls on every side.
+ */
+import type { FigureInput } from './suite.js';
+
+/**
+ * One side of an interleaved comparison. Each iteration sets its side up (untimed), times one
+ * round and tears it down again, so only one side holds threads and memory at a time.
+ */
+export interface Contender {
+  /** One timed round, ms; `last` is the comparison's final iteration. */
+  iterate(last: boolean): Promise<number>;
+  /** Reports its figures from the rounds' times. */
+  report(ms: number[]): void;
+}
+
+/**
+ * Runs `iterations` rounds of every contender, one iteration each in turn, then lets each report.
+ * The first `warmupRounds` rounds are run the same way and not reported.
+ */
+export async function interleaved(iterations: number, contenders: Contender[], warmupRounds = 0): Promise<void> {
+  for (let it = 0; it < warmupRounds; it++) for (const c of contenders) await c.iterate(false);
+  const times = contenders.map((): number[] => []);
+  for (let it = 0; it < iterations; it++) {
+    // The order rotates, so that no side always runs right after the same other side.
+    for (let k = 0; k < contenders.length; k++) {
+      const c = (it + k) % contenders.length;
+      times[c]!.push(await contenders[c]!.iterate(it === iterations - 1));
+    }
+  }
+  contenders.forEach((c, i) => c.report(times[i]!));
+}
+
+/** A throughput figure from iteration times (ms): its value from the median iteration. */
+export function timedFigure(id: string, label: string, items: number, ms: number[], unit = 'rec/s', detail: Record<string, unknown> = {}): FigureInput {
+  const sorted = [...ms].sort((a, b) => a - b);
+  const p50 = sorted[Math.floor(sorted.length / 2)]!;
+  return {
+    id,
+    label,
+    kind: 'throughput',
+    unit,
+    value: (items * 1000) / p50,
+    p50,
+    min: sorted[0],
+    max: sorted[sorted.length - 1],
+    samples: ms.length,
+    detail: { itemsPerIteration: items, iterationMs: ms, ...detail },
+  };
+}

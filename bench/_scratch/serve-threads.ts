@@ -39,12 +39,31 @@ await run(1);
 // wrk's CPU: the children's times in /proc/self/stat once it has been reaped.
 const childTicks = () => { const s = readFileSync('/proc/self/stat', 'utf8'); const f = s.slice(s.lastIndexOf(')') + 2).split(' '); return Number(f[13]) + Number(f[14]); };
 const k0 = childTicks();
+// The box's idle time: /proc/stat's idle + iowait, over all CPUs.
+const idleTicks = () => { const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number); return { idle: f[3]! + f[4]!, all: f.reduce((a, b) => a + b, 0) }; };
+const i0 = idleTicks();
 const t0 = threads(); const c0 = process.cpuUsage(); const w0 = performance.now();
+const inFlight: number[] = [];
+const sampler = process.env.SAMPLE ? setInterval(() => {
+  const job = env.metrics().job;
+  if (!job) return;
+  const src = Object.values(job.sources).reduce((a, b) => a + b, 0);
+  const snk = Object.values(job.sinks).reduce((a, b) => a + b, 0);
+  inFlight.push(src - snk);
+}, 2) : undefined;
 const out = await run(seconds);
+if (sampler) {
+  clearInterval(sampler);
+  const h = new Map<number, number>();
+  for (const v of inFlight) { const b = Math.min(64, Math.floor(v / 8) * 8); h.set(b, (h.get(b) ?? 0) + 1); }
+  console.log('in pipeline (sources - sinks), share of', inFlight.length, 'samples:', [...h].sort((a, b) => a[0] - b[0]).map(([b, n]) => `${b}-${b + 7}: ${(100 * n / inFlight.length).toFixed(0)}%`).join(', '));
+}
 const t1 = threads(); const cpu = process.cpuUsage(c0); const wall = (performance.now() - w0) / 1000;
 const last = JSON.parse(out.trim().split('\n').pop()!);
 await new Promise((r) => setTimeout(r, 50));
 const wrkTicks = childTicks() - k0;
+const i1 = idleTicks();
+console.log(`box idle ${((100 * (i1.idle - i0.idle)) / (i1.all - i0.all)).toFixed(1)}% of its CPU time`);
 const n = last.requests;
 console.log(`req/s ${(n / (last.durationUs / 1e6)).toFixed(0)}, cpu/req ${((cpu.user + cpu.system) / n).toFixed(1)} µs, p50 ${last.p50} ms; server ${((cpu.user + cpu.system) / 1e6 / wall).toFixed(2)} cores, wrk ${(wrkTicks / 100 / wall).toFixed(2)} cores (${(wrkTicks * 1e4 / n).toFixed(1)} µs/req)`);
 for (const [tid, a] of t1) {

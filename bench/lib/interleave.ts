@@ -4,7 +4,15 @@
  * side ran then and the ratio swings (Piscina's batch rate moved 1.7–4.7 M vec/s between suites).
  * In turns, it falls on every side.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { FigureInput } from './suite.js';
+
+/** A full garbage collection of the main thread's heap (the flag is set at run time). */
+export function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
 
 /**
  * One side of an interleaved comparison. Each iteration sets its side up (untimed), times one
@@ -19,15 +27,23 @@ export interface Contender {
 
 /**
  * Runs `iterations` rounds of every contender, one iteration each in turn, then lets each report.
- * The first `warmupRounds` rounds are run the same way and not reported.
+ * The first `warmupRounds` rounds are run the same way and not reported. Each iteration starts
+ * after a full collection, so that no side is timed (or its event-loop delay sampled) while the
+ * main thread collects what the side before it left.
  */
 export async function interleaved(iterations: number, contenders: Contender[], warmupRounds = 0): Promise<void> {
-  for (let it = 0; it < warmupRounds; it++) for (const c of contenders) await c.iterate(false);
+  for (let it = 0; it < warmupRounds; it++) {
+    for (const c of contenders) {
+      collectGarbage();
+      await c.iterate(false);
+    }
+  }
   const times = contenders.map((): number[] => []);
   for (let it = 0; it < iterations; it++) {
     // The order rotates, so that no side always runs right after the same other side.
     for (let k = 0; k < contenders.length; k++) {
       const c = (it + k) % contenders.length;
+      collectGarbage();
       times[c]!.push(await contenders[c]!.iterate(it === iterations - 1));
     }
   }

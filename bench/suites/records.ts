@@ -12,16 +12,17 @@
  *
  * Each ringflow iteration is a first run: a fresh StreamEnvironment that starts its worker threads,
  * runs, and stops them. So each baseline is measured twice: cold, the same way (its workers or
- * pool started and stopped inside each timed iteration: the goals compare these), and warm (its
- * workers started once, before the timed loop), which ringflow's steady rate (first record at the
- * sink to the last) is set against.
+ * pool started and stopped inside each timed iteration: the goals compare these, timed in turns
+ * with ringflow's first runs), and warm (its workers started once, before the timed loop), which
+ * ringflow's steady rate (first record at the sink to the last) is set against.
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { hashKey } from '../../src/codec/index.js';
 import { StreamEnvironment } from '../../src/stream/index.js';
-import { quotient, type FigureInput, type Suite, type SuiteContext } from '../lib/suite.js';
+import { interleaved, timedFigure, type Contender } from '../lib/interleave.js';
+import { quotient, type Suite, type SuiteContext } from '../lib/suite.js';
 import { benchWorkerUrl } from '../lib/workers.js';
 
 /** The issue's record shape, shared with the metrics suite. */
@@ -36,68 +37,87 @@ const BATCH = 256;
 export const records = (n: number): Rec[] => Array.from({ length: n }, (_, i) => ({ i, user: `user-${i % 1000}`, score: (i % 100) / 100, tags: ['a', i % 2 ? 'odd' : 'even'] }));
 const baselineUrl = (): URL => benchWorkerUrl('records-baseline.mjs');
 
-function throughput(id: string, label: string, items: number, ms: number[], detail: Record<string, unknown> = {}): FigureInput {
-  const sorted = [...ms].sort((a, b) => a - b);
-  const p50 = sorted[Math.floor(sorted.length / 2)]!;
-  return { id, label, kind: 'throughput', unit: 'rec/s', value: (items * 1000) / p50, p50, min: sorted[0], max: sorted.at(-1), samples: ms.length, detail: { itemsPerIteration: items, iterationMs: ms, ...detail } };
-}
-
 function cpuDetail(cpu: number[]): Record<string, unknown> {
   return { processCpuMs: cpu.map((c) => Math.round(c)) };
 }
 
-/** Process CPU time (all threads) of the timed iterations, ms: on a shared box, what the wall clock cannot separate from other load. */
-const cpuMs: number[] = [];
 const cpuNow = (): number => {
   const c = process.cpuUsage();
   return (c.user + c.system) / 1000;
 };
+const iterations = (ctx: SuiteContext): number => (ctx.quick ? 1 : 3);
 
-async function repeat(ctx: SuiteContext, run: () => Promise<void>): Promise<number[]> {
-  await run(); // warm-up: deployment, JIT
+/** A baseline: how its workers start and stop, and one run of the workload on them. */
+interface Baseline<W = any> {
+  id: string;
+  label: string;
+  items: number;
+  start: () => W;
+  stop: (w: W) => Promise<unknown>;
+  run: (w: W) => Promise<void>;
+}
+
+/** The baseline warm: its workers started once, a warm-up run, then the timed runs. */
+async function measureWarm(ctx: SuiteContext, b: Baseline): Promise<void> {
+  const w = b.start();
   const ms: number[] = [];
-  cpuMs.length = 0;
-  for (let i = 0; i < (ctx.quick ? 1 : 3); i++) {
-    const c0 = cpuNow();
-    const t0 = performance.now();
-    await run();
-    ms.push(performance.now() - t0);
-    cpuMs.push(cpuNow() - c0);
+  const cpu: number[] = [];
+  try {
+    await b.run(w);
+    for (let i = 0; i < iterations(ctx); i++) {
+      const c0 = cpuNow();
+      const t0 = performance.now();
+      await b.run(w);
+      ms.push(performance.now() - t0);
+      cpu.push(cpuNow() - c0);
+    }
+  } finally {
+    await b.stop(w);
   }
-  return ms;
+  ctx.report(timedFigure(b.id, `${b.label} (workers started before the timed loop)`, b.items, ms, 'rec/s', cpuDetail(cpu)));
 }
 
 /**
- * A baseline measured both ways: warm (`start` once, then the timed runs) and cold (each timed
- * iteration starts its workers, runs once and stops them, as a ringflow job does).
+ * A side timed in first runs (bench/lib/interleave.ts): each iteration does `once` (start the
+ * workers, run, stop them) and its process CPU is kept; `report` gets the timed rounds' times,
+ * the last of the iterations (the first ones were warm-up rounds).
  */
-async function warmAndCold<W>(ctx: SuiteContext, start: () => W, stop: (w: W) => Promise<unknown>, run: (w: W) => Promise<void>): Promise<{ warm: number[]; warmCpu: number[]; cold: number[]; coldCpu: number[] }> {
-  const w = start();
-  let warm: number[];
-  try {
-    warm = await repeat(ctx, () => run(w));
-  } finally {
-    await stop(w);
-  }
-  const warmCpu = [...cpuMs];
-  const cold = await repeat(ctx, async () => {
-    const fresh = start();
-    try {
-      await run(fresh);
-    } finally {
-      await stop(fresh);
-    }
-  });
-  return { warm, warmCpu, cold, coldCpu: [...cpuMs] };
+function firstRuns(once: () => Promise<void>, report: (ms: number[], cpu: number[]) => void): Contender {
+  const cpu: number[] = [];
+  return {
+    async iterate() {
+      const c0 = cpuNow();
+      const t0 = performance.now();
+      await once();
+      const ms = performance.now() - t0;
+      cpu.push(cpuNow() - c0);
+      return ms;
+    },
+    report: (ms) => report(ms, cpu.slice(-ms.length)),
+  };
 }
 
-async function ringflow(ctx: SuiteContext, input: Rec[]): Promise<void> {
+/** The baseline cold, as a contender: its workers started and stopped inside each timed iteration. */
+function coldBaseline(ctx: SuiteContext, b: Baseline): Contender {
+  return firstRuns(
+    async () => {
+      const fresh = b.start();
+      try {
+        await b.run(fresh);
+      } finally {
+        await b.stop(fresh);
+      }
+    },
+    (ms, cpu) => ctx.report(timedFigure(`${b.id}.cold`, `${b.label} (a first run: starting and stopping its workers included)`, b.items, ms, 'rec/s', cpuDetail(cpu))),
+  );
+}
+
+function ringflow(ctx: SuiteContext, input: Rec[]): Contender {
   let received = 0;
-  let peakRss = 0;
-  let rssGrowth = 0;
-  let loopP99 = 0;
   const steady: number[] = [];
-  const run = async (measure: boolean) => {
+  const rssGrowth: number[] = [];
+  const loopP99: number[] = [];
+  const once = async () => {
     received = 0;
     let first = 0;
     let last = 0;
@@ -110,48 +130,33 @@ async function ringflow(ctx: SuiteContext, input: Rec[]): Promise<void> {
         last = performance.now();
         if (received++ === 0) first = last;
       });
-    const monitor = measure ? monitorEventLoopDelay({ resolution: 1 }) : undefined;
+    const monitor = monitorEventLoopDelay({ resolution: 1 });
     const before = process.memoryUsage().rss;
-    peakRss = before;
+    let peakRss = before;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 10);
-    monitor?.enable();
+    monitor.enable();
     await env.execute();
-    monitor?.disable();
+    monitor.disable();
     clearInterval(sampler);
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
-    if (measure) {
-      steady.push(last - first);
-      rssGrowth = Math.max(rssGrowth, (peakRss - before) / 2 ** 20);
-      loopP99 = Math.max(loopP99, monitor!.percentile(99) / 1e6);
-    }
+    steady.push(last - first);
+    rssGrowth.push((peakRss - before) / 2 ** 20);
+    loopP99.push(monitor.percentile(99) / 1e6);
     if (received === 0) throw new Error('the sink received nothing');
   };
-  await run(false);
-  const ms: number[] = [];
-  const cpu: number[] = [];
-  for (let i = 0; i < (ctx.quick ? 1 : 3); i++) {
-    const c0 = cpuNow();
-    const t0 = performance.now();
-    await run(true);
-    ms.push(performance.now() - t0);
-    cpu.push(cpuNow() - c0);
-  }
-  ctx.report(throughput('records.ringflow', `objects fromIterable → map → filter → sink, 2 workers (${received} of ${input.length} kept; a first run: starting and stopping its workers included)`, input.length, ms, cpuDetail(cpu)));
-  // The rate from its first record at the sink to its last: set against the warm baselines.
-  ctx.report(throughput('records.ringflow.steady', '  the same, from the first record at the sink to the last (worker start excluded)', input.length, steady));
-  ctx.report({ id: 'records.ringflow.rssGrowthMB', label: '  peak RSS growth while it runs (worst run; includes deploying 2 workers)', kind: 'latency', unit: 'MB', statistic: 'max', value: rssGrowth });
-  ctx.report({ id: 'records.ringflow.eventLoopP99', label: '  main-thread event-loop delay p99 while it runs (worst run)', kind: 'latency', unit: 'ms', statistic: 'p99', value: loopP99 });
+  return firstRuns(once, (ms, cpu) => {
+    const timed = <T>(all: T[]): T[] => all.slice(-ms.length);
+    ctx.report(timedFigure('records.ringflow', `objects fromIterable → map → filter → sink, 2 workers (${received} of ${input.length} kept; a first run: starting and stopping its workers included)`, input.length, ms, 'rec/s', cpuDetail(cpu)));
+    // The rate from its first record at the sink to its last: set against the warm baselines.
+    ctx.report(timedFigure('records.ringflow.steady', '  the same, from the first record at the sink to the last (worker start excluded)', input.length, timed(steady)));
+    ctx.report({ id: 'records.ringflow.rssGrowthMB', label: '  peak RSS growth while it runs (worst run; includes deploying 2 workers)', kind: 'latency', unit: 'MB', statistic: 'max', value: Math.max(...timed(rssGrowth)) });
+    ctx.report({ id: 'records.ringflow.eventLoopP99', label: '  main-thread event-loop delay p99 while it runs (worst run)', kind: 'latency', unit: 'ms', statistic: 'p99', value: Math.max(...timed(loopP99)) });
+  });
 }
 
 /** Two plain workers, each answering with what records-baseline.mjs does for a message kind. */
 const startWorkers = (): Worker[] => [new Worker(baselineUrl()), new Worker(baselineUrl())];
 const stopWorkers = (workers: Worker[]): Promise<unknown> => Promise.all(workers.map((w) => w.terminate()));
-
-/** Reports a baseline's warm and cold figures (ids `id` and `id.cold`). */
-function reportBoth(ctx: SuiteContext, id: string, label: string, items: number, r: Awaited<ReturnType<typeof warmAndCold>>): void {
-  ctx.report(throughput(id, `${label} (workers started before the timed loop)`, items, r.warm, cpuDetail(r.warmCpu)));
-  ctx.report(throughput(`${id}.cold`, `${label} (a first run: starting and stopping its workers included)`, items, r.cold, cpuDetail(r.coldCpu)));
-}
 
 /** Sends `messages` round-robin over the workers with at most `inFlight` unanswered per worker; resolves when all are answered. */
 function pump(workers: Worker[], messages: number, inFlight: number, make: (n: number) => unknown, onReply: (m: { kind: string; records?: unknown[]; record?: unknown }) => void): Promise<void> {
@@ -181,57 +186,70 @@ function pump(workers: Worker[], messages: number, inFlight: number, make: (n: n
   });
 }
 
-async function postMessageBatches(ctx: SuiteContext, input: Rec[]): Promise<void> {
+function postMessageBatches(input: Rec[]): Baseline<Worker[]> {
   const batches = Array.from({ length: Math.ceil(input.length / BATCH) }, (_, b) => input.slice(b * BATCH, (b + 1) * BATCH));
-  let received = 0;
-  const r = await warmAndCold(ctx, startWorkers, stopWorkers, (workers) => pump(workers, batches.length, 4, (n) => ({ kind: 'batch', records: batches[n] }), (m) => void (received += m.records!.length)));
-  void received;
-  reportBoth(ctx, 'records.postMessage.batch', '  baseline: postMessage of 256-record arrays to 2 workers and back', input.length, r);
+  return {
+    id: 'records.postMessage.batch',
+    label: '  baseline: postMessage of 256-record arrays to 2 workers and back',
+    items: input.length,
+    start: startWorkers,
+    stop: stopWorkers,
+    run: (workers) => pump(workers, batches.length, 4, (n) => ({ kind: 'batch', records: batches[n] }), () => {}),
+  };
 }
 
-async function piscinaBatches(ctx: SuiteContext, input: Rec[]): Promise<void> {
+function piscinaBatches(input: Rec[]): Baseline<Piscina> {
   const batches = Array.from({ length: Math.ceil(input.length / BATCH) }, (_, b) => input.slice(b * BATCH, (b + 1) * BATCH));
-  let received = 0;
-  const start = () => new Piscina({ filename: baselineUrl().href, name: 'batch', minThreads: 2, maxThreads: 2 });
-  const r = await warmAndCold(ctx, start, (pool) => pool.destroy(), async (pool) => {
-    let next = 0;
-    const lane = async () => {
-      while (next < batches.length) received += ((await pool.run(batches[next++])) as unknown[]).length;
-    };
-    await Promise.all(Array.from({ length: 8 }, lane));
-  });
-  void received;
-  reportBoth(ctx, 'records.piscina.batch', '  baseline: Piscina run() per 256-record batch, 2 threads', input.length, r);
+  return {
+    id: 'records.piscina.batch',
+    label: '  baseline: Piscina run() per 256-record batch, 2 threads',
+    items: input.length,
+    start: () => new Piscina({ filename: baselineUrl().href, name: 'batch', minThreads: 2, maxThreads: 2 }),
+    stop: (pool) => pool.destroy(),
+    run: async (pool) => {
+      let next = 0;
+      const lane = async () => {
+        while (next < batches.length) await pool.run(batches[next++]);
+      };
+      await Promise.all(Array.from({ length: 8 }, lane));
+    },
+  };
 }
 
-async function postMessageEach(ctx: SuiteContext, input: Rec[]): Promise<void> {
+function postMessageEach(input: Rec[]): Baseline<Worker[]> {
   // A quarter of the records: one message each is slow, and the rate is what counts.
   const part = input.slice(0, Math.ceil(input.length / 4));
-  let received = 0;
-  const r = await warmAndCold(ctx, startWorkers, stopWorkers, (workers) => pump(workers, part.length, 256, (n) => ({ kind: 'one', record: part[n] }), (m) => void (m.record && received++)));
-  void received;
-  reportBoth(ctx, 'records.postMessage.each', '  baseline: one postMessage per record to 2 workers and back', part.length, r);
+  return {
+    id: 'records.postMessage.each',
+    label: '  baseline: one postMessage per record to 2 workers and back',
+    items: part.length,
+    start: startWorkers,
+    stop: stopWorkers,
+    run: (workers) => pump(workers, part.length, 256, (n) => ({ kind: 'one', record: part[n] }), () => {}),
+  };
 }
 
-async function keyedRingflow(ctx: SuiteContext, input: Rec[]): Promise<void> {
+function keyedRingflow(ctx: SuiteContext, input: Rec[]): Contender {
   let windows = 0;
-  const ms = await repeat(ctx, async () => {
-    windows = 0;
-    const env = new StreamEnvironment({ workers: 2 });
-    env
-      .fromIterable(input)
-      .keyBy((r: Rec) => r.user)
-      .window({ tumbling: 1000 })
-      .aggregate({ createAccumulator: () => 0, add: (n: number) => n + 1 })
-      .sink(() => void windows++);
-    await env.execute();
-    if (windows === 0) throw new Error('no window closed');
-  });
-  ctx.report(throughput('records.keyed.ringflow', `keyBy(user) → tumbling 1 s window → count, 2 workers (${windows} window results; a first run: starting and stopping its workers included)`, input.length, ms, cpuDetail(cpuMs)));
+  return firstRuns(
+    async () => {
+      windows = 0;
+      const env = new StreamEnvironment({ workers: 2 });
+      env
+        .fromIterable(input)
+        .keyBy((r: Rec) => r.user)
+        .window({ tumbling: 1000 })
+        .aggregate({ createAccumulator: () => 0, add: (n: number) => n + 1 })
+        .sink(() => void windows++);
+      await env.execute();
+      if (windows === 0) throw new Error('no window closed');
+    },
+    (ms, cpu) => ctx.report(timedFigure('records.keyed.ringflow', `keyBy(user) → tumbling 1 s window → count, 2 workers (${windows} window results; a first run: starting and stopping its workers included)`, input.length, ms, 'rec/s', cpuDetail(cpu))),
+  );
 }
 
-async function keyedPostMessage(ctx: SuiteContext, input: Rec[]): Promise<void> {
-  const r = await warmAndCold(ctx, startWorkers, stopWorkers, async (workers) => {
+function keyedPostMessage(input: Rec[]): Baseline<Worker[]> {
+  const run = async (workers: Worker[]): Promise<void> => {
     // Hash-partition into per-worker 256-record arrays, as a careful hand-rolled version does.
     const pending: Rec[][] = workers.map(() => []);
     const batches: { worker: number; records: Rec[]; ts: number }[] = [];
@@ -263,8 +281,8 @@ async function keyedPostMessage(ctx: SuiteContext, input: Rec[]): Promise<void> 
       ),
     );
     if (results === 0) throw new Error('no window results');
-  });
-  reportBoth(ctx, 'records.keyed.postMessage', '  baseline: postMessage with hash partitioning over 2 workers, 256-record arrays', input.length, r);
+  };
+  return { id: 'records.keyed.postMessage', label: '  baseline: postMessage with hash partitioning over 2 workers, 256-record arrays', items: input.length, start: startWorkers, stop: stopWorkers, run };
 }
 
 /** Sends each batch to its worker, at most `inFlight` unanswered per worker. */
@@ -302,12 +320,14 @@ export const recordsSuite: Suite = {
   title: 'Records of any shape: plain objects through map → filter and a keyed window, against postMessage and Piscina',
   async run(ctx) {
     const input = records(ctx.quick ? 100_000 : 400_000);
-    await postMessageBatches(ctx, input);
-    await piscinaBatches(ctx, input);
-    await postMessageEach(ctx, input);
-    await ringflow(ctx, input);
-    await keyedPostMessage(ctx, input);
-    await keyedRingflow(ctx, input);
+    // Warm baselines in blocks (the steady rates' comparisons); the first runs, which the goals
+    // compare, in turns with ringflow's, one warm-up round first.
+    const baselines = [postMessageBatches(input), piscinaBatches(input), postMessageEach(input)];
+    for (const b of baselines) await measureWarm(ctx, b);
+    await interleaved(iterations(ctx), [ringflow(ctx, input), ...baselines.map((b) => coldBaseline(ctx, b))], 1);
+    const keyed = keyedPostMessage(input);
+    await measureWarm(ctx, keyed);
+    await interleaved(iterations(ctx), [keyedRingflow(ctx, input), coldBaseline(ctx, keyed)], 1);
   },
   ratios: [
     { id: 'records.vs.postMessage.batch', label: 'objects map → filter, first runs: ringflow / postMessage 256-arrays', compute: (f) => quotient(f.get('records.ringflow')?.value, f.get('records.postMessage.batch.cold')?.value) },

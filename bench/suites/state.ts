@@ -16,11 +16,9 @@ import * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { FileStateStore, StatePartition, TableDeclaration, storedDeclarations } from '../../src/state/index.js';
 import { startOfThisMinute, writeOrders } from '../../test/helpers/orders-workload.js';
-import { interleaved, timedFigure, type Contender } from '../lib/interleave.js';
+import { collectGarbage, interleaved, timedFigure, type Contender } from '../lib/interleave.js';
 import { budget, throughput } from '../lib/measure.js';
 import { runHandWritten, runPipeline } from '../lib/state-job.js';
 import { quotient, ratio, type Suite } from '../lib/suite.js';
@@ -30,10 +28,9 @@ const APP = 'bench';
 const ORDERS = 1_000_000;
 const USERS = 100_000;
 
-/** A full garbage collection (the flag is set at run time), then the heap in use. */
+/** A full garbage collection, then the heap in use. */
 function heapAfterGc(): number {
-  setFlagsFromString('--expose-gc');
-  (runInNewContext('gc') as () => void)();
+  collectGarbage();
   return process.memoryUsage().heapUsed;
 }
 

@@ -4,6 +4,7 @@
  * side ran then and the ratio swings (Piscina's batch rate moved 1.7–4.7 M vec/s between suites).
  * In turns, it falls on every side.
  */
+import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { FigureInput } from './suite.js';
@@ -19,8 +20,8 @@ export function collectGarbage(): void {
  * round and tears it down again, so only one side holds threads and memory at a time.
  */
 export interface Contender {
-  /** One timed round, ms; `last` is the comparison's final iteration. */
-  iterate(last: boolean): Promise<number>;
+  /** One round, ms; `last` is the comparison's final iteration, `warmup` a round not reported. */
+  iterate(last: boolean, warmup: boolean): Promise<number>;
   /** Reports its figures from the rounds' times. */
   report(ms: number[]): void;
 }
@@ -35,7 +36,7 @@ export async function interleaved(iterations: number, contenders: Contender[], w
   for (let it = 0; it < warmupRounds; it++) {
     for (const c of contenders) {
       collectGarbage();
-      await c.iterate(false);
+      await c.iterate(false, true);
     }
   }
   const times = contenders.map((): number[] => []);
@@ -44,10 +45,32 @@ export async function interleaved(iterations: number, contenders: Contender[], w
     for (let k = 0; k < contenders.length; k++) {
       const c = (it + k) % contenders.length;
       collectGarbage();
-      times[c]!.push(await contenders[c]!.iterate(it === iterations - 1));
+      times[c]!.push(await contenders[c]!.iterate(it === iterations - 1, false));
     }
   }
   contenders.forEach((c, i) => c.report(times[i]!));
+}
+
+/**
+ * A contender that times `run` whole, and the process CPU (all threads) it took: on a shared box,
+ * what the wall clock cannot separate from other load. `after` runs untimed (cleaning up);
+ * `report` gets the reported rounds' times and CPU ms, warm-up rounds left out.
+ */
+export function timedSide(run: (warmup: boolean) => Promise<unknown>, report: (ms: number[], cpuMs: number[]) => void, after?: () => Promise<unknown>): Contender {
+  const cpuMs: number[] = [];
+  return {
+    async iterate(_last, warmup) {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      await run(warmup);
+      const ms = performance.now() - t0;
+      const cpu = process.cpuUsage(c0);
+      if (!warmup) cpuMs.push((cpu.user + cpu.system) / 1000);
+      await after?.();
+      return ms;
+    },
+    report: (ms) => report(ms, cpuMs),
+  };
 }
 
 /** A throughput figure from iteration times (ms): its value from the median iteration. */

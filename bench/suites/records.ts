@@ -21,7 +21,7 @@ import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { hashKey } from '../../src/codec/index.js';
 import { StreamEnvironment } from '../../src/stream/index.js';
-import { interleaved, timedFigure, type Contender } from '../lib/interleave.js';
+import { interleaved, timedFigure, timedSide, type Contender } from '../lib/interleave.js';
 import { quotient, type Suite, type SuiteContext } from '../lib/suite.js';
 import { benchWorkerUrl } from '../lib/workers.js';
 
@@ -77,29 +77,9 @@ async function measureWarm(ctx: SuiteContext, b: Baseline): Promise<void> {
   ctx.report(timedFigure(b.id, `${b.label} (workers started before the timed loop)`, b.items, ms, 'rec/s', cpuDetail(cpu)));
 }
 
-/**
- * A side timed in first runs (bench/lib/interleave.ts): each iteration does `once` (start the
- * workers, run, stop them) and its process CPU is kept; `report` gets the timed rounds' times,
- * the last of the iterations (the first ones were warm-up rounds).
- */
-function firstRuns(once: () => Promise<void>, report: (ms: number[], cpu: number[]) => void): Contender {
-  const cpu: number[] = [];
-  return {
-    async iterate() {
-      const c0 = cpuNow();
-      const t0 = performance.now();
-      await once();
-      const ms = performance.now() - t0;
-      cpu.push(cpuNow() - c0);
-      return ms;
-    },
-    report: (ms) => report(ms, cpu.slice(-ms.length)),
-  };
-}
-
 /** The baseline cold, as a contender: its workers started and stopped inside each timed iteration. */
 function coldBaseline(ctx: SuiteContext, b: Baseline): Contender {
-  return firstRuns(
+  return timedSide(
     async () => {
       const fresh = b.start();
       try {
@@ -117,7 +97,7 @@ function ringflow(ctx: SuiteContext, input: Rec[]): Contender {
   const steady: number[] = [];
   const rssGrowth: number[] = [];
   const loopP99: number[] = [];
-  const once = async () => {
+  const once = async (warmup: boolean) => {
     received = 0;
     let first = 0;
     let last = 0;
@@ -139,18 +119,19 @@ function ringflow(ctx: SuiteContext, input: Rec[]): Contender {
     monitor.disable();
     clearInterval(sampler);
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
-    steady.push(last - first);
-    rssGrowth.push((peakRss - before) / 2 ** 20);
-    loopP99.push(monitor.percentile(99) / 1e6);
+    if (!warmup) {
+      steady.push(last - first);
+      rssGrowth.push((peakRss - before) / 2 ** 20);
+      loopP99.push(monitor.percentile(99) / 1e6);
+    }
     if (received === 0) throw new Error('the sink received nothing');
   };
-  return firstRuns(once, (ms, cpu) => {
-    const timed = <T>(all: T[]): T[] => all.slice(-ms.length);
+  return timedSide(once, (ms, cpu) => {
     ctx.report(timedFigure('records.ringflow', `objects fromIterable → map → filter → sink, 2 workers (${received} of ${input.length} kept; a first run: starting and stopping its workers included)`, input.length, ms, 'rec/s', cpuDetail(cpu)));
     // The rate from its first record at the sink to its last: set against the warm baselines.
-    ctx.report(timedFigure('records.ringflow.steady', '  the same, from the first record at the sink to the last (worker start excluded)', input.length, timed(steady)));
-    ctx.report({ id: 'records.ringflow.rssGrowthMB', label: '  peak RSS growth while it runs (worst run; includes deploying 2 workers)', kind: 'latency', unit: 'MB', statistic: 'max', value: Math.max(...timed(rssGrowth)) });
-    ctx.report({ id: 'records.ringflow.eventLoopP99', label: '  main-thread event-loop delay p99 while it runs (worst run)', kind: 'latency', unit: 'ms', statistic: 'p99', value: Math.max(...timed(loopP99)) });
+    ctx.report(timedFigure('records.ringflow.steady', '  the same, from the first record at the sink to the last (worker start excluded)', input.length, steady));
+    ctx.report({ id: 'records.ringflow.rssGrowthMB', label: '  peak RSS growth while it runs (worst run; includes deploying 2 workers)', kind: 'latency', unit: 'MB', statistic: 'max', value: Math.max(...rssGrowth) });
+    ctx.report({ id: 'records.ringflow.eventLoopP99', label: '  main-thread event-loop delay p99 while it runs (worst run)', kind: 'latency', unit: 'ms', statistic: 'p99', value: Math.max(...loopP99) });
   });
 }
 
@@ -159,7 +140,7 @@ const startWorkers = (): Worker[] => [new Worker(baselineUrl()), new Worker(base
 const stopWorkers = (workers: Worker[]): Promise<unknown> => Promise.all(workers.map((w) => w.terminate()));
 
 /** Sends `messages` round-robin over the workers with at most `inFlight` unanswered per worker; resolves when all are answered. */
-function pump(workers: Worker[], messages: number, inFlight: number, make: (n: number) => unknown, onReply: (m: { kind: string; records?: unknown[]; record?: unknown }) => void): Promise<void> {
+function pump(workers: Worker[], messages: number, inFlight: number, make: (n: number) => unknown): Promise<void> {
   return new Promise((resolve) => {
     let sent = 0;
     let answered = 0;
@@ -171,9 +152,8 @@ function pump(workers: Worker[], messages: number, inFlight: number, make: (n: n
       }
     };
     const handlers = workers.map((worker, w) => {
-      const handler = (m: { kind: string }) => {
+      const handler = () => {
         outstanding[w]!--;
-        onReply(m);
         if (++answered === messages) {
           workers.forEach((x, i) => x.off('message', handlers[i]!));
           resolve();
@@ -194,7 +174,7 @@ function postMessageBatches(input: Rec[]): Baseline<Worker[]> {
     items: input.length,
     start: startWorkers,
     stop: stopWorkers,
-    run: (workers) => pump(workers, batches.length, 4, (n) => ({ kind: 'batch', records: batches[n] }), () => {}),
+    run: (workers) => pump(workers, batches.length, 4, (n) => ({ kind: 'batch', records: batches[n] })),
   };
 }
 
@@ -225,13 +205,13 @@ function postMessageEach(input: Rec[]): Baseline<Worker[]> {
     items: part.length,
     start: startWorkers,
     stop: stopWorkers,
-    run: (workers) => pump(workers, part.length, 256, (n) => ({ kind: 'one', record: part[n] }), () => {}),
+    run: (workers) => pump(workers, part.length, 256, (n) => ({ kind: 'one', record: part[n] })),
   };
 }
 
 function keyedRingflow(ctx: SuiteContext, input: Rec[]): Contender {
   let windows = 0;
-  return firstRuns(
+  return timedSide(
     async () => {
       windows = 0;
       const env = new StreamEnvironment({ workers: 2 });

@@ -15,10 +15,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { FileStateStore, StatePartition, TableDeclaration, storedDeclarations } from '../../src/state/index.js';
 import { startOfThisMinute, writeOrders } from '../../test/helpers/orders-workload.js';
-import { collectGarbage, interleaved, timedFigure, type Contender } from '../lib/interleave.js';
+import { collectGarbage, interleaved, timedFigure, timedSide, type Contender } from '../lib/interleave.js';
 import { budget, throughput } from '../lib/measure.js';
 import { runHandWritten, runPipeline } from '../lib/state-job.js';
 import { quotient, ratio, type Suite } from '../lib/suite.js';
@@ -209,27 +208,19 @@ async function jobFigures(ctx: Parameters<Suite['run']>[0], dir: string): Promis
   const outFile = path.join(dir, 'totals.jsonl');
   let run = 0;
   const checkpoints: number[] = [];
-  const contender = (id: string, label: string, job: () => Promise<void>, after?: () => Promise<void>): Contender => ({
-    async iterate() {
-      const t0 = performance.now();
-      await job();
-      const ms = performance.now() - t0;
-      await after?.();
-      return ms;
-    },
-    report: (ms) => ctx.report(timedFigure(id, label, ORDERS, ms, 'events/s')),
-  });
+  const side = (id: string, label: string, job: () => Promise<unknown>, after?: () => Promise<unknown>): Contender =>
+    timedSide(job, (ms) => ctx.report(timedFigure(id, label, ORDERS, ms, 'events/s')), after);
   await interleaved(
     ctx.quick ? 1 : 5,
     [
-      contender(
+      side(
         'state.job.checkpointed',
         '1 M orders → 2 tables → JSONL, 2 workers, checkpoints every 1 s (fromFile lines, parse on the workers, toFile transactional)',
-        async () => void checkpoints.push(await runPipeline(ordersFile, outFile, path.join(dir, `job-state-${++run}`))),
+        async () => checkpoints.push(await runPipeline(ordersFile, outFile, path.join(dir, `job-state-${++run}`))),
         () => fsp.rm(path.join(dir, `job-state-${run}`), { recursive: true, force: true }),
       ),
-      contender('state.job.plain', 'the same pipeline without stateDir (tables in memory, toFile straight through)', async () => void (await runPipeline(ordersFile, outFile))),
-      contender(
+      side('state.job.plain', 'the same pipeline without stateDir (tables in memory, toFile straight through)', () => runPipeline(ordersFile, outFile)),
+      side(
         'state.job.handWritten',
         'hand-written single thread: read, JSON.parse, Maps, output + changelog appended per 4096, fsync each second',
         () => runHandWritten(ordersFile, outFile, path.join(dir, 'hand', 'changelog')),

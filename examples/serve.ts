@@ -7,6 +7,7 @@
  */
 import { serve } from '../src/serve/index.js';
 import { op, StreamEnvironment } from '../src/stream/index.js';
+import { moduleBeside } from './lib/module-url.js';
 
 interface Payment {
   id?: string;
@@ -16,7 +17,7 @@ interface Payment {
 }
 
 const env = new StreamEnvironment({ workers: 2 });
-env.registerService('scorer', op(new URL('./lib/scorer.ts', import.meta.url), 'Scorer'), { placement: 'worker' });
+env.registerService('scorer', op(moduleBeside(import.meta.url, './lib/scorer'), 'Scorer'), { placement: 'worker' });
 
 const server = await serve<Payment>(
   env,

@@ -5,9 +5,10 @@
  *   npx tsx examples/services.ts
  */
 import { op, StreamEnvironment } from '../src/stream/index.js';
+import { moduleBeside } from './lib/module-url.js';
 
 const env = new StreamEnvironment({ workers: 2 });
-env.registerService('inventory', op(new URL('./lib/inventory.ts', import.meta.url), 'Inventory'), {
+env.registerService('inventory', op(moduleBeside(import.meta.url, './lib/inventory'), 'Inventory'), {
   placement: 'worker',
   maxRestarts: 3,
   options: { initial: { apple: 50, pear: 20 } },

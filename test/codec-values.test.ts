@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hasProtoKey, withoutNegativeZero } from './helpers/values.js';
-import { ValueBatchBuilder, ValueBatchReader } from '../src/codec/index.js';
+import { packedValueBatchSize, ValueBatchBuilder, ValueBatchReader, writePackedValueBatch } from '../src/codec/index.js';
 import { decodeValue, encodeValue, packValue, packValues, unpackValue } from '../src/codec/values/index.js';
-import { packAsciiStrings, unpackAsciiStrings } from '../src/codec/values/ascii-strings.js';
+import { packAsciiStrings, StringSpansBuilder, unpackAsciiStrings } from '../src/codec/values/ascii-strings.js';
 
 
 const cloneable = fc
@@ -153,6 +153,48 @@ describe('ValueBatch frames', () => {
     expect(packAsciiStrings(['a', 1])).toBeUndefined();
     expect(packAsciiStrings([])).toBeUndefined();
     expect(unpackAsciiStrings(packAsciiStrings(['', 'ab', '', 'c'])!.slice())).toEqual(['', 'ab', '', 'c']);
+  });
+
+  it("write a round-robin share of packed strings straight into a ValueBatch frame, and reuse a released piece's buffer without touching a live one", () => {
+    const encoder = new TextEncoder();
+    const builder = new StringSpansBuilder();
+    const pack = (strings: string[]) => {
+      // As a file source packs lines: the text with its separators, each string a span of it.
+      let at = builder.textLength;
+      for (const s of strings) {
+        builder.addSpan(at, at + encoder.encode(s).length);
+        at += encoder.encode(s).length + 1;
+      }
+      const text = encoder.encode(strings.map((s) => `${s}\n`).join(''));
+      builder.appendText(text, 0, text.length);
+      return builder.take();
+    };
+    fc.assert(
+      fc.property(fc.array(fc.string({ maxLength: 30 }), { minLength: 1, maxLength: 80 }), fc.integer({ min: 1, max: 4 }), (strings, step) => {
+        const packed = pack(strings);
+        const live = pack(['kept', 'while the first is reused']);
+        for (let first = 0; first < step; first++) {
+          const count = packed.shareCount(first, step);
+          const want = strings.filter((_, i) => i % step === first);
+          expect(count).toBe(want.length);
+          if (count === 0) continue;
+          expect(packedValueBatchSize(packed, count)).toBeLessThanOrEqual(packedValueBatchSize(packed));
+          writePackedValueBatch(ring, 0, packed, 5, first, step);
+          const reader = new ValueBatchReader(ring).read(0);
+          expect(reader.values()).toEqual(want);
+          expect(reader.ts(count - 1)).toBe(5);
+        }
+        packed.release();
+        packed.release(); // twice is once
+        const next = pack(['into', 'the released buffer']);
+        expect(next.bytes.buffer).toBe(packed.bytes.buffer);
+        expect(next.strings()).toEqual(['into', 'the released buffer']);
+        expect(live.strings()).toEqual(['kept', 'while the first is reused']);
+        next.release();
+        live.release();
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it('refuse a damaged ASCII-strings batch with ERR_MALFORMED_RECORD instead of reading past its text', () => {

@@ -150,7 +150,8 @@ export class ValueBatchBuilder {
 
   /** Writes the last encoded range as a frame at `offset` (8-aligned) of `bytes`. */
   writeInto(bytes: Uint8Array, offset: number): void {
-    writeFrame(bytes, offset, this.layout(), this.encoded!, (f64, at) => f64.set(this.ts.subarray(this.start, this.end), at), this.hashes.subarray(this.start, this.end), this.origins.subarray(this.start, this.end));
+    const encoded = this.encoded!;
+    writeFrame(bytes, offset, this.layout(), encoded.length, (u8, at) => u8.set(encoded, at), (f64, at) => f64.set(this.ts.subarray(this.start, this.end), at), this.hashes.subarray(this.start, this.end), this.origins.subarray(this.start, this.end));
   }
 
   /** Forgets records [0, end) (those sent); the rest stay, in order. */
@@ -188,7 +189,8 @@ function writeFrame(
   bytes: Uint8Array,
   offset: number,
   l: FrameLayout,
-  encoded: Uint8Array,
+  encodedLength: number,
+  writeEncoded: (u8: Uint8Array, at: number) => void,
   writeTs: (f64: Float64Array, at: number) => void,
   hashes: Uint32Array | undefined,
   origins: Uint32Array | undefined,
@@ -204,23 +206,25 @@ function writeFrame(
   if (l.hashCount > 0) region.u32.set(hashes!, (start + at) >>> 2);
   at = placeVector(region, start, h.originsAt, at + l.hashCount * 4, l.originsLengthAt, l.originCount);
   if (l.originCount > 0) region.u32.set(origins!, (start + at) >>> 2);
-  at = placeVector(region, start, h.valuesAt, at + l.originCount * 4, l.valuesLengthAt, encoded.length);
-  region.u8.set(encoded, start + at);
+  at = placeVector(region, start, h.valuesAt, at + l.originCount * 4, l.valuesLengthAt, encodedLength);
+  writeEncoded(region.u8, start + at);
   // Zero the tail padding, so a frame's bytes are a function of its records.
-  region.u8.fill(0, start + at + encoded.length, start + l.size);
+  region.u8.fill(0, start + at + encodedLength, start + l.size);
 }
 
 /**
  * A ValueBatch frame of values encoded elsewhere (PackedStrings: a source's lines), all with one
  * timestamp, for an edge that is not keyed: its size, then `writePackedValueBatch` writes it.
  */
-export function packedValueBatchSize(values: PackedStrings): number {
-  return frameLayout(values.count, false, false, values.bytes.length).size;
+export function packedValueBatchSize(values: PackedStrings, count = values.count): number {
+  return frameLayout(count, false, false, values.shareLength(count)).size;
 }
 
-export function writePackedValueBatch(bytes: Uint8Array, offset: number, values: PackedStrings, ts: number): void {
-  const l = frameLayout(values.count, false, false, values.bytes.length);
-  writeFrame(bytes, offset, l, values.bytes, (f64, at) => f64.fill(ts, at, at + values.count), undefined, undefined);
+/** Writes the strings (or the round-robin share of them from `first` every `step`: PackedStrings.writeShare) as a frame at `offset`. */
+export function writePackedValueBatch(bytes: Uint8Array, offset: number, values: PackedStrings, ts: number, first = 0, step = 1): void {
+  const count = values.shareCount(first, step);
+  const l = frameLayout(count, false, false, values.shareLength(count));
+  writeFrame(bytes, offset, l, values.shareLength(count), (u8, at) => values.writeShare(first, step, count, u8, at), (f64, at) => f64.fill(ts, at, at + count), undefined, undefined);
 }
 
 /**

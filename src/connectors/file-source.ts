@@ -47,6 +47,8 @@ export function fromFile<T = unknown>(path: string, options: FileSourceOptions =
 interface Chunk {
   start: number;
   bytes: Buffer;
+  /** The whole buffer `bytes` views, to read a later chunk into once this one is consumed. */
+  buffer: Buffer;
 }
 
 export class FileSource<T = unknown> implements SourceConnector<T> {
@@ -123,7 +125,8 @@ export class FileSource<T = unknown> implements SourceConnector<T> {
       if (this.startOffset > size) {
         throw new FileReadError(this.path, this.startOffset, `the position to resume from is past the file's end (${size} bytes): was the file replaced?`);
       }
-      const chunks = this.readChunks(handle, this.startOffset, size);
+      // 'bytes' hands the chunks out as records; the other formats copy what they keep of a chunk.
+      const chunks = this.readChunks(handle, this.startOffset, size, this.format !== 'bytes');
       if (this.format === 'bytes') yield* this.byteBatches(chunks);
       else if (this.format === 'lines') yield* this.packedLineBatches(chunks);
       else yield* this.lineBatches(chunks, context);
@@ -133,15 +136,22 @@ export class FileSource<T = unknown> implements SourceConnector<T> {
     }
   }
 
-  /** The file from `from` to `size` in order, with up to `readAhead` reads in flight. */
-  private async *readChunks(handle: FileHandle, from: number, size: number): AsyncGenerator<Chunk> {
+  /**
+   * The file from `from` to `size` in order, with up to `readAhead` reads in flight. With `reuse`,
+   * a chunk's buffer takes a later read once the consumer has asked for the chunk after it (it
+   * keeps nothing of a chunk past that): readAhead + 1 buffers for the whole file, where a fresh
+   * one per chunk was the file's size in garbage for the main thread to collect.
+   */
+  private async *readChunks(handle: FileHandle, from: number, size: number, reuse: boolean): AsyncGenerator<Chunk> {
     const inFlight: Promise<Chunk>[] = [];
+    const spare: Buffer[] = [];
     let next = from;
     const issue = (): void => {
       const start = next;
       const length = Math.min(this.chunkBytes, size - start);
       next += length;
-      inFlight.push(readFully(handle, start, length, this.path));
+      const reused = spare.length > 0 && spare[spare.length - 1]!.length >= length ? spare.pop() : undefined;
+      inFlight.push(readFully(handle, start, length, this.path, reused ?? Buffer.allocUnsafeSlow(length)));
     };
     try {
       while (next < size && inFlight.length < this.readAhead) issue();
@@ -150,6 +160,7 @@ export class FileSource<T = unknown> implements SourceConnector<T> {
         if (next < size && !this.stopped) issue();
         this.counts.bytes += chunk.bytes.length;
         yield chunk;
+        if (reuse) spare.push(chunk.buffer);
         if (this.stopped) return;
       }
     } finally {
@@ -297,7 +308,8 @@ export class FileSource<T = unknown> implements SourceConnector<T> {
       }
       if (from < bytes.length) {
         if (carry.length === 0) carryStart = chunk.start + from;
-        carry.push(bytes.subarray(from));
+        // A copy: the chunk's buffer takes another read once the next chunk is asked for.
+        carry.push(Buffer.from(bytes.subarray(from)));
       }
     }
     // A last line without its newline is a whole record all the same: the file ends there.
@@ -324,8 +336,8 @@ function isBlank(text: string): boolean {
   return true;
 }
 
-async function readFully(handle: FileHandle, start: number, length: number, path: string): Promise<Chunk> {
-  const buffer = Buffer.allocUnsafe(length);
+/** Reads `length` bytes from `start` into `buffer` (at least that long). */
+async function readFully(handle: FileHandle, start: number, length: number, path: string, buffer: Buffer): Promise<Chunk> {
   let got = 0;
   try {
     while (got < length) {
@@ -336,5 +348,5 @@ async function readFully(handle: FileHandle, start: number, length: number, path
   } catch (error) {
     throw new FileReadError(path, start + got, (error as Error).message, { cause: error });
   }
-  return { start, bytes: got === length ? buffer : buffer.subarray(0, got) };
+  return { start, bytes: got === buffer.length ? buffer : buffer.subarray(0, got), buffer };
 }

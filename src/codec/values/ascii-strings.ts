@@ -30,6 +30,9 @@ import { MalformedRecordError } from '../errors.js';
 export const ASCII_STRINGS_MARK = 0xc1;
 const SPANS_FORM = 1;
 const HEAD = 8;
+/** A builder's buffers for PackedStrings: at least this long (a file source's pieces fit), at most this many kept. */
+const MIN_PIECE_BUFFER = 1 << 17;
+const MAX_SPARE_BUFFERS = 16;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -134,35 +137,56 @@ export class PackedStrings {
     /** The whole values message (owned: nothing else writes it). */
     readonly bytes: Uint8Array,
     readonly count: number,
+    /** Gives the bytes back to the builder that made them (see release). */
+    private recycle?: () => void,
   ) {}
+
+  /**
+   * Says nothing reads these bytes any more (they are in the rings, or decoded), so the builder
+   * that made them packs its next strings there. Optional: bytes never released are collected.
+   */
+  release(): void {
+    const recycle = this.recycle;
+    this.recycle = undefined;
+    recycle?.();
+  }
 
   /** The strings, for a path that needs them on this thread. */
   strings(): string[] {
     return unpackAsciiStrings(this.bytes);
   }
 
+  /** How many strings a round-robin share holds: strings first, first + step, first + 2·step, … */
+  shareCount(first: number, step: number): number {
+    return first < this.count ? Math.ceil((this.count - first) / step) : 0;
+  }
+
+  /** The bytes a share of `count` strings takes in the spans form: the same text, fewer spans. */
+  shareLength(count: number): number {
+    return HEAD + 8 * count + this.bytes.length - (HEAD + 8 * this.count);
+  }
+
   /**
-   * Strings first, first + step, first + 2·step, … (one target's share of a round-robin split, so
-   * that record i goes where it would go alone): the same text, fewer spans; undefined when none.
+   * Writes a share (one target's part of a round-robin split, so that record i goes where it
+   * would go alone; `count` from shareCount) in the spans form at byte `at` of `target`, which
+   * must be 4-aligned in its buffer: straight where it goes (a ring's frame), with no copy made
+   * on the way, which for a file's lines on 2 targets was twice the file in garbage.
    */
-  stride(first: number, step: number): PackedStrings | undefined {
-    if (first === 0 && step === 1) return this;
-    const count = first < this.count ? Math.ceil((this.count - first) / step) : 0;
-    if (count === 0) return undefined;
+  writeShare(first: number, step: number, count: number, target: Uint8Array, at: number): void {
+    if (first === 0 && step === 1) {
+      target.set(this.bytes, at);
+      return;
+    }
     const textAt = HEAD + 8 * this.count;
-    const textLength = this.bytes.length - textAt;
-    const at = HEAD + 8 * count;
-    const bytes = new Uint8Array(at + textLength);
     const from = new Uint32Array(this.bytes.buffer, this.bytes.byteOffset, textAt >>> 2);
-    const to = new Uint32Array(bytes.buffer, 0, at >>> 2);
+    const to = new Uint32Array(target.buffer, target.byteOffset + at, 2 + 2 * count);
     to[0] = from[0]!;
     to[1] = count;
     for (let i = 0, j = first; i < count; i++, j += step) {
       to[2 + 2 * i] = from[2 + 2 * j]!;
       to[3 + 2 * i] = from[3 + 2 * j]!;
     }
-    bytes.set(this.bytes.subarray(textAt), at);
-    return new PackedStrings(bytes, count);
+    target.set(this.bytes.subarray(textAt), at + HEAD + 8 * count);
   }
 }
 
@@ -174,6 +198,8 @@ export class PackedStrings {
 export class StringSpansBuilder {
   private spans = new Uint32Array(1024);
   private text = new Uint8Array(1 << 16);
+  /** Buffers of released PackedStrings, for the next ones (a file's pieces each took a fresh one). */
+  private readonly spare: Uint8Array[] = [];
   textLength = 0;
   count = 0;
 
@@ -213,7 +239,10 @@ export class StringSpansBuilder {
     const n = this.count;
     const textLength = n > 0 ? this.spans[2 * n - 1]! : 0;
     const textAt = HEAD + 8 * n;
-    const bytes = new Uint8Array(textAt + textLength);
+    const size = textAt + textLength;
+    const last = this.spare[this.spare.length - 1];
+    const buffer = last !== undefined && last.length >= size ? this.spare.pop()! : new Uint8Array(Math.max(size, MIN_PIECE_BUFFER));
+    const bytes = buffer.length === size ? buffer : buffer.subarray(0, size);
     const words = new Uint32Array(bytes.buffer, 0, textAt >>> 2);
     words[0] = ASCII_STRINGS_MARK | (SPANS_FORM << 8);
     words[1] = n;
@@ -221,6 +250,8 @@ export class StringSpansBuilder {
     bytes.set(this.text.subarray(0, textLength), textAt);
     this.count = 0;
     this.textLength = 0;
-    return new PackedStrings(bytes, n);
+    return new PackedStrings(bytes, n, () => {
+      if (this.spare.length < MAX_SPARE_BUFFERS) this.spare.push(buffer);
+    });
   }
 }

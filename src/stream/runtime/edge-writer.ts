@@ -381,8 +381,7 @@ export class EdgeWriter {
         const n = edge.targets.length;
         const first = edge.router.routeRun(values.count);
         for (let k = 0; k < n; k++) {
-          const share = values.stride(k, n);
-          if (share) await this.putPacked(edge.targets[(first + k) % n]!, share, ts);
+          if (values.shareCount(k, n) > 0) await this.putPacked(edge.targets[(first + k) % n]!, values, ts, k, n);
         }
         continue;
       }
@@ -391,12 +390,13 @@ export class EdgeWriter {
     }
   }
 
-  private async putPacked(target: Target, values: PackedStrings, ts: number): Promise<void> {
-    const size = packedValueBatchSize(values);
+  /** One frame of the strings, or of their round-robin share from `first` every `step`. */
+  private async putPacked(target: Target, values: PackedStrings, ts: number, first = 0, step = 1): Promise<void> {
+    const size = packedValueBatchSize(values, values.shareCount(first, step));
     const type = frameType(FrameKind.ValueBatch, target.port);
     let offset = target.ring.tryClaim(type, size);
     if (offset < 0) offset = await target.ring.claimAsync(type, size);
-    writePackedValueBatch(target.ring.data, offset, values, ts);
+    writePackedValueBatch(target.ring.data, offset, values, ts, first, step);
     target.ring.commit(offset);
   }
 

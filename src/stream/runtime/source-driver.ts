@@ -376,14 +376,21 @@ export class SourceDriver {
   private async emitPacked(values: PackedStrings): Promise<void> {
     if (this.signal.aborted) return;
     if (this.timing.timestamp !== undefined || !this.writer.canSendPacked(values)) {
-      for (const value of values.strings()) {
+      const strings = values.strings();
+      values.release();
+      for (const value of strings) {
         const waiting = this.emit(value);
         if (waiting) await waiting;
       }
       return;
     }
     const ts = Date.now();
-    await this.writer.writePackedAsync(values, ts);
+    try {
+      await this.writer.writePackedAsync(values, ts);
+    } finally {
+      // In the rings now (or never: the job is being torn down).
+      values.release();
+    }
     await this.afterBatch(values.count, ts);
   }
 

@@ -223,8 +223,8 @@ export function packedValueBatchSize(values: PackedStrings, count = values.count
 /** Writes the strings (or the round-robin share of them from `first` every `step`: PackedStrings.writeShare) as a frame at `offset`. */
 export function writePackedValueBatch(bytes: Uint8Array, offset: number, values: PackedStrings, ts: number, first = 0, step = 1): void {
   const count = values.shareCount(first, step);
-  const l = frameLayout(count, false, false, values.shareLength(count));
-  writeFrame(bytes, offset, l, values.shareLength(count), (u8, at) => values.writeShare(first, step, count, u8, at), (f64, at) => f64.fill(ts, at, at + count), undefined, undefined);
+  const length = values.shareLength(count);
+  writeFrame(bytes, offset, frameLayout(count, false, false, length), length, (u8, at) => values.writeShare(first, step, count, u8, at), (f64, at) => f64.fill(ts, at, at + count), undefined, undefined);
 }
 
 /**

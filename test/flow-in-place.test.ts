@@ -180,3 +180,32 @@ describe('a pipeline that dies', () => {
     await svc.close().catch(() => undefined);
   }, 30_000);
 });
+
+describe('owned copies of wide batches', () => {
+  // dim 512: a batch's rows are 2 KiB each, so its private copy is made in several pieces (each
+  // under malloc's mmap threshold); rows in every piece must be sent on in place and arrive intact.
+  const WIDE = 512;
+  const wideOf = (uid: number) => Float32Array.from({ length: WIDE }, (_, d) => uid + d / 1000);
+
+  it('every survivor arrives once, in order, changed; vectors the sink kept stay as they were', async () => {
+    const svc = new SageFlowService({ dim: WIDE, workers: 1 });
+    svc.transform((s) =>
+      s.filter((r) => r.uid % 7n !== 3n).map((r) => {
+        for (let d = 0; d < r.vector.length; d++) r.vector[d]! += 1;
+        return r;
+      }),
+    );
+    const kept: { uid: bigint; vector: Float32Array | Float64Array }[] = [];
+    svc.setSink((uid, _ts, vector) => void kept.push({ uid, vector }));
+    const count = 1500;
+    // Two runs: the second reuses the queue's memory, which must not show through what was kept.
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < count; i++) svc.push(round * count + i, wideOf(round * count + i));
+      await svc.run();
+    }
+    await svc.close();
+    const expected = Array.from({ length: 2 * count }, (_, i) => i).filter((i) => i % 7 !== 3);
+    expect(kept.map((k) => Number(k.uid))).toEqual(expected);
+    for (const k of kept) expect([...k.vector]).toEqual([...wideOf(Number(k.uid)).map((x) => x + 1)]);
+  }, 30_000);
+});

@@ -6,6 +6,10 @@
 //
 //   npm run build && WORKLOAD=records|flow [REPS=4] [GAP=5] [VERBOSE=1] node dist/bench/_scratch/loop-stalls.js
 //
+// Knobs: RENICE_HELPERS=10 puts the threads the process had before (V8's helpers) at that nice
+// value; VIEWS=1 gives flow's sink vector views; FAULTS=1 prints the process's minor page faults
+// per run.
+//
 // records: the records suite's pipeline (400 k objects, fromIterable → map → filter → sink, 2 workers).
 // flow: the flow suite's defaults (SageFlowService, 250 k dim-128 vectors pushed, then run()).
 import { readFileSync, readdirSync } from 'node:fs';
@@ -33,6 +37,11 @@ function snapshot(): Map<string, [number, number]> {
 
 const mainTid = String(process.pid);
 const before = new Set(readdirSync('/proc/self/task'));
+if (process.env.RENICE_HELPERS) {
+  // Experiment: V8's platform helpers at a lower priority, as the workers are.
+  const { setPriority } = await import('node:os');
+  for (const tid of before) if (tid !== mainTid) setPriority(Number(tid), Number(process.env.RENICE_HELPERS));
+}
 
 interface Totals {
   gaps: number;
@@ -101,7 +110,7 @@ async function once(measure: <T>(work: () => Promise<T>) => Promise<T>): Promise
     for (let i = 0; i < v.length; i++) v[i]! *= 2;
     return r;
   }));
-  svc.setSink(() => undefined, 'count');
+  svc.setSink(() => undefined, 'count', { vectorViews: process.env.VIEWS === '1' });
   const push = (n: number) => {
     for (let i = 0; i < n; i++) svc.push(i, pool[i % pool.length]!);
   };
@@ -118,7 +127,9 @@ for (let rep = 0; rep < REPS; rep++) {
     const stop = watch();
     monitor.enable();
     const t0 = performance.now();
+    const f0 = process.resourceUsage().minorPageFault;
     const result = await work();
+    if (process.env.FAULTS) console.log('minor faults', process.resourceUsage().minorPageFault - f0);
     const ms = performance.now() - t0;
     monitor.disable();
     const t = stop();

@@ -66,8 +66,12 @@ export class InputBatch {
   rows = 0;
   dim = 0;
   float64 = false;
-  /** Where the vectors handed to the operators live, and whether that is a private copy of the arena rows. */
-  viewBuffer: ArrayBufferLike | undefined;
+  /**
+   * Where the vectors handed to the operators live, and whether that is a private copy of the arena
+   * rows: rows [i * pieceRows, (i + 1) * pieceRows) are views of pieces[i], from viewByteOffset.
+   */
+  readonly pieces: ArrayBufferLike[] = [];
+  pieceRows = 0;
   viewByteOffset = 0;
   rowBytes = 0;
   copied = false;
@@ -75,6 +79,15 @@ export class InputBatch {
   data: VectorArray | undefined;
   uids: BigUint64Array | undefined;
   tsWords: Int32Array | undefined;
+  /** The batch row a vector handed out is a view of, or -1 if it is none. */
+  rowOf(vector: VectorArray): number {
+    const piece = this.pieces.indexOf(vector.buffer);
+    if (piece < 0) return -1;
+    const within = (vector.byteOffset - this.viewByteOffset) / this.rowBytes;
+    if (!Number.isInteger(within) || within < 0 || within >= this.pieceRows) return -1;
+    return piece * this.pieceRows + within;
+  }
+
   /** Rows are sent on in increasing order only, so none is overwritten before it is read. */
   lastRow = -1;
   /** Rows claimed for the next BatchRef frame. */

@@ -224,9 +224,9 @@ export class EdgeWriter {
     if (!input.active || !isVectorRecord(value)) return false;
     checkTimestamp(value.ts);
     const vector = value.vector;
-    if (vector.length !== input.dim || vector instanceof Float64Array !== input.float64 || vector.buffer !== input.viewBuffer) return false;
-    const row = (vector.byteOffset - input.viewByteOffset) / input.rowBytes;
-    if (!Number.isInteger(row) || row <= input.lastRow || row >= input.rows) return false;
+    if (vector.length !== input.dim || vector instanceof Float64Array !== input.float64) return false;
+    const row = input.rowOf(vector);
+    if (row <= input.lastRow || row >= input.rows) return false;
     input.lastRow = row;
     if (input.copied) input.data!.set(vector, row * input.dim);
     input.uids![row] = value.uid;

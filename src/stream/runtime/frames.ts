@@ -103,6 +103,9 @@ export function checkTimestamp(ts: number): void {
   if (ts - ts !== 0) throw new InvalidTimestampError(ts);
 }
 
+/** The most a vector copy allocates at once (see decodeBatch). */
+const COPY_PIECE_BYTES = 64 * 1024;
+
 /** True for the frame kinds that carry records (as opposed to control marks). */
 export const isRecordKind = (kind: number): boolean => kind >= FrameKind.Value && kind <= FrameKind.ValueBatch;
 
@@ -186,7 +189,8 @@ export class RecordDecoder {
       return this.decodeBatch(b, refAllRows(this.words, w) ? -1 : w, emit, emitVector);
     } finally {
       input.active = false;
-      input.data = input.uids = input.tsWords = input.viewBuffer = undefined;
+      input.data = input.uids = input.tsWords = undefined;
+      input.pieces.length = 0;
     }
   }
 
@@ -194,29 +198,39 @@ export class RecordDecoder {
   private decodeBatch(b: RecordBatchReader, ref: number, emit: RecordEmitter, emitVector?: VectorEmitter): number {
     const uids = b.uids();
     const inPlace = b.data();
-    const data = this.copyVectors ? inPlace.slice() : inPlace;
     const dim = b.dim;
     const rows = b.count;
     // Rows as views made by the constructor: subarray costs ~1.5× as much per call in V8.
-    const Vector = data instanceof Float64Array ? Float64Array : Float32Array;
-    const { buffer, byteOffset } = data;
+    const Vector = inPlace instanceof Float64Array ? Float64Array : Float32Array;
     const rowBytes = dim * Vector.BYTES_PER_ELEMENT;
+    const pieceRows = this.copyVectors ? Math.max(1, Math.floor(COPY_PIECE_BYTES / rowBytes)) : rows;
     const input = this.input;
     if (input.active) {
       const ts = b.timestamps();
       input.rows = rows;
       input.dim = dim;
       input.float64 = Vector === Float64Array;
-      input.viewBuffer = buffer;
-      input.viewByteOffset = byteOffset;
+      input.pieceRows = pieceRows;
+      input.pieces.length = 0;
+      input.viewByteOffset = this.copyVectors ? 0 : inPlace.byteOffset;
       input.rowBytes = rowBytes;
-      input.copied = data !== inPlace;
+      input.copied = this.copyVectors;
       input.data = inPlace;
       input.uids = uids;
       input.tsWords = new Int32Array(ts.buffer, ts.byteOffset, rows * 2);
     }
     let count = 0;
+    let buffer: ArrayBufferLike = inPlace.buffer;
+    let byteOffset = inPlace.byteOffset;
+    if (input.active && !this.copyVectors) input.pieces.push(buffer);
     for (let row = 0; row < rows; row++) {
+      if (row % pieceRows === 0 && this.copyVectors) {
+        // Copies are made a piece at a time, each under malloc's mmap threshold (128 KiB): a larger
+        // buffer is mapped fresh and faults in page by page, and freed back to the kernel, every time.
+        buffer = inPlace.slice(row * dim, Math.min(rows, row + pieceRows) * dim).buffer;
+        byteOffset = -row * rowBytes;
+        if (input.active) input.pieces.push(buffer);
+      }
       if (ref >= 0 && !refHasRow(this.words, ref, row)) continue;
       count++;
       const ts = b.ts(row); // as a number straight from the int64's halves: no BigInt per row

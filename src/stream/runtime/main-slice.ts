@@ -28,6 +28,11 @@ export function yieldIfDue(): Promise<void> | undefined {
   return pendingTurn;
 }
 
+/** True once the slice is used up: a loop that handles work in pieces of unknown cost ends its pass here. */
+export function sliceUsedUp(): boolean {
+  return pendingTurn !== undefined || performance.now() - sliceStart > SLICE_MS;
+}
+
 async function yieldTurn(): Promise<void> {
   await nextTurn();
   sliceStart = performance.now();

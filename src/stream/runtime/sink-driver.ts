@@ -1,5 +1,5 @@
 import { SharedRing } from '../../ring/index.js';
-import { yieldIfDue } from './main-slice.js';
+import { sliceUsedUp, yieldIfDue } from './main-slice.js';
 import { recordBatchSize, ValueBatchBuilder, ValueBatchReader, writeRecordBatch } from '../../codec/index.js';
 import { FrameKind, frameType, isRecordKind, kindOf, portOf, readControl, RecordDecoder, type ArenaHandle } from './frames.js';
 import type { SinkSpec } from '../plan/graph.js';
@@ -129,9 +129,11 @@ export class SinkDriver {
         if (this.sink.kind === 'ring') pending.push(...this.frameCopy(kind, type, data, offset, length));
         else if (text) passRecords += this.collectText(kind, offset, pending);
         else passRecords += this.decoder.decode(kind, offset, this.direct ? deliverNow : push, deliverVector);
-        // A pass ends after a few thousand records (a batch frame holds hundreds), so the event
-        // loop gets its turn every few milliseconds whatever the frames hold.
-        return passRecords < PASS_RECORDS;
+        // A pass ends after a few thousand records (a batch frame holds hundreds) or once the
+        // main thread's slice is used up, whichever comes first: a frame's cost is not known ahead
+        // (owned copies fault fresh pages in, a sink may be slow), and the event loop must get its
+        // turn every few milliseconds whatever the frames hold.
+        return passRecords < PASS_RECORDS && !sliceUsedUp();
       } else if (kind === FrameKind.End) {
         this.ended++;
       } else if (kind === FrameKind.Checkpoint) {

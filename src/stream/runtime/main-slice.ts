@@ -22,9 +22,8 @@ let pendingTurn: Promise<void> | undefined;
  * restart the slice as it resumed, and the event loop would wait one slice per driver.
  */
 export function yieldIfDue(): Promise<void> | undefined {
-  if (pendingTurn !== undefined) return pendingTurn;
-  if (performance.now() - sliceStart <= SLICE_MS) return undefined;
-  pendingTurn = yieldTurn();
+  if (!sliceUsedUp()) return undefined;
+  pendingTurn ??= yieldTurn();
   return pendingTurn;
 }
 

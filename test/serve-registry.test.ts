@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { RequestRegistry, type Outcome } from '../src/serve/requests.js';
 import { SlotTable } from '../src/serve/slot-table.js';
 
@@ -23,6 +23,30 @@ describe('RequestRegistry: a request that ends lets go of what answers it', () =
       expect(ends).toHaveLength(1);
       expect(() => registry.checkNew('a')).toThrow(expect.objectContaining({ code: 'ERR_DUPLICATE_ID' }));
     } finally {
+      registry.stop();
+    }
+  }, 10_000);
+});
+
+describe('RequestRegistry: an id is taken while either of its windows lasts', () => {
+  it('an expired sync entry, not yet swept, does not hide a live async one of the same id', () => {
+    const registry = new RequestRegistry(SlotTable.create(16), { ...options, idRetentionMs: 1000, resultTtlMs: 60_000 });
+    const clock = vi.spyOn(Date, 'now');
+    try {
+      clock.mockReturnValue(1_000_000);
+      registry.end(registry.open('x', false)!, { ok: true, results: [] });
+      clock.mockReturnValue(1_002_000); // the sync window is over; the sweeper has not run
+      registry.checkNew('x');
+      registry.end(registry.open('x', true)!, { ok: true, results: [1] });
+      clock.mockReturnValue(1_002_010);
+      expect(() => registry.checkNew('x')).toThrow(expect.objectContaining({ code: 'ERR_DUPLICATE_ID' }));
+      // Once the id's own window is over, the kept results still hold it.
+      clock.mockReturnValue(1_004_000);
+      expect(() => registry.checkNew('x')).toThrow(expect.objectContaining({ code: 'ERR_DUPLICATE_ID' }));
+      clock.mockReturnValue(1_063_000);
+      expect(() => registry.checkNew('x')).not.toThrow();
+    } finally {
+      clock.mockRestore();
       registry.stop();
     }
   }, 10_000);

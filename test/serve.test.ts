@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { instanceForKey } from '../src/state/index.js';
 import { serve, type Server, type ServeOptions, ServingStream, SlotTable, uuidv7 } from '../src/serve/index.js';
@@ -302,6 +303,134 @@ describe('serve: failure contract', () => {
     const result = await server.done;
     // Accepted: 1 (401 test) + 1 (id of 128 bytes) + 1 (408) + 1 (409 test) + 1 (429 test) + 1 (500) + 1 (close), and the readiness probe.
     expect(result.sources['http']).toBe(8);
+  });
+});
+
+describe('serve: edges of the contract', () => {
+  /** A request written by hand on a socket of its own; resolves with what came back, whole. */
+  function raw(server: Server, text: string | Buffer): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(server.port, '127.0.0.1', () => socket.end(text));
+      const chunks: Buffer[] = [];
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+      socket.on('error', reject);
+    });
+  }
+
+  it('a body that finishes arriving after close() began gets 503 and never enters the pipeline', async () => {
+    const server = await start((requests) => requests.map((b: unknown) => b));
+    const socket = net.connect(server.port, '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    const answer = new Promise<string>((resolve) => {
+      const chunks: Buffer[] = [];
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.on('close', () => resolve(Buffer.concat(chunks).toString()));
+    });
+    // Headers and half the body, then close(), then the rest.
+    socket.write('POST /v1/process/sync HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 8\r\nX-Request-Id: late\r\n\r\n{"a"');
+    await new Promise((r) => setTimeout(r, 50));
+    const closing = server.close();
+    await new Promise((r) => setTimeout(r, 50));
+    socket.end(':11}');
+    const text = await answer;
+    expect(text).toMatch(/^HTTP\/1\.1 503/);
+    expect(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)).error.code).toBe('ERR_CLOSING');
+    await closing;
+    expect((await server.done).sources['http']).toBe(1); // the readiness probe only
+  });
+
+  it('an async id stays taken for idRetentionMs, however soon its results expire or are evicted', async () => {
+    const server = await start((requests) => requests.map((b: unknown) => b), { idRetentionMs: 5000, resultTtlMs: 50, maxStoredResults: 1 });
+    try {
+      for (const id of ['a1', 'a2']) expect((await post(server, {}, { 'x-request-id': id }, '/v1/process/async')).status).toBe(202);
+      await until(() => server.stats().inFlight === 0);
+      await new Promise((r) => setTimeout(r, 120)); // a1 evicted by a2, then both expired
+      for (const id of ['a1', 'a2']) {
+        expect((await call(server, `/v1/process/fetch?id=${id}`)).status).toBe(404);
+        const again = await post(server, {}, { 'x-request-id': id }, '/v1/process/async');
+        expect([again.status, again.json.error.code]).toEqual([409, 'ERR_DUPLICATE_ID']);
+        expect((await post(server, {}, { 'x-request-id': id })).status).toBe(409);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("an expired sync entry does not hide the same id's later async use", async () => {
+    const server = await start((requests) => requests.map((b: unknown) => b), { idRetentionMs: 30, resultTtlMs: 60_000 });
+    try {
+      expect((await post(server, {}, { 'x-request-id': 'x' })).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 60));
+      expect((await post(server, {}, { 'x-request-id': 'x' }, '/v1/process/async')).status).toBe(202);
+      await until(() => server.stats().inFlight === 0);
+      // The async results are kept for a minute: the id is taken, whatever the sweeper has done yet.
+      const r = await post(server, {}, { 'x-request-id': 'x' });
+      expect([r.status, r.json.error.code]).toEqual([409, 'ERR_DUPLICATE_ID']);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('ids past printable ASCII are refused (a header arrives byte by byte), in headers and in queries', async () => {
+    const server = await start((requests) => requests.map((b: unknown) => b));
+    try {
+      // node:http sends and reads header values as latin1: 'é' travels as one byte, 0xE9.
+      const accented = await post(server, {}, { 'x-request-id': 'caf\u00e9' });
+      expect([accented.status, accented.json.error.code]).toEqual([400, 'ERR_BAD_REQUEST_ID']);
+      expect(accented.json.error.message).toContain('outside printable ASCII');
+      const fetched = await call(server, `/v1/process/fetch?id=${encodeURIComponent('naïve')}`);
+      expect([fetched.status, fetched.json.error.code]).toEqual([400, 'ERR_BAD_REQUEST_ID']);
+      expect((await post(server, {}, { 'x-request-id': 'plain-ascii_id.1 ~!' })).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a request node:http's parser refuses (a control character in the id header) gets a JSON 400", async () => {
+    const server = await start((requests) => requests.map((b: unknown) => b));
+    try {
+      for (const c of ['\x01', '\x1b', '\x7f']) {
+        const text = await raw(server, `POST /v1/process/sync HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: a${c}b\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`);
+        expect(text).toMatch(/^HTTP\/1\.1 400/);
+        expect(text.toLowerCase()).toContain('content-type: application/json');
+        expect(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)).error.code).toBe('ERR_BAD_REQUEST');
+      }
+      expect(server.stats().inFlight).toBe(0);
+      expect((await post(server, { ok: 1 })).json).toEqual([{ ok: 1 }]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a keyBy whose key selector throws or gives no key: 500 naming that keyBy, with the selector's own error", async () => {
+    const server = await start((requests) => requests.keyBy(op(FIXTURES, 'keyUnlessAsked')).map((b: unknown) => b, { parallelism: 2 }), {}, 2);
+    try {
+      const thrown = await post(server, { keyFails: true });
+      expect([thrown.status, thrown.json.error.code]).toEqual([500, 'ERR_OPERATOR_FAILED']);
+      expect(thrown.json.error.message).toMatch(/^operator 'keyBy[^']*' failed: the key cannot be made$/);
+      const none = await post(server, { noKey: true });
+      expect(none.status).toBe(500);
+      expect(none.json.error.message).toMatch(/^operator 'keyBy[^']*' failed: the key selector returned undefined$/);
+      const fine = await post(server, { k: 'a' });
+      expect([fine.status, fine.json]).toEqual([200, [{ k: 'a' }]]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('401 names the Bearer scheme (WWW-Authenticate); the scheme is matched in any case', async () => {
+    const server = await start((requests) => requests.map((b: unknown) => b), { token: 'tok' });
+    try {
+      const none = await post(server, {});
+      expect([none.status, none.headers['www-authenticate']]).toEqual([401, 'Bearer']);
+      expect((await post(server, {}, { authorization: 'bearer tok' })).status).toBe(200);
+      expect((await post(server, {}, { authorization: 'BEARER tok' })).status).toBe(200);
+      expect((await post(server, {}, { authorization: 'Basic tok' })).status).toBe(401);
+      expect((await post(server, {}, { authorization: 'Bearer tok2' })).status).toBe(401);
+    } finally {
+      await server.close();
+    }
   });
 });
 

@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { ServeError, ServeErrorCode } from './errors.js';
 
 /**
@@ -81,7 +82,22 @@ export function writeJson(response: ServerResponse, status: number, body: string
   const headers: Record<string, string> = { 'content-type': JSON_CONTENT_TYPE, 'content-length': String(Buffer.byteLength(body)) };
   if (head.id !== undefined) headers[head.idHeader] = head.id;
   if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter);
+  if (status === 401) headers['www-authenticate'] = 'Bearer'; // RFC 6750 §3
   if (head.close) headers.connection = 'close';
   response.writeHead(status, headers);
   response.end(body);
+}
+
+/**
+ * What node:http's parser refused before there was a request (a control character in a header, a
+ * malformed request line, headers past their limit) gets a JSON answer like every other refusal,
+ * and its connection ends. Without this, Node writes a bare 400 with no body.
+ */
+export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
+  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const what =
+    status === 431 ? 'its headers are larger than the server takes' : status === 408 ? 'it did not arrive in time' : 'it is not valid HTTP (a header may hold a control character, e.g. in the request id)';
+  const body = JSON.stringify(new ServeError(status, ServeErrorCode.BadRequest, `the request was refused before it was read: ${what} (${error.code ?? 'parse error'})`).body());
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: ${JSON_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }

@@ -79,9 +79,9 @@ export class RequestRegistry {
   /** 409 when the id is in flight or ended within its retention window. */
   checkNew(id: string): void {
     if (this.inFlight.has(id)) throw new ServeError(409, ServeErrorCode.DuplicateId, `request id '${id}' is in flight`);
+    // Both are asked: an expired entry in one must not hide a live one in the other.
     const now = Date.now();
-    const ended = this.recent.get(id) ?? this.stored.get(id);
-    if (ended !== undefined && ended.expiresAt > now) {
+    if (live(this.recent.get(id), now) || live(this.stored.get(id), now)) {
       throw new ServeError(409, ServeErrorCode.DuplicateId, `request id '${id}' was used by a request that ended less than its retention window ago`);
     }
   }
@@ -168,11 +168,10 @@ export class RequestRegistry {
     this.bySlot[slotOf(request.origin)] = undefined;
     this.inFlight.delete(request.id);
     const now = Date.now();
-    if (request.async) {
-      this.stored.add({ id: request.id, expiresAt: now + this.options.resultTtlMs, outcome });
-    } else {
-      this.recent.add({ id: request.id, expiresAt: now + this.options.idRetentionMs, outcome: undefined });
-    }
+    // Every id is held for idRetentionMs, an async one's results for resultTtlMs besides: an id
+    // stays taken while either lasts, whichever of them is shorter or evicted first.
+    this.recent.add({ id: request.id, expiresAt: now + this.options.idRetentionMs, outcome: undefined });
+    if (request.async) this.stored.add({ id: request.id, expiresAt: now + this.options.resultTtlMs, outcome });
     if (this.slotWaiters.length > 0) {
       const waiters = this.slotWaiters;
       this.slotWaiters = [];
@@ -234,6 +233,10 @@ export class RequestRegistry {
     clearInterval(this.sweeper);
     clearTimeout(this.deadlineTimer);
   }
+}
+
+function live(entry: { expiresAt: number } | undefined, now: number): boolean {
+  return entry !== undefined && entry.expiresAt > now;
 }
 
 function timeoutOutcome(ms: number): Outcome {

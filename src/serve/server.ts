@@ -5,7 +5,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { JobResult, OperatorFailure, StreamEnvironment } from '../stream/index.js';
 import { SLOTS_SHARED_NAME, type Envelope } from './envelope.js';
 import { ServeError, ServeErrorCode } from './errors.js';
-import { readBody, writeJson, type AnswerHeaders } from './http-io.js';
+import { answerClientError, readBody, writeJson, type AnswerHeaders } from './http-io.js';
 import { RequestFeed } from './request-feed.js';
 import { InFlight, RequestRegistry, type Outcome, type ResultListener } from './requests.js';
 import { MAX_ID_BYTES, MAX_SLOTS, SlotTable } from './slot-table.js';
@@ -35,9 +35,9 @@ export interface ServeOptions {
   backpressureMs?: number;
   /** The 429's Retry-After, in seconds. Default 1. */
   retryAfterSeconds?: number;
-  /** An id stays taken this long after its request ended (409 on reuse). Default 60 000 ms. */
+  /** An id stays taken this long after its request ended (409 on reuse), and while an async one's results are kept. Default 60 000 ms. */
   idRetentionMs?: number;
-  /** At most this many ended sync ids are remembered (the oldest go first). Default 100 000. */
+  /** At most this many ended ids (sync and async) are remembered (the oldest go first). Default 100 000. */
   maxRetainedIds?: number;
   /** Async results are kept this long for fetch and SSE. Default 60 000 ms. */
   resultTtlMs?: number;
@@ -116,7 +116,10 @@ export async function serve<Body = any, R = unknown>(
   results.stream.sink((record: Envelope) => (record.o === 0 ? probed() : registry.deliver(record)), { name: 'http-response' });
   env.onError((failure: OperatorFailure) => {
     const origin = (failure.record as Envelope | undefined)?.o;
-    if (typeof origin === 'number') registry.failed(origin, `operator '${failure.operator}' failed: ${failure.error.message}`);
+    if (typeof origin !== 'number') return;
+    // The runtime's own errors (OperatorError and its kin) already name the operator.
+    const named = `operator '${failure.operator}' failed`;
+    registry.failed(origin, failure.error.message.startsWith(named) ? failure.error.message : `${named}: ${failure.error.message}`);
   });
 
   const job = env.start();
@@ -217,14 +220,22 @@ function settle(options: ServeOptions): Settings {
   return s;
 }
 
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
+/** Anything but printable ASCII. */
+const NOT_PRINTABLE_ASCII = /[^\x20-\x7e]/;
 
-/** A request id from a header or query: 400 unless it is 1 … 128 bytes without control characters. */
+/**
+ * A request id from a header or query: 400 unless it is 1 … 128 characters of printable ASCII.
+ * Control characters are refused; so is anything past ASCII, which node:http reads from a header
+ * byte by byte (an id sent as UTF-8 would arrive changed, and could not be echoed back as sent).
+ */
 function checkId(id: unknown, where: string): string {
   if (typeof id !== 'string' || id.length === 0) throw new ServeError(400, ServeErrorCode.BadRequestId, `${where} must be a non-empty request id`);
-  if (Buffer.byteLength(id) > MAX_ID_BYTES) throw new ServeError(400, ServeErrorCode.BadRequestId, `${where} is longer than ${MAX_ID_BYTES} bytes`);
-  if (CONTROL.test(id)) throw new ServeError(400, ServeErrorCode.BadRequestId, `${where} contains a control character`);
+  if (id.length > MAX_ID_BYTES) throw new ServeError(400, ServeErrorCode.BadRequestId, `${where} is longer than ${MAX_ID_BYTES} bytes`);
+  const bad = NOT_PRINTABLE_ASCII.exec(id);
+  if (bad !== null) {
+    const code = bad[0].charCodeAt(0);
+    throw new ServeError(400, ServeErrorCode.BadRequestId, `${where} contains ${code < 0x20 || code === 0x7f ? 'a control character' : 'a character outside printable ASCII'} (U+${code.toString(16).padStart(4, '0').toUpperCase()})`);
+  }
   return id;
 }
 
@@ -237,7 +248,7 @@ function buildApp(
   state: { closing: boolean },
   pipelineDown: () => ServeError | undefined,
 ): HttpServer {
-  const expected = settings.token === undefined ? undefined : Buffer.from(`Bearer ${settings.token}`);
+  const expected = settings.token === undefined ? undefined : Buffer.from(settings.token);
   const idHeader = settings.requestIdHeader;
   const head = (id?: string): AnswerHeaders => ({ idHeader, id, close: state.closing });
   const sendJson = (response: ServerResponse, status: number, value: unknown, id?: string): void => {
@@ -258,12 +269,14 @@ function buildApp(
 
   /** Before the body is read: closing, token. Nothing of a refused request enters the pipeline. */
   const check = (request: IncomingMessage): ServeError | undefined => {
-    if (state.closing) return new ServeError(503, ServeErrorCode.Closing, 'the server is closing');
+    if (state.closing) return closingError();
     const down = pipelineDown();
     if (down) return new ServeError(503, ServeErrorCode.PipelineFailed, down.message);
     if (expected !== undefined) {
       const given = request.headers.authorization;
-      const bytes = given === undefined ? undefined : Buffer.from(given);
+      // The scheme is case-insensitive (RFC 9110 §11.1); the token is compared in constant time.
+      const bearer = given === undefined ? undefined : BEARER.exec(given);
+      const bytes = bearer ? Buffer.from(bearer[1]!) : undefined;
       if (bytes === undefined || bytes.length !== expected.length || !timingSafeEqual(bytes, expected)) {
         return new ServeError(401, ServeErrorCode.Unauthorized, given === undefined ? 'an Authorization: Bearer token is required' : 'the token is not valid');
       }
@@ -302,7 +315,7 @@ function buildApp(
         }
       }
     }
-    if (state.closing) throw new ServeError(503, ServeErrorCode.Closing, 'the server is closing');
+    if (state.closing) throw closingError();
     throw new ServeError(429, ServeErrorCode.Busy, `the pipeline has had no room for ${settings.backpressureMs} ms`, settings.retryAfterSeconds);
   };
 
@@ -352,6 +365,8 @@ function buildApp(
     }
     readBody(request, settings.maxBodyBytes, settings.jsonOnly, (error, body) => {
       if (error) return sendError(response, error);
+      // close() may have begun while the body was arriving: the pipeline takes nothing new then.
+      if (state.closing) return sendError(response, closingError());
       try {
         then(id, body, generated);
       } catch (e) {
@@ -429,7 +444,7 @@ function buildApp(
     ['/readyz', { method: 'GET', route: readyz }],
   ]);
 
-  return createServer((request, response) => {
+  const server = createServer((request, response) => {
     const url = request.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
@@ -444,6 +459,14 @@ function buildApp(
       sendError(response, error);
     }
   });
+  server.on('clientError', answerClientError);
+  return server;
+}
+
+const BEARER = /^bearer +(\S+) *$/i;
+
+function closingError(): ServeError {
+  return new ServeError(503, ServeErrorCode.Closing, 'the server is closing');
 }
 
 function notFound(id: string): ServeError {

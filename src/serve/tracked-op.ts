@@ -68,7 +68,11 @@ export function fn(record: Envelope, ctx: OperatorContext): Envelope[] {
   current = origin;
   try {
     if (kind === 'map') return [{ o: origin, v: inner(record.v, ctx) }];
-    if (kind === 'keyOf') return [{ o: origin, v: record.v, k: inner(record.v) }];
+    if (kind === 'keyOf') {
+      const key = inner(record.v);
+      if (key === undefined) throw new TypeError('the key selector returned undefined');
+      return [{ o: origin, v: record.v, k: key }];
+    }
     if (kind === 'filter') return inner(record.v, ctx) ? [record] : dropped(table, origin);
     const out = inner(record.v, ctx) as Iterable<unknown>;
     const items = Array.isArray(out) ? out : [...out];
@@ -79,6 +83,9 @@ export function fn(record: Envelope, ctx: OperatorContext): Envelope[] {
     for (let i = 0; i < items.length; i++) wrapped[i] = { o: origin, v: items[i] };
     return wrapped;
   } catch (error) {
-    return failed(origin, error);
+    const marker = failed(origin, error);
+    // The shuffle after a key selector routes by `k`: the failure goes on under its request's origin.
+    if (kind === 'keyOf') marker[0]!.k = origin;
+    return marker;
   }
 }

@@ -340,6 +340,27 @@ describe('serve: edges of the contract', () => {
     expect((await server.done).sources['http']).toBe(1); // the readiness probe only
   });
 
+  it('a body that trickles in past requestTimeoutMs gets a JSON 408 and its connection ends', async () => {
+    const server = await start((requests) => requests.map((b: unknown) => b), { requestTimeoutMs: 300 });
+    try {
+      const socket = net.connect(server.port, '127.0.0.1');
+      const answer = new Promise<string>((resolve) => {
+        const chunks: Buffer[] = [];
+        socket.on('data', (c: Buffer) => chunks.push(c));
+        socket.on('close', () => resolve(Buffer.concat(chunks).toString()));
+      });
+      socket.write('POST /v1/process/sync HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":');
+      const t0 = Date.now();
+      const text = await answer;
+      expect(Date.now() - t0).toBeLessThan(3000);
+      expect(text).toMatch(/^HTTP\/1\.1 408/);
+      expect(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)).error.code).toBe('ERR_REQUEST_TIMEOUT');
+      expect(server.stats().inFlight).toBe(0);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('an async id stays taken for idRetentionMs, however soon its results expire or are evicted', async () => {
     const server = await start((requests) => requests.map((b: unknown) => b), { idRetentionMs: 5000, resultTtlMs: 50, maxStoredResults: 1 });
     try {

@@ -98,6 +98,7 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex):
   const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
   const what =
     status === 431 ? 'its headers are larger than the server takes' : status === 408 ? 'it did not arrive in time' : 'it is not valid HTTP (a header may hold a control character, e.g. in the request id)';
-  const body = JSON.stringify(new ServeError(status, ServeErrorCode.BadRequest, `the request was refused before it was read: ${what} (${error.code ?? 'parse error'})`).body());
+  const code = status === 408 ? ServeErrorCode.Timeout : ServeErrorCode.BadRequest;
+  const body = JSON.stringify(new ServeError(status, code, `the request was refused before it was read: ${what} (${error.code ?? 'parse error'})`).body());
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: ${JSON_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }

@@ -444,7 +444,14 @@ function buildApp(
     ['/readyz', { method: 'GET', route: readyz }],
   ]);
 
-  const server = createServer((request, response) => {
+  // A request must also arrive within requestTimeoutMs: node:http ends one whose body trickles in
+  // (408, through answerClientError), checking its connections at that pace.
+  const arrival = {
+    requestTimeout: settings.requestTimeoutMs,
+    headersTimeout: Math.min(60_000, settings.requestTimeoutMs),
+    connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(settings.requestTimeoutMs / 2))),
+  };
+  const server = createServer(arrival, (request, response) => {
     const url = request.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);

@@ -245,6 +245,8 @@ describe('serve: failure contract', () => {
     expect([bad.status, bad.json.error.code]).toEqual([400, 'ERR_BAD_JSON']);
     const text = await call(server, '/v1/process/sync', { body: Buffer.from('hello'), headers: { ...auth, 'content-type': 'text/plain' } });
     expect([text.status, text.json.error.code]).toEqual([400, 'ERR_BAD_CONTENT_TYPE']);
+    const none = await call(server, '/v1/process/sync', { method: 'POST', headers: auth });
+    expect([none.status, none.json.error.code]).toEqual([400, 'ERR_BAD_CONTENT_TYPE']);
     for (const id of ['', 'x'.repeat(129), 'a\tb']) {
       const r = await post(server, {}, { ...auth, 'x-request-id': id });
       expect([r.status, r.json.error.code]).toEqual([400, 'ERR_BAD_REQUEST_ID']);

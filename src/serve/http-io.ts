@@ -17,7 +17,8 @@ export type BodyCallback = (error: ServeError | undefined, body?: unknown) => vo
 /**
  * Reads the body (at most `limit` bytes: 413 past it, before reading when Content-Length says so)
  * and hands it over parsed: JSON content types as their value (400 ERR_BAD_JSON if not valid),
- * others as a Uint8Array (or 400 ERR_BAD_CONTENT_TYPE when `jsonOnly`). No body: an empty Uint8Array.
+ * others as a Uint8Array (or 400 ERR_BAD_CONTENT_TYPE when `jsonOnly`, a missing body included). No
+ * body: an empty Uint8Array.
  * A request the client aborts calls back never: nothing of it enters the pipeline.
  */
 export function readBody(request: IncomingMessage, limit: number, jsonOnly: boolean, done: BodyCallback): void {
@@ -26,7 +27,7 @@ export function readBody(request: IncomingMessage, limit: number, jsonOnly: bool
   const declared = request.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) return done(tooLarge(limit));
   const hasBody = request.headers['transfer-encoding'] !== undefined || (declared !== undefined && declared !== '0');
-  if (!json && jsonOnly && hasBody) {
+  if (!json && jsonOnly) {
     return done(new ServeError(400, ServeErrorCode.BadContentType, `the body must be JSON (content-type application/json), got ${type ?? 'none'}`));
   }
   if (!hasBody && !json) return done(undefined, new Uint8Array(0));

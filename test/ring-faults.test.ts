@@ -22,8 +22,8 @@ function exited(worker: Worker): Promise<number> {
 }
 
 /** Starts a worker that claims a frame and hangs; resolves once it has claimed. */
-async function claimAndHang(ring: SharedRing, mode: 'claim' | 'encodeMany'): Promise<Worker> {
-  const worker = spawnWorker(DEAD_CLAIM, { buffer: ring.buffer, mode });
+async function claimAndHang(ring: SharedRing, mode: 'claim' | 'encodeMany' | 'slow', extra: object = {}): Promise<Worker> {
+  const worker = spawnWorker(DEAD_CLAIM, { buffer: ring.buffer, mode, ...extra });
   await new Promise<void>((resolve, reject) => {
     worker.once('message', () => resolve());
     worker.once('error', reject);
@@ -70,19 +70,20 @@ async function produceAndRead(ring: SharedRing, count: number, read: 'drain' | '
 
 describe('SharedRing: a producer that dies between claim and commit', () => {
   it('the reader revokes the claim after unblockAfterMs and gets every committed frame (drain)', async () => {
-    const ring = SharedRing.create({ capacity: 4096, unblockAfterMs: 150 });
+    // Past reclaimAfterMs without an acknowledgement, the dead claim's space comes back too.
+    const ring = SharedRing.create({ capacity: 4096, unblockAfterMs: 150, reclaimAfterMs: 1000 });
     const dead = await claimAndHang(ring, 'claim');
     await dead.terminate();
     const { problems, nextSeq } = await produceAndRead(ring, 5000, 'drain');
     expect(problems).toEqual([]);
     expect(nextSeq).toEqual([5000, 5000]);
-    expect(ring.stats().unblocked).toBe(1);
+    expect(ring.stats()).toMatchObject({ unblocked: 1, heldBytes: 0 });
     expect(ring.stats().framesRead).toBe(10_000);
     expect(ring.drained).toBe(true);
   }, 30_000);
 
   it('a run of tryEncodeMany left half encoded is revoked whole; readAsync does not wedge behind it', async () => {
-    const ring = SharedRing.create({ capacity: 4096, unblockAfterMs: 150 });
+    const ring = SharedRing.create({ capacity: 4096, unblockAfterMs: 150, reclaimAfterMs: 1000 });
     const dead = await claimAndHang(ring, 'encodeMany');
     await dead.terminate();
     const { problems, nextSeq } = await produceAndRead(ring, 3000, 'readAsync');
@@ -100,11 +101,84 @@ describe('SharedRing: a producer that dies between claim and commit', () => {
     expect(ring.unblock()).toBe(true);
     expect(ring.tryRead()).toEqual({ type: 5, payload: new Uint8Array([1, 2, 3]) });
     expect(ring.unblock()).toBe(false);
-    expect(ring.stats()).toMatchObject({ unblocked: 1, usedBytes: 0 });
+    // The dead claim's space (48 bytes) and the frame read behind it (16) are held back until the
+    // owner says no producer of it is left.
+    expect(ring.stats()).toMatchObject({ unblocked: 1, usedBytes: 64, heldBytes: 64 });
+    expect(ring.releaseRevoked()).toBe(64);
+    expect(ring.stats()).toMatchObject({ usedBytes: 0, heldBytes: 0 });
+  }, 30_000);
+});
+
+describe('SharedRing: a producer that was only slow writes on after its claim was revoked', () => {
+  it('its late writes land in space held back for it, never in frames of other producers', async () => {
+    const ring = SharedRing.create({ capacity: 4096, unblockAfterMs: 100, reclaimAfterMs: 30_000 });
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    const slow = await claimAndHang(ring, 'slow', { flag: flag.buffer, scribbleMs: 1000 });
+    const report = new Promise((resolve, reject) => slow.once('message', resolve).once('error', reject));
+    const slowExited = exited(slow);
+    while (ring.stats().unblocked === 0) {
+      ring.drain(() => {});
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    Atomics.store(flag, 0, 1);
+    Atomics.notify(flag, 0);
+    // Two healthy producers wrap the ring many times while the slow one keeps writing its claim.
+    const { problems, nextSeq } = await produceAndRead(ring, 50_000, 'drain').finally(() => {
+      Atomics.store(flag, 0, 2);
+    });
+    expect(problems).toEqual([]);
+    expect(nextSeq).toEqual([50_000, 50_000]);
+    expect(await report).toEqual({ code: 'ERR_CLAIM_REVOKED' });
+    expect(await slowExited).toBe(0);
+    // Its commit acknowledged the revoke: the space came back without waiting out reclaimAfterMs.
+    expect(ring.stats()).toMatchObject({ unblocked: 1, heldBytes: 0, usedBytes: 0 });
   }, 30_000);
 });
 
 describe('SharedRing: revoked claims, single thread', () => {
+  it('a revoked claim is held back from other producers until its producer gives up on it', () => {
+    const ring = SharedRing.create({ capacity: 1024, unblockAfterMs: 0, reclaimAfterMs: 0 });
+    const slow = ring.tryClaim(1, 100); // bytes [0, 112)
+    expect(ring.unblock()).toBe(true);
+    // The slow producer writes on into its claim while another fills the ring round and round.
+    const scribble = () => ring.data.fill(0xee, slow, slow + 100);
+    let written = 0;
+    for (let round = 0; round < 40; round++) {
+      const payload = new Uint8Array(100).fill(round);
+      if (ring.tryWrite(payload, 2)) written++;
+      scribble();
+      const frame = ring.tryRead();
+      if (frame !== null) expect(frame.payload).toEqual(payload);
+    }
+    // 8 frames of 112 bytes fit before the held claim; the 9th would have to wrap onto it.
+    expect(written).toBe(8);
+    expect(ring.stats()).toMatchObject({ heldBytes: 1008, usedBytes: 1008 });
+    expect(() => ring.commit(slow)).toThrow(ClaimRevokedError);
+    // Its acknowledgement hands the space on at the reader's next look.
+    expect(ring.tryRead()).toBeNull();
+    expect(ring.stats()).toMatchObject({ heldBytes: 0, usedBytes: 0 });
+    for (let round = 0; round < 40; round++) {
+      const payload = new Uint8Array(100).fill(round);
+      expect(ring.tryWrite(payload, 2)).toBe(true);
+      expect(ring.tryRead()?.payload).toEqual(payload);
+    }
+    expect(ring.stats()).toMatchObject({ unblocked: 1, heldBytes: 0, usedBytes: 0 });
+  });
+
+  it('a claim swept up before its producer stored its marker is claimed afresh, unwritten', () => {
+    const ring = SharedRing.create({ capacity: 1024, unblockAfterMs: 0, reclaimAfterMs: 0 });
+    const words = new Int32Array(ring.buffer);
+    // A dead producer's 24 bytes (length word 0), then a live producer moves the tail for 16 bytes
+    // and is paused before its marker: the revoke sweeps both up.
+    Atomics.add(words, D.TAIL_OFFSET >> 2, 40);
+    expect(ring.unblock()).toBe(true);
+    expect(ring.stats()).toMatchObject({ heldBytes: 40 });
+    // What that producer does next: its marker CAS fails, it claims again past the tail.
+    ring.releaseRevoked();
+    expect(ring.tryWrite(new Uint8Array([9]), 3)).toBe(true);
+    expect(ring.tryRead()).toEqual({ type: 3, payload: new Uint8Array([9]) });
+  });
+
   it('a producer that commits after its claim was revoked gets ClaimRevokedError; the ring stays sound', () => {
     const ring = SharedRing.create({ capacity: 1024, unblockAfterMs: 0 });
     const slow = ring.tryClaim(1, 16);
@@ -113,7 +187,9 @@ describe('SharedRing: revoked claims, single thread', () => {
     expect(() => ring.commit(slow)).toThrow(ClaimRevokedError);
     expect(() => ring.commit(slow)).toThrow(expect.objectContaining({ code: 'ERR_CLAIM_REVOKED' }));
     ring.abort(slow); // nothing to give back
+    // Acknowledged by that commit: the space comes back at the next read.
     expect(ring.tryRead()).toEqual({ type: 2, payload: new Uint8Array([7]) });
+    expect(ring.stats().heldBytes).toBe(0);
     for (let round = 0; round < 100; round++) {
       expect(ring.tryWrite(new Uint8Array(50).fill(round), 3)).toBe(true);
       expect(ring.tryRead()?.payload[0]).toBe(round);
@@ -145,7 +221,10 @@ describe('SharedRing: revoked claims, single thread', () => {
     // And when nothing follows it: revoked up to the tail.
     Atomics.add(words, D.TAIL_OFFSET >> 2, 40);
     expect(ring.unblock()).toBe(true);
-    expect(ring.stats()).toMatchObject({ unblocked: 2, usedBytes: 0 });
+    // Nobody acknowledges a claim that never stored its marker: held until releaseRevoked().
+    expect(ring.stats()).toMatchObject({ unblocked: 2, usedBytes: 80, heldBytes: 80 });
+    ring.releaseRevoked();
+    expect(ring.stats()).toMatchObject({ usedBytes: 0, heldBytes: 0 });
     expect(ring.tryWrite(new Uint8Array([1]), 1)).toBe(true);
     expect(ring.tryRead()?.type).toBe(1);
   });
@@ -212,6 +291,7 @@ describe('SharedRing: bad payloads, corrupt frames, unknown options', () => {
       // Reset for the next case: a fresh ring is simpler than repairing this one.
       words.fill(0, first, first + 256);
       Atomics.store(words, D.HEAD_OFFSET >> 2, 0);
+      Atomics.store(words, D.READ_OFFSET >> 2, 0);
       Atomics.store(words, D.TAIL_OFFSET >> 2, 0);
       words[D.HEAD_CACHE_OFFSET >> 2] = 0;
     }
@@ -232,7 +312,7 @@ describe('SharedRing: bad payloads, corrupt frames, unknown options', () => {
   it('misspelled options are an UnknownOptionError naming the valid ones', () => {
     expect(() => SharedRing.create({ capacity: 1024, multiproducer: false } as never)).toThrow(UnknownOptionError);
     expect(() => SharedRing.create({ capacity: 1024, multiproducer: false } as never)).toThrow(
-      /unknown option 'multiproducer' \(valid: capacity, multiProducer, waitStrategy, unblockAfterMs\)/,
+      /unknown option 'multiproducer' \(valid: capacity, multiProducer, waitStrategy, unblockAfterMs, reclaimAfterMs\)/,
     );
     expect(() => SharedRing.create({ capacity: 1024, unblockAfterMs: -1 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
     const ring = SharedRing.create({ capacity: 1024 });

@@ -6,10 +6,10 @@
  * ```
  *  byte 0        4        8          12       16                              128
  *       +--------+--------+----------+--------+------------------------------+
- *       | magic  |version | capacity | flags  | unblock after ms | (reserved) |   identity
+ *       | magic  |version | capacity | flags  | unblock after ms | reclaim after ms | identity
  *       +--------+--------+----------+--------+------------------------------+
  *   128 | tail: bytes ever claimed by producers (int32, wraps mod 2^32)      |   one 128-byte line
- *   256 | head: bytes ever consumed (int32, wraps mod 2^32) | frames read     |   each, so producers
+ *   256 | head: bytes released to producers | frames read | read position   |   each, so producers
  *   384 | head cache: producers' last look at head                           |   and the consumer
  *   512 | correlation counter: request ids handed out                        |   never share a
  *   640 | heartbeat: float64 ms timestamp of the consumer's last beat        |   cache line
@@ -47,32 +47,42 @@
  * FRAME_HEADER_LENGTH, or one that runs past the end of the region, is corrupt
  * (CorruptFrameError, code ERR_CORRUPT_FRAME, naming the position).
  *
+ * Head and read position. The consumer reads at the read position and, as it releases frames,
+ * zeroes their slots and moves both; producers measure their room from head. They differ only
+ * while a revoked claim is held back (below): head then stays at the oldest one.
+ *
  * Revoking a claim (a producer that died between claim and publish; the model is Agrona's
- * ManyToOneRingBuffer.unblock). When the slot at head reads <= 0 while tail != head, a claim
- * there is unpublished. Once it has stayed so for `unblock after ms` (timed by the consumer from
- * when it first saw it), or on an explicit `unblock()`, the consumer revokes it:
+ * ManyToOneRingBuffer.unblock). Every producer stores its claim marker by a CAS from 0, before
+ * any other byte of its claim. When the slot at the read position reads <= 0 while tail is ahead,
+ * a claim there is unpublished. Once it has stayed so for `unblock after ms` (timed by the
+ * consumer from when it first saw it), or on an explicit `unblock()`, the consumer revokes it:
  *
- * - marker `m < 0`: the claim spans alignFrame(-m) bytes;
+ * - marker `m < 0`: the claim spans alignFrame(-m) bytes; the consumer CASes the marker to
+ *   REVOKED_LENGTH;
  * - 0 (the producer died between moving the tail and storing its marker, so it wrote nothing):
- *   the claim spans up to the first slot after head whose length word is not 0 (the next
- *   claim's marker or length), or to tail, or to the end of the region, whichever comes first;
- *   the slots in between are read again to confirm they still read 0;
+ *   the consumer CASes every slot from there to REVOKED_LENGTH, up to the first that is not 0
+ *   (the next claim's marker or a published length), or to tail, or to the end of the region.
+ *   A producer whose marker CAS then fails (its claim was swept up, unwritten) claims afresh.
  *
- * then CASes the length word from what it read to that span (a padding frame to the reader),
- * counts it in `unblocked`, and releases the span as it releases consumed frames. A producer
- * that was merely slow finds its publishing CAS fails (its marker is gone): it throws
- * ClaimRevokedError (ERR_CLAIM_REVOKED) and the frame is not delivered; an abort just gives up.
- * The bound must exceed any pause a live producer takes between claim and publish (a copy for
- * tryWrite; the caller's code for tryClaim + commit and encode callbacks): its bytes written
- * after the revoke land in space the ring may already have handed to another claim (and its CAS
- * would succeed on a slot that another claim of the same length has marked since).
+ * The consumer reads on past the revoked span at once (counted in `unblocked`), but holds its
+ * space back from the producers: a producer that was only slow may still write into it. That
+ * producer's publishing CAS fails (its marker is gone); it then CASes REVOKED_LENGTH to
+ * ACKED_LENGTH and throws ClaimRevokedError (ERR_CLAIM_REVOKED), and its frame is not delivered
+ * (an abort just acknowledges). Once acknowledged, after `reclaim after ms` without an
+ * acknowledgement (the producer is presumed dead), or on `releaseRevoked()` (its owner knows it
+ * is), the consumer zeroes the span and moves head past it. Only a producer that stays paused
+ * inside a claim for longer than both bounds can write into space the ring has handed on.
+ * Frames read behind a held-back span are released with it. A consumer that takes over a ring
+ * on which head trails the read position holds all of it back for `reclaim after ms`.
  */
 export const RING_MAGIC = 0x52464c57; // "RFLW"
 // 2: the frames-read counter moved from the closed flag's line to the head's (the consumer's own),
 // so the consumer's releases no longer evict the line producers read on every claim.
 // 3: claim markers before every write (not only tryClaim), publication by CAS, revocable claims
 // (unblock after ms, unblocked count).
-export const RING_VERSION = 3;
+// 4: a read position apart from head, markers stored by CAS, revoked claims held back until
+// acknowledged or reclaim after ms.
+export const RING_VERSION = 4;
 
 export const CACHE_LINE_PAIR = 128;
 
@@ -95,12 +105,25 @@ export const SPACE_SIGNAL_OFFSET = 7 * CACHE_LINE_PAIR + 4;
 export const SPACE_WAKE_PENDING_OFFSET = 7 * CACHE_LINE_PAIR + 8;
 export const CLOSED_OFFSET = 8 * CACHE_LINE_PAIR;
 export const FRAMES_READ_OFFSET = HEAD_OFFSET + 4;
+/** int32: where the consumer reads next; ahead of head while a revoked claim is held back. */
+export const READ_OFFSET = HEAD_OFFSET + 8;
 /** int32: how long an unpublished claim may hold the head before the consumer revokes it; 0: never by itself. */
 export const UNBLOCK_AFTER_OFFSET = 16;
 /** int32: claims the consumer revoked; on the closed flag's line, which changes only on a revoke. */
 export const UNBLOCKED_OFFSET = CLOSED_OFFSET + 4;
 /** Default of SharedRingOptions.unblockAfterMs. */
 export const DEFAULT_UNBLOCK_AFTER_MS = 500;
+/** int32: how long a revoked claim's space is held back without its producer's acknowledgement; 0: until releaseRevoked(). */
+export const RECLAIM_AFTER_OFFSET = 20;
+/** Default of SharedRingOptions.reclaimAfterMs. */
+export const DEFAULT_RECLAIM_AFTER_MS = 5000;
+/**
+ * Length word of a revoked slot. Negative, so a reader that comes to it (a ring filled up to held
+ * space) sees nothing published; above every claim marker (those are -8 or less).
+ */
+export const REVOKED_LENGTH = -1;
+/** Length word of a revoked claim whose producer has acknowledged the revoke. */
+export const ACKED_LENGTH = -2;
 export const HEADER_LENGTH = 9 * CACHE_LINE_PAIR;
 
 export const FLAG_MULTI_PRODUCER = 1;

@@ -30,9 +30,16 @@ export interface SharedRingOptions {
    * A producer must publish each claim well within this bound. See descriptor.ts.
    */
   unblockAfterMs?: number;
+  /**
+   * How long (ms) a revoked claim's space is held back from the producers when its producer never
+   * acknowledges the revoke (it is presumed dead after this); a producer that was only slow
+   * acknowledges when it tries to publish, and the space comes back then. Default 5000; 0 holds
+   * it until `releaseRevoked()`. See descriptor.ts.
+   */
+  reclaimAfterMs?: number;
 }
 
-const CREATE_OPTION_KEYS = ['capacity', 'multiProducer', 'waitStrategy', 'unblockAfterMs'] as const;
+const CREATE_OPTION_KEYS = ['capacity', 'multiProducer', 'waitStrategy', 'unblockAfterMs', 'reclaimAfterMs'] as const;
 const ATTACH_OPTION_KEYS = ['waitStrategy'] as const;
 
 export interface EncodeManyOptions {
@@ -78,11 +85,25 @@ export interface RingStats {
   lastHeartbeat: number;
   /** Claims the consumer revoked (unpublished past unblockAfterMs, or by unblock()). */
   unblocked: number;
+  /** Bytes read but held back from the producers behind a revoked claim (see reclaimAfterMs); in usedBytes. */
+  heldBytes: number;
+}
+
+/** A revoked claim whose space the consumer holds back (descriptor.ts). */
+interface HeldClaim {
+  /** Ring position (wrapping int32) where it starts, and its bytes. */
+  start: number;
+  span: number;
+  /** Index in `words` of the length word its producer acknowledges at; -1: nobody will. */
+  ackIndex: number;
+  /** now() when it was revoked. */
+  since: number;
 }
 
 const I = (byteOffset: number) => byteOffset >> 2;
 const TAIL = I(D.TAIL_OFFSET);
 const HEAD = I(D.HEAD_OFFSET);
+const READ = I(D.READ_OFFSET);
 const HEAD_CACHE = I(D.HEAD_CACHE_OFFSET);
 const CORRELATION = I(D.CORRELATION_OFFSET);
 const CLOSED = I(D.CLOSED_OFFSET);
@@ -115,6 +136,9 @@ export class SharedRing {
   private readonly dataSpot: ParkingSpot;
   private readonly spaceSpot: ParkingSpot;
   private readonly unblockAfterMs: number;
+  private readonly reclaimAfterMs: number;
+  /** Revoked claims held back, oldest first; head stays at the first one's start. Consumer only. */
+  private readonly held: HeldClaim[] = [];
   /** The consumer's watch on an unpublished claim at the head: where, and since when (now()). */
   private stallWatched = false;
   private stallHead = 0;
@@ -124,8 +148,11 @@ export class SharedRing {
     checkOptionKeys('SharedRing.create', options, CREATE_OPTION_KEYS);
     const capacity = validateCapacity(options?.capacity);
     const unblockAfterMs = options.unblockAfterMs ?? D.DEFAULT_UNBLOCK_AFTER_MS;
-    if (!(Number.isInteger(unblockAfterMs) && unblockAfterMs >= 0 && unblockAfterMs <= 0x7fffffff)) {
-      throw new InvalidArgumentError(`unblockAfterMs must be a non-negative integer number of milliseconds, got ${String(unblockAfterMs)}`);
+    const reclaimAfterMs = options.reclaimAfterMs ?? D.DEFAULT_RECLAIM_AFTER_MS;
+    for (const [name, ms] of [['unblockAfterMs', unblockAfterMs], ['reclaimAfterMs', reclaimAfterMs]] as const) {
+      if (!(Number.isInteger(ms) && ms >= 0 && ms <= 0x7fffffff)) {
+        throw new InvalidArgumentError(`${name} must be a non-negative integer number of milliseconds, got ${String(ms)}`);
+      }
     }
     const buffer = new SharedArrayBuffer(D.HEADER_LENGTH + capacity);
     const words = new Int32Array(buffer);
@@ -134,6 +161,7 @@ export class SharedRing {
     words[I(D.CAPACITY_OFFSET)] = capacity;
     words[I(D.FLAGS_OFFSET)] = options.multiProducer === false ? 0 : D.FLAG_MULTI_PRODUCER;
     words[I(D.UNBLOCK_AFTER_OFFSET)] = unblockAfterMs;
+    words[I(D.RECLAIM_AFTER_OFFSET)] = reclaimAfterMs;
     return new SharedRing(buffer, options.waitStrategy ?? defaultWaitStrategy);
   }
 
@@ -168,6 +196,7 @@ export class SharedRing {
     this.data = new Uint8Array(buffer, D.HEADER_LENGTH, this.capacity);
     this.waitStrategy = waitStrategy;
     this.unblockAfterMs = this.words[I(D.UNBLOCK_AFTER_OFFSET)]!;
+    this.reclaimAfterMs = this.words[I(D.RECLAIM_AFTER_OFFSET)]!;
     this.dataSpot = {
       words: this.words,
       waitersIndex: I(D.CONSUMER_WAITERS_OFFSET),
@@ -195,12 +224,37 @@ export class SharedRing {
     const aligned = D.alignFrame(frameLength);
     if (!(aligned <= this.maxFrame && payloadLength >= 0)) this.rejectFrame(type, payloadLength);
     if ((type >>> 0) > D.MAX_FRAME_TYPE || type !== Math.trunc(type)) this.rejectFrame(type, payloadLength);
-    const index = this.reserve(aligned);
+    const index = this.reserveMarked(aligned, -frameLength);
     if (index < 0) return -1;
-    const base = (D.HEADER_LENGTH + index) >> 2;
-    this.words[base] = -frameLength;
-    this.words[base + 1] = type;
+    this.words[((D.HEADER_LENGTH + index) >> 2) + 1] = type;
     return index + D.FRAME_HEADER_LENGTH;
+  }
+
+  /**
+   * `reserve`, then the claim marker `marker` stored by a CAS from 0: when that fails, the
+   * consumer swept the claim up as a dead one before a byte of it was written, and it claims
+   * afresh. Returns the frame's index in `data`, or -1 when there is no room now.
+   */
+  private reserveMarked(aligned: number, marker: number): number {
+    for (;;) {
+      const index = this.reserve(aligned);
+      if (index < 0) return -1;
+      if (Atomics.compareExchange(this.words, (D.HEADER_LENGTH + index) >> 2, 0, marker) === 0) return index;
+    }
+  }
+
+  /**
+   * The producer of a claim the consumer revoked tells it that it will write no more there, so
+   * the consumer may hand the space on (revokedClaim also throws ClaimRevokedError).
+   */
+  private acknowledgeRevoke(base: number): void {
+    Atomics.compareExchange(this.words, base, D.REVOKED_LENGTH, D.ACKED_LENGTH);
+    wake(this.dataSpot);
+  }
+
+  private revokedClaim(base: number): never {
+    this.acknowledgeRevoke(base);
+    throw new ClaimRevokedError();
   }
 
   /**
@@ -275,7 +329,7 @@ export class SharedRing {
     const base = (D.HEADER_LENGTH + payloadOffset - D.FRAME_HEADER_LENGTH) >> 2;
     const marker = this.words[base]!;
     // The marker is gone when the consumer revoked the claim (descriptor.ts).
-    if (marker >= 0 || Atomics.compareExchange(this.words, base, marker, -marker) !== marker) throw new ClaimRevokedError();
+    if (marker > -D.FRAME_HEADER_LENGTH || Atomics.compareExchange(this.words, base, marker, -marker) !== marker) this.revokedClaim(base);
   }
 
   /** Wakes the consumer if it is parked (free when it is not): see commitQuietly. */
@@ -287,9 +341,9 @@ export class SharedRing {
   abort(payloadOffset: number): void {
     const base = (D.HEADER_LENGTH + payloadOffset - D.FRAME_HEADER_LENGTH) >> 2;
     const marker = this.words[base]!;
-    if (marker >= 0) return;
+    if (marker > -D.FRAME_HEADER_LENGTH) return this.acknowledgeRevoke(base);
     this.words[base + 1] = D.PADDING_TYPE;
-    Atomics.compareExchange(this.words, base, marker, -marker);
+    if (Atomics.compareExchange(this.words, base, marker, -marker) !== marker) return this.acknowledgeRevoke(base);
     wake(this.dataSpot);
   }
 
@@ -303,16 +357,15 @@ export class SharedRing {
     const aligned = D.alignFrame(frameLength);
     if (!(aligned <= this.maxFrame)) this.rejectFrame(type, payload.length);
     if ((type >>> 0) > D.MAX_FRAME_TYPE || type !== Math.trunc(type)) this.rejectFrame(type, payload.length);
-    const index = this.reserve(aligned);
-    if (index < 0) return false;
     // The claim marker before any byte of the claim (a revoke needs its span), the payload, the
     // type, then the publishing CAS.
+    const index = this.reserveMarked(aligned, -frameLength);
+    if (index < 0) return false;
     const words = this.words;
     const base = (D.HEADER_LENGTH + index) >> 2;
-    words[base] = -frameLength;
     this.data.set(payload, index + D.FRAME_HEADER_LENGTH);
     words[base + 1] = type;
-    if (Atomics.compareExchange(words, base, -frameLength, frameLength) !== -frameLength) throw new ClaimRevokedError();
+    if (Atomics.compareExchange(words, base, -frameLength, frameLength) !== -frameLength) this.revokedClaim(base);
     wake(this.dataSpot);
     return true;
   }
@@ -445,7 +498,8 @@ export class SharedRing {
     // a consumer working through a full ring of large frames would otherwise keep producers
     // waiting for all of it, and then itself wait while they refill.
     const slice = this.capacity >>> 3;
-    let head = Atomics.load(words, HEAD);
+    let head = Atomics.load(words, READ);
+    if (this.held.length !== 0 || words[HEAD] !== head) this.settleHeld();
     let consumed = 0;
     let unreleased = 0;
     let unreleasedFrames = 0;
@@ -459,7 +513,7 @@ export class SharedRing {
           // Nothing published here: the ring is empty, or a claim holds the head. Only a drain
           // that got nowhere looks at which (a live producer publishes within the bound anyway).
           if (consumed === 0 && this.unblockIfStalled(head)) {
-            head = Atomics.load(words, HEAD);
+            head = Atomics.load(words, READ);
             continue;
           }
           break;
@@ -536,8 +590,8 @@ export class SharedRing {
 
   /** True when the next frame is published (it may be padding, which drain skips). */
   hasFrame(): boolean {
-    const head = Atomics.load(this.words, HEAD);
-    return Atomics.load(this.words, (D.HEADER_LENGTH + (head & this.mask)) >> 2) > 0;
+    const read = Atomics.load(this.words, READ);
+    return Atomics.load(this.words, (D.HEADER_LENGTH + (read & this.mask)) >> 2) > 0;
   }
 
   // ---------------------------------------------------------------- lifecycle and liveness
@@ -555,7 +609,7 @@ export class SharedRing {
 
   /** Closed, and every claimed frame has been consumed. */
   get drained(): boolean {
-    return this.closed && Atomics.load(this.words, HEAD) === Atomics.load(this.words, TAIL);
+    return this.closed && Atomics.load(this.words, READ) === Atomics.load(this.words, TAIL);
   }
 
   /** A fresh id from the ring's correlation counter (1, 2, …, wrapping at 2^32; never 0). */
@@ -577,7 +631,8 @@ export class SharedRing {
 
   stats(): RingStats {
     const words = this.words;
-    const used = (Atomics.load(words, TAIL) - Atomics.load(words, HEAD)) | 0;
+    const head = Atomics.load(words, HEAD);
+    const used = (Atomics.load(words, TAIL) - head) | 0;
     return {
       capacity: this.capacity,
       maxPayloadLength: this.maxPayloadLength,
@@ -590,6 +645,7 @@ export class SharedRing {
       closed: this.closed,
       lastHeartbeat: this.lastHeartbeat,
       unblocked: Atomics.load(words, UNBLOCKED) >>> 0,
+      heldBytes: (Atomics.load(words, READ) - head) | 0,
     };
   }
 
@@ -647,10 +703,11 @@ export class SharedRing {
       } else {
         words[TAIL] = next; // only this thread writes it; see tryClaim
       }
+      const start = this.padTo(tail, padding);
+      // The run's claim marker; on a failed CAS the consumer swept the run up unwritten (see reserveMarked).
+      if (Atomics.compareExchange(words, (D.HEADER_LENGTH + start) >> 2, 0, -bytes) !== 0) continue;
       this.runFrames = frames;
       this.runBytes = bytes;
-      const start = this.padTo(tail, padding);
-      words[(D.HEADER_LENGTH + start) >> 2] = -bytes; // the run's claim marker
       return start;
     }
   }
@@ -725,7 +782,7 @@ export class SharedRing {
       throw error;
     }
     const marker = -this.runBytes;
-    if (Atomics.compareExchange(words, firstBase, marker, frameLength) !== marker) throw new ClaimRevokedError();
+    if (Atomics.compareExchange(words, firstBase, marker, frameLength) !== marker) this.revokedClaim(firstBase);
     wake(this.dataSpot);
     return frames;
   }
@@ -739,12 +796,14 @@ export class SharedRing {
     const base = (D.HEADER_LENGTH + start + good * aligned) >> 2;
     words[base + 1] = D.PADDING_TYPE;
     // A failed CAS: the consumer revoked the run already, and skips it whole.
+    let published: boolean;
     if (good === 0) {
-      Atomics.compareExchange(words, base, marker, frames * aligned);
+      published = Atomics.compareExchange(words, base, marker, frames * aligned) === marker;
     } else {
       words[base] = (frames - good) * aligned;
-      Atomics.compareExchange(words, firstBase, marker, frameLength);
+      published = Atomics.compareExchange(words, firstBase, marker, frameLength) === marker;
     }
+    if (!published) return this.acknowledgeRevoke(firstBase);
     wake(this.dataSpot);
   }
 
@@ -768,38 +827,101 @@ export class SharedRing {
     }
     const marker = -this.runBytes;
     if (Atomics.compareExchange(words, firstBase, marker, D.FRAME_HEADER_LENGTH + payloads[from]!.length) !== marker) {
-      throw new ClaimRevokedError();
+      this.revokedClaim(firstBase);
     }
     wake(this.dataSpot);
     return frames;
   }
 
-  private release(head: number, consumed: number, frames: number): void {
+  /**
+   * Frees `consumed` bytes of frames read from `read` on: zeroes their slots and moves the read
+   * position, and head with it unless a revoked claim behind them is held back.
+   */
+  private release(read: number, consumed: number, frames: number): void {
     const words = this.words;
-    const index = head & this.mask;
-    const beforeEnd = Math.min(consumed, this.capacity - index);
-    this.clearFrameStarts(index, index + beforeEnd);
-    if (consumed > beforeEnd) this.clearFrameStarts(0, consumed - beforeEnd);
-    // The frames-read count is only for stats(): a plain store, ordered by the head's below.
+    this.clearSpan(read, consumed);
+    // The frames-read count is only for stats(): a plain store, ordered by the stores below.
     words[FRAMES_READ] = (words[FRAMES_READ]! + frames) | 0;
-    Atomics.store(words, HEAD, (head + consumed) | 0);
+    const next = (read + consumed) | 0;
+    Atomics.store(words, READ, next);
     this.stallWatched = false;
-    wake(this.spaceSpot);
+    if (this.held.length === 0) {
+      Atomics.store(words, HEAD, next);
+      wake(this.spaceSpot);
+    }
+  }
+
+  /** Zeroes the slots of `bytes` bytes from ring position `from` (across the wrap if need be). */
+  private clearSpan(from: number, bytes: number): void {
+    const index = from & this.mask;
+    const beforeEnd = Math.min(bytes, this.capacity - index);
+    this.clearFrameStarts(index, index + beforeEnd);
+    if (bytes > beforeEnd) this.clearFrameStarts(0, bytes - beforeEnd);
   }
 
   // ---------------------------------------------------------------- revoking stuck claims
 
   /**
-   * Revokes the unpublished claim at the head now, whatever its age: for a consumer that knows
-   * the producer holding it is dead (a terminated worker). Consumer only. True when it revoked
-   * one (counted in `stats().unblocked`); false when the head holds a published frame or the ring
-   * is empty. See descriptor.ts for the rule, and what becomes of a producer that was only slow.
+   * Revokes the unpublished claim at the read position now, whatever its age: for a consumer that
+   * knows the producer holding it is dead (a terminated worker). Consumer only. True when it
+   * revoked one (counted in `stats().unblocked`); false when a published frame is next or the
+   * ring is empty. Its space is held back as any revoked claim's is (`releaseRevoked()` hands it
+   * on at once). See descriptor.ts for the rule, and what becomes of a producer that was only slow.
    */
   unblock(): boolean {
-    const head = Atomics.load(this.words, HEAD);
+    const read = Atomics.load(this.words, READ);
     const tail = Atomics.load(this.words, TAIL);
-    if (head === tail) return false;
-    return this.revoke(head, tail);
+    if (read === tail) return false;
+    return this.revoke(read, tail);
+  }
+
+  /**
+   * Hands the space of every revoked claim back to the producers now, acknowledged or not: for an
+   * owner that knows no producer of those claims can still write (their threads are gone).
+   * Consumer only. Returns the bytes it freed.
+   */
+  releaseRevoked(): number {
+    const before = (Atomics.load(this.words, READ) - Atomics.load(this.words, HEAD)) | 0;
+    this.settleHeld(true);
+    return before;
+  }
+
+  /**
+   * Hands on the space of the held-back claims, oldest first, that are acknowledged or past
+   * reclaimAfterMs (all of them when `all`), and with it the frames read behind them.
+   */
+  private settleHeld(all = false): void {
+    const words = this.words;
+    const held = this.held;
+    const read = Atomics.load(words, READ);
+    const head = Atomics.load(words, HEAD);
+    if (held.length === 0) {
+      if (head === read) return;
+      // Held back by an earlier consumer of this ring, whose record of what went with it.
+      held.push({ start: head, span: (read - head) | 0, ackIndex: -1, since: now() });
+    }
+    const at = now();
+    let released = false;
+    while (held.length > 0) {
+      const claim = held[0]!;
+      const acknowledged = claim.ackIndex >= 0 && Atomics.load(words, claim.ackIndex) === D.ACKED_LENGTH;
+      const expired = this.reclaimAfterMs !== 0 && at - claim.since >= this.reclaimAfterMs;
+      if (!(all || acknowledged || expired)) break;
+      held.shift();
+      this.clearSpan(claim.start, claim.span);
+      released = true;
+    }
+    if (!released) return;
+    Atomics.store(words, HEAD, held.length > 0 ? held[0]!.start : read);
+    wake(this.spaceSpot);
+  }
+
+  /** True when the oldest held-back claim can be handed on now (a waiting reader wakes for it). */
+  private heldSettleable(): boolean {
+    const claim = this.held[0];
+    if (claim === undefined) return false;
+    if (claim.ackIndex >= 0 && Atomics.load(this.words, claim.ackIndex) === D.ACKED_LENGTH) return true;
+    return this.reclaimAfterMs !== 0 && now() - claim.since >= this.reclaimAfterMs;
   }
 
   /**
@@ -824,37 +946,38 @@ export class SharedRing {
     this.stallSince = at;
   }
 
-  /** Revokes the claim at `head` (see descriptor.ts); false if it got published meanwhile. */
-  private revoke(head: number, tail: number): boolean {
+  /** Revokes the claim at `read` (see descriptor.ts); false if it got published meanwhile. */
+  private revoke(read: number, tail: number): boolean {
     const words = this.words;
-    const index = head & this.mask;
+    const index = read & this.mask;
     const base = (D.HEADER_LENGTH + index) >> 2;
     const toEnd = this.capacity - index;
-    const pending = (tail - head) | 0;
+    const pending = (tail - read) | 0;
     const length = Atomics.load(words, base);
     if (length > 0) return false;
     let span: number;
+    let ackIndex = -1;
     if (length < 0) {
       span = D.alignFrame(-length);
-      if (span > toEnd || span > pending) this.corruptFrame(index, length);
+      if (span > toEnd || span > pending || -length < D.FRAME_HEADER_LENGTH) this.corruptFrame(index, length);
+      if (Atomics.compareExchange(words, base, length, D.REVOKED_LENGTH) !== length) return false;
+      ackIndex = base;
     } else {
+      // Sweep the unmarked slots: a producer that marks one of them later finds it taken.
+      if (Atomics.compareExchange(words, base, 0, D.REVOKED_LENGTH) !== 0) return false;
       const limit = pending < toEnd ? pending : toEnd;
       span = limit;
       for (let at = D.FRAME_ALIGNMENT; at < limit; at += D.FRAME_ALIGNMENT) {
-        if (Atomics.load(words, base + (at >> 2)) !== 0) {
+        if (Atomics.compareExchange(words, base + (at >> 2), 0, D.REVOKED_LENGTH) !== 0) {
           span = at;
           break;
         }
       }
-      // A producer may have marked a slot behind the one found while we looked: then it is alive.
-      for (let at = span - D.FRAME_ALIGNMENT; at > 0; at -= D.FRAME_ALIGNMENT) {
-        if (Atomics.load(words, base + (at >> 2)) !== 0) return false;
-      }
     }
-    if (Atomics.compareExchange(words, base, length, span) !== length) return false;
-    words[base + 1] = D.PADDING_TYPE;
     Atomics.store(words, UNBLOCKED, (words[UNBLOCKED]! + 1) | 0);
-    this.release(head, span, 0);
+    this.held.push({ start: read, span, ackIndex, since: now() });
+    Atomics.store(words, READ, (read + span) | 0);
+    this.stallWatched = false;
     return true;
   }
 
@@ -881,12 +1004,12 @@ export class SharedRing {
    * What a waiting reader waits for: a frame, the end, or a claim holding the head that it does
    * not time yet (it comes back to bound its park by the claim's revoke time).
    */
-  private readyToRead = (): boolean => this.hasFrame() || this.drained || this.unwatchedStall();
+  private readyToRead = (): boolean => this.hasFrame() || this.drained || this.unwatchedStall() || this.heldSettleable();
 
   private unwatchedStall(): boolean {
     if (this.unblockAfterMs === 0) return false;
-    const head = Atomics.load(this.words, HEAD);
-    return Atomics.load(this.words, TAIL) !== head && !(this.stallWatched && this.stallHead === head);
+    const read = Atomics.load(this.words, READ);
+    return Atomics.load(this.words, TAIL) !== read && !(this.stallWatched && this.stallHead === read);
   }
 
   /**
@@ -894,24 +1017,33 @@ export class SharedRing {
    * timing that claim.
    */
   private waitDeadline(deadline: number): number {
-    if (this.unblockAfterMs === 0) return deadline;
-    const head = Atomics.load(this.words, HEAD);
-    if (Atomics.load(this.words, TAIL) === head) return deadline;
-    if (!this.stallWatched || this.stallHead !== head) this.watchStall(head, now());
-    const revokeAt = this.stallSince + this.unblockAfterMs;
-    return revokeAt < deadline ? revokeAt : deadline;
+    let until = deadline;
+    const claim = this.held[0];
+    if (claim !== undefined && this.reclaimAfterMs !== 0) until = Math.min(until, claim.since + this.reclaimAfterMs);
+    if (this.unblockAfterMs === 0) return until;
+    const read = Atomics.load(this.words, READ);
+    if (Atomics.load(this.words, TAIL) === read) return until;
+    if (!this.stallWatched || this.stallHead !== read) this.watchStall(read, now());
+    return Math.min(until, this.stallSince + this.unblockAfterMs);
   }
 
-  /** After a wait that ended without a frame: revokes a claim that held the head too long. */
+  /**
+   * Before and after a wait that ended without a frame: hands on held-back space that is due,
+   * and revokes a claim that held the read position too long.
+   */
   private revokeIfDue(): void {
-    const head = Atomics.load(this.words, HEAD);
-    if (Atomics.load(this.words, (D.HEADER_LENGTH + (head & this.mask)) >> 2) <= 0) this.unblockIfStalled(head);
+    const words = this.words;
+    const read = Atomics.load(words, READ);
+    if (this.held.length !== 0 || words[HEAD] !== read) this.settleHeld();
+    if (Atomics.load(words, (D.HEADER_LENGTH + (read & this.mask)) >> 2) <= 0) this.unblockIfStalled(read);
   }
 
   private waitReadableUntil(deadline: number): boolean {
     // A consumer that keeps up asks between every drain: answer from the ring when a frame is
     // there, before the strategy reads the clock.
     for (;;) {
+      if (this.hasFrame()) return true;
+      this.revokeIfDue();
       if (this.hasFrame()) return true;
       const until = this.waitDeadline(deadline);
       if (this.waitStrategy.wait(this.readyToRead, this.dataSpot, until)) {
@@ -927,6 +1059,8 @@ export class SharedRing {
 
   private async readableUntil(deadline: number): Promise<boolean> {
     for (;;) {
+      if (this.hasFrame()) return true;
+      this.revokeIfDue();
       if (this.hasFrame()) return true;
       const until = this.waitDeadline(deadline);
       if (await this.waitStrategy.waitAsync(this.readyToRead, this.dataSpot, until)) {

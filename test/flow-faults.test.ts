@@ -217,4 +217,38 @@ describe('SageFlowService faults', () => {
     expect(got).toEqual([Math.fround(3.4e38)]);
     await svc.close();
   }, 30_000);
+
+  it('close() is bounded: a transform that never returns is cancelled, its threads terminated, ERR_CLOSE_TIMEOUT', async () => {
+    const svc = new SageFlowService({ dim: 8, workers: 1 });
+    svc.transform((s) =>
+      s.map((r) => {
+        if (r.uid === 5n) for (;;);
+        return r;
+      }),
+    );
+    svc.setSink(() => {});
+    for (let i = 0; i < 10; i++) svc.push(i, vec8(i));
+    const run = svc.run();
+    run.catch(() => undefined);
+    const started = performance.now();
+    await expect(svc.close({ timeoutMs: 500 })).rejects.toMatchObject({ name: 'SageFlowCloseTimeoutError', code: 'ERR_CLOSE_TIMEOUT' });
+    expect(performance.now() - started).toBeLessThan(10_000);
+    await expect(run).rejects.toBeDefined();
+  }, 30_000);
+
+  it('close() is bounded when a sink promise never settles', async () => {
+    const svc = new SageFlowService({ dim: 8, workers: 1 });
+    svc.setSink(() => new Promise(() => {}));
+    for (let i = 0; i < 10; i++) svc.push(i, vec8(i));
+    await expect(svc.close({ timeoutMs: 300 })).rejects.toMatchObject({ code: 'ERR_CLOSE_TIMEOUT' });
+  }, 30_000);
+
+  it('misspelled options are refused with ERR_UNKNOWN_OPTION naming the valid ones', async () => {
+    expect(() => new SageFlowService({ dtyp: 'Float64' } as never)).toThrow(expect.objectContaining({ name: 'UnknownOptionError', code: 'ERR_UNKNOWN_OPTION' }));
+    const svc = new SageFlowService({ dim: 8, workers: 1 });
+    expect(() => svc.setSink(() => {}, 'sink', { vectorView: true } as never)).toThrow(/unknown option 'vectorView' \(valid: vectorViews\)/);
+    expect(() => SageFlowService.connect(svc.handle, { pushTimeoutMS: 5 } as never)).toThrow(expect.objectContaining({ code: 'ERR_UNKNOWN_OPTION' }));
+    await expect(svc.close({ timeout: 5 } as never)).rejects.toMatchObject({ code: 'ERR_UNKNOWN_OPTION' });
+    await svc.close();
+  }, 30_000);
 });

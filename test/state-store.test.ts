@@ -154,7 +154,7 @@ describe('FileStateStore', () => {
   });
 
   it('validates options up front', () => {
-    expect(() => new FileStateStore({ stateDir: '/tmp/x', appId: 'a', compact: 1 } as never)).toThrow(/unknown option 'compact'; valid options: stateDir, appId/);
+    expect(() => new FileStateStore({ stateDir: '/tmp/x', appId: 'a', compact: 1 } as never)).toThrow(/unknown option 'compact' \(valid: stateDir, appId/);
     expect(() => new FileStateStore({ stateDir: '/tmp/x', appId: 'a/b' })).toThrow(/appId/);
   });
 });

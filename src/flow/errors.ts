@@ -58,3 +58,18 @@ export class SageFlowRunError extends RingflowError {
     );
   }
 }
+
+/**
+ * close() did not finish within its timeout (a transform that never returns, a sink whose promise
+ * never settles): the pipeline was cancelled and its threads terminated; what had not reached the
+ * sink by then was not delivered.
+ */
+export class SageFlowCloseTimeoutError extends RingflowError {
+  constructor(readonly timeoutMs: number) {
+    super(
+      'ERR_CLOSE_TIMEOUT',
+      `SageFlowService.close() did not finish within ${timeoutMs} ms (an operator that never returns, or a sink whose promise never settles?): ` +
+        'the pipeline was cancelled and its threads terminated; vectors that had not reached the sink were not delivered',
+    );
+  }
+}

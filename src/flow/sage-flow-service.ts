@@ -1,5 +1,5 @@
 import { VectorReader, vectorRecordSize, writeVectorRecord, type VectorArray, type VectorDType } from '../codec/index.js';
-import { InvalidArgumentError, TimeoutError } from '../errors.js';
+import { InvalidArgumentError, TimeoutError, checkOptionKeys, checkOptions } from '../errors.js';
 import type { ThreadPriority } from '../pool/index.js';
 import { SharedRing, type RingStats } from '../ring/index.js';
 import {
@@ -15,7 +15,7 @@ import {
   type RunningJob,
   type VectorRecord,
 } from '../stream/index.js';
-import { SageFlowQueueFullError, SageFlowRunError, SageFlowSinkError, SageFlowStateError } from './errors.js';
+import { SageFlowCloseTimeoutError, SageFlowQueueFullError, SageFlowRunError, SageFlowSinkError, SageFlowStateError } from './errors.js';
 import { FeedQueue } from './feed-queue.js';
 import { checkDim, checkDType, checkUid, checkVectorFor, copyVector, toUid } from './vector-input.js';
 
@@ -81,9 +81,11 @@ const VECTOR_FRAME = 2;
 const SPARE_BYTES = 64 * 2 ** 20;
 const QUEUE_MEMORY = 256 * 2 ** 20;
 const PUSH_TIMEOUT_MS = 10_000;
+/** How long close() waits for the last run and the pipeline's end before it cancels them. */
+const CLOSE_TIMEOUT_MS = 30_000;
 /** Frames the inbox pump moves per pass before it lets the event loop run. */
 const PUMP_PASS_FRAMES = 4096;
-/** How often the inbox pump, waiting, looks whether a dead producer's claim holds the inbox. */
+/** How long the inbox pump waits for a frame at a time before it looks again (at close, say). */
 const STALL_CHECK_MS = 100;
 /** A claim left unpublished this long belongs to a thread that died between claim and commit. */
 const UNBLOCK_AFTER_MS = 1000;
@@ -150,13 +152,12 @@ export class SageFlowService {
   private failureCount = 0;
 
   constructor(options: SageFlowServiceOptions = {}) {
-    const unknown = Object.keys(options).filter((key) => !OPTION_KEYS.includes(key));
-    if (unknown.length > 0) throw new InvalidArgumentError(`unknown SageFlowService option ${unknown.map((k) => `'${k}'`).join(', ')}; the options are ${OPTION_KEYS.join(', ')}`);
+    checkOptionKeys('SageFlowService', options, OPTION_KEYS);
     this.dim = checkDim(options.dim ?? 4);
     this.dtype = checkDType(options.dtype ?? 'Float32');
     this.pushTimeoutMs = checkTimeout(options.pushTimeoutMs ?? PUSH_TIMEOUT_MS, 'pushTimeoutMs');
     this.env = new StreamEnvironment({ workers: options.workers, zeroCopyVectors: options.zeroCopyVectors, workerPriority: options.workerPriority });
-    this.inbox = SharedRing.create({ capacity: options.inboxCapacity ?? 1 << 22 });
+    this.inbox = SharedRing.create({ capacity: options.inboxCapacity ?? 1 << 22, unblockAfterMs: UNBLOCK_AFTER_MS });
     this.inboxReader = new VectorReader(this.inbox.data);
     this.rowsPerBatch = batchRows(this.dim, this.dtype, this.env.ringCapacity >>> 1);
     this.arena = new FeedArena(options.queueMemory ?? QUEUE_MEMORY);
@@ -176,7 +177,7 @@ export class SageFlowService {
   }
 
   static connect(handle: SageFlowHandle, options: { pushTimeoutMs?: number } = {}): SageFlowProducer {
-    return new SageFlowProducer(handle, options);
+    return new SageFlowProducer(handle, checkOptions('SageFlowService.connect', options, ['pushTimeoutMs']));
   }
 
   /**
@@ -188,6 +189,7 @@ export class SageFlowService {
    */
   setSink(callback: VectorSink, name = 'sink', options: { vectorViews?: boolean } = {}): this {
     if (typeof callback !== 'function') throw new TypeError('setSink needs a callback (uid, ts, vector) => void');
+    checkOptionKeys('SageFlowService.setSink', options, ['vectorViews']);
     this.assertNotStarted('setSink');
     this.sink = { fn: callback, name, vectorViews: options.vectorViews === true };
     return this;
@@ -274,8 +276,31 @@ export class SageFlowService {
    * worker threads. Pushes from other threads are refused from here on (RingClosedError). Rejects
    * when that last run fails or the pipeline failed.
    */
-  close(): Promise<void> {
-    return (this.closing ??= this.shutDown());
+  close(options?: { timeoutMs?: number }): Promise<void> {
+    let timeoutMs: number;
+    try {
+      timeoutMs = checkTimeout(checkOptions('SageFlowService.close', options, ['timeoutMs']).timeoutMs ?? CLOSE_TIMEOUT_MS, 'timeoutMs');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return (this.closing ??= this.boundedShutDown(timeoutMs));
+  }
+
+  /** shutDown, or past `timeoutMs` the pipeline cancelled (its threads terminated) and SageFlowCloseTimeoutError. */
+  private async boundedShutDown(timeoutMs: number): Promise<void> {
+    if (!(timeoutMs <= 0x7fffffff)) return this.shutDown(); // Infinity: no bound
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), timeoutMs)));
+    const done = this.shutDown();
+    try {
+      if ((await Promise.race([done, late])) !== 'late') return;
+    } finally {
+      clearTimeout(timer);
+    }
+    done.catch(() => undefined); // ended by the cancel below; its error is the pipeline's, not news
+    this.roomFreed?.();
+    await this.env.close({ timeoutMs: Math.min(timeoutMs, 5000) }).catch(() => undefined);
+    throw new SageFlowCloseTimeoutError(timeoutMs);
   }
 
   private async shutDown(): Promise<void> {
@@ -411,7 +436,6 @@ export class SageFlowService {
    * left unpublished into padding (the ring's unblock), so it cannot wedge the inbox.
    */
   private async pumpInbox(): Promise<void> {
-    let stuckSince: number | undefined;
     while (!this.closed) {
       if (!this.queueHasRoom()) {
         await new Promise<void>((resolve) => (this.roomFreed = resolve));
@@ -420,28 +444,18 @@ export class SageFlowService {
       }
       let ready = false;
       try {
+        // The ring revokes a claim that stays unpublished past its unblockAfterMs while this waits.
         ready = await this.inbox.readable(STALL_CHECK_MS);
       } catch (error) {
         if (!(error instanceof TimeoutError)) throw error;
       }
       if (this.closed) return;
       if (ready) {
-        stuckSince = undefined;
         this.takeInbox(this.queue, PUMP_PASS_FRAMES, true);
         // The event loop gets a turn between passes.
         await new Promise<void>((resolve) => setImmediate(resolve));
-      } else if (this.inbox.stats().usedBytes > 0) {
-        // Claimed space, but no published frame at its head: a claim in progress, or a dead one.
-        const now = performance.now();
-        stuckSince ??= now;
-        if (now - stuckSince >= UNBLOCK_AFTER_MS && this.unblockInbox()) stuckSince = undefined;
-      } else stuckSince = undefined;
+      }
     }
-  }
-
-  /** Skips a claim at the inbox's head that stayed unpublished (a producer died in it); true if it did. */
-  private unblockInbox(): boolean {
-    return this.inbox.unblock();
   }
 
   private ensureStarted(): RunningJob {

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, checkOptionKeys } from '../errors.js';
 
 /** How a windowed table cuts time: fixed windows of `sizeMs` starting every `stepMs` (tumbling: step = size). */
 export interface WindowSpec {
@@ -27,12 +27,6 @@ export interface StoredTableDeclaration {
 
 const TABLE_NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
 
-function checkKeys(what: string, options: object, valid: readonly string[]): void {
-  for (const key of Object.keys(options)) {
-    if (!valid.includes(key)) throw new InvalidArgumentError(`${what}: unknown option '${key}'; valid options: ${valid.join(', ')}`);
-  }
-}
-
 function checkMs(what: string, value: unknown, min: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
     throw new InvalidArgumentError(`${what} must be an integer number of ms ≥ ${min}, got ${String(value)}`);
@@ -54,7 +48,7 @@ export class TableDeclaration<V = unknown> {
       throw new InvalidArgumentError(`a table name is 1-128 characters of A-Z a-z 0-9 _ . : -, got ${JSON.stringify(name)}`);
     }
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError(`table '${name}': options must be an object`);
-    checkKeys(`table '${name}'`, options, ['default']);
+    checkOptionKeys(`table '${name}'`, options, ['default']);
     if (options.default !== undefined && typeof options.default !== 'function') {
       throw new InvalidArgumentError(`table '${name}': default must be a function that makes a value (e.g. () => 0)`);
     }
@@ -80,7 +74,7 @@ export class TableDeclaration<V = unknown> {
     const what = `table '${this.name}' .${kind}()`;
     if (this.windowSpec) throw new InvalidArgumentError(`${what}: the table is already windowed (${this.windowSpec.kind})`);
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError(`${what}: options must be an object`);
-    checkKeys(what, options, ['expiresMs']);
+    checkOptionKeys(what, options, ['expiresMs']);
     checkMs(`${what} sizeMs`, sizeMs, 1);
     checkMs(`${what} stepMs`, stepMs, 1);
     if (stepMs > sizeMs) throw new InvalidArgumentError(`${what}: stepMs (${stepMs}) must not exceed sizeMs (${sizeMs})`);

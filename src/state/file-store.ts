@@ -2,7 +2,7 @@ import * as nodeFs from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, checkOptionKeys } from '../errors.js';
 import type { StoredTableDeclaration } from './declarations.js';
 import { StateAppMismatchError, StateCorruptionError, StateDiskFullError, StateIOError } from './errors.js';
 import { checkMaxParallelism, type KeyGroupRange } from './key-groups.js';
@@ -104,9 +104,7 @@ export class FileStateStore implements StateStore {
   private readonly writers = new Set<FileSegmentWriter>();
 
   constructor(options: FileStateStoreOptions) {
-    for (const key of Object.keys(options)) {
-      if (!VALID_OPTIONS.includes(key)) throw new InvalidArgumentError(`FileStateStore: unknown option '${key}'; valid options: ${VALID_OPTIONS.join(', ')}`);
-    }
+    checkOptionKeys('FileStateStore', options, VALID_OPTIONS);
     if (typeof options.stateDir !== 'string' || options.stateDir === '') throw new InvalidArgumentError('FileStateStore: stateDir must be a folder path');
     if (typeof options.appId !== 'string' || !APP_ID.test(options.appId)) {
       throw new InvalidArgumentError(`an appId is 1-100 characters of A-Z a-z 0-9 _ . -, got ${JSON.stringify(options.appId)}`);

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, checkOptionKeys } from '../errors.js';
 import { storedDeclarations, type StoredTableDeclaration, type TableDeclaration } from './declarations.js';
 import { UnknownTableError } from './errors.js';
 import { DEFAULT_MAX_PARALLELISM, checkMaxParallelism, keyGroupOf, keyGroupRange, type KeyGroupRange } from './key-groups.js';
@@ -43,9 +43,7 @@ export class StatePartition {
   private mustWriteFull = false;
 
   constructor(options: StatePartitionOptions) {
-    for (const key of Object.keys(options)) {
-      if (!VALID_OPTIONS.includes(key)) throw new InvalidArgumentError(`StatePartition: unknown option '${key}'; valid options: ${VALID_OPTIONS.join(', ')}`);
-    }
+    checkOptionKeys('StatePartition', options, VALID_OPTIONS);
     this.maxParallelism = options.maxParallelism ?? DEFAULT_MAX_PARALLELISM;
     checkMaxParallelism(this.maxParallelism);
     this.index = options.index;

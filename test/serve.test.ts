@@ -141,9 +141,11 @@ describe('serve: HTTP edges', () => {
     expect([r.status, r.json.error.code, r.headers.connection]).toEqual([413, 'ERR_BODY_TOO_LARGE', 'close']);
   });
 
-  it('a known path with the wrong method is 404; GET routes answer HEAD', async () => {
+  it('a known path with the wrong method is 405 with Allow; GET routes answer HEAD', async () => {
     const get = await call(server, '/v1/process/sync');
-    expect([get.status, get.json.error.code, get.json.error.message]).toEqual([404, 'ERR_NOT_FOUND', 'no route GET /v1/process/sync']);
+    expect([get.status, get.json.error.code, get.json.error.message, get.headers.allow]).toEqual([405, 'ERR_METHOD_NOT_ALLOWED', '/v1/process/sync takes POST, not GET', 'POST']);
+    const post = await call(server, '/livez', { method: 'POST', body: '{}' });
+    expect([post.status, post.headers.allow]).toEqual([405, 'GET, HEAD']);
     const headLivez = await call(server, '/livez', { method: 'HEAD' });
     expect([headLivez.status, headLivez.text]).toEqual([200, '']);
   });
@@ -319,6 +321,15 @@ describe('serve: edges of the contract', () => {
       socket.on('error', reject);
     });
   }
+
+  it('an id header sent twice is 400 ERR_BAD_REQUEST_ID, not one id "a, b"', async () => {
+    const server = await start((requests) => requests.map((b: unknown) => b));
+    const text = await raw(server, 'POST /v1/process/sync HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\nX-Request-Id: a\r\nX-Request-Id: b\r\nConnection: close\r\n\r\n{}');
+    expect(text).toMatch(/^HTTP\/1\.1 400/);
+    const body = JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4));
+    expect(body.error).toMatchObject({ code: 'ERR_BAD_REQUEST_ID', message: expect.stringMatching(/sent 2 times/) });
+    await server.close();
+  });
 
   it('a body that finishes arriving after close() began gets 503 and never enters the pipeline', async () => {
     const server = await start((requests) => requests.map((b: unknown) => b));

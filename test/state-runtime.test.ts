@@ -281,7 +281,12 @@ describe('checkpoints and recovery', () => {
     const items = orders(5000);
     const env = new StreamEnvironment({ workers: 2, appId: 'crash', stateDir: freshDir(), checkpointIntervalMs: 50 });
     crashingJob(env, new ArraySource('orders', items, { batchSize: 100 }));
-    await expect(env.execute()).rejects.toMatchObject({ code: 'ERR_JOB_FAILED', workerCrashed: true });
+    // The error names the stage whose thread died (keyBy→map, one of its 2 instances).
+    await expect(env.execute()).rejects.toMatchObject({
+      code: 'ERR_JOB_FAILED',
+      workerCrashed: true,
+      message: expect.stringMatching(/the worker thread running stage '[^']*map[^']*' \(instance [01] of 2\) failed: .*exit/),
+    });
 
     const once = new StreamEnvironment({ workers: 2, appId: 'crash', stateDir: freshDir(), restart: { maxRestarts: 1 } });
     crashingJob(

@@ -1,9 +1,12 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { UnknownOptionError } from '../src/errors.js';
+import { RingflowError, UnknownOptionError } from '../src/errors.js';
 import {
   HandlerError,
+  InvalidTimestampError,
+  KeySelectorError,
+  SinkError,
   JobCancelledError,
   JobFailedError,
   KEPT_FAILURES,
@@ -181,6 +184,45 @@ describe('one bad record', () => {
     expect(failures.find((f) => f.operator === 'vectors')!.record).toBe(6);
   });
 
+  it('a timestamp that is not a number (null, true, a string, an array) fails that record; it is not coerced', async () => {
+    const env = new StreamEnvironment({ workers: 1 });
+    const failures: OperatorFailure[] = [];
+    env.onError((f) => void failures.push(f));
+    const bad: Record<number, unknown> = { 2: null, 3: true, 4: '250', 5: [300] };
+    const got: number[] = [];
+    env
+      .fromIterable(range(10), { name: 'timed', timestamp: (x) => (x in bad ? bad[x] : x) as number })
+      .map((x) => x)
+      .sink((x) => void got.push(x));
+    await env.execute();
+    expect(got.sort((x, y) => x - y)).toEqual([0, 1, 6, 7, 8, 9]);
+    expect(failures.map((f) => [f.record, f.error.code]).sort()).toEqual([2, 3, 4, 5].map((x) => [x, 'ERR_INVALID_TIMESTAMP']));
+    expect(failures.every((f) => f.error instanceof InvalidTimestampError)).toBe(true);
+    expect(failures.find((f) => f.record === 4)!.error.message).toMatch(/got the string "250"/);
+  });
+
+  it('errors a worker raises for a record arrive as instances of their class', async () => {
+    const env = new StreamEnvironment({ workers: 1 });
+    const failures: OperatorFailure[] = [];
+    env.onError((f) => void failures.push(f));
+    env
+      .fromIterable(range(10))
+      .map((x) => x, { name: 'first' })
+      .keyBy((x) => {
+        if (x === 3) throw new Error('no key for 3');
+        return x;
+      })
+      .map((x) => x)
+      .sink(() => {});
+    await env.execute();
+    expect(failures).toHaveLength(1);
+    const error = failures[0]!.error;
+    expect(error).toBeInstanceOf(KeySelectorError);
+    expect(error).toBeInstanceOf(RingflowError);
+    expect(error).toMatchObject({ code: 'ERR_KEY_SELECTOR', record: 3 });
+    expect((error as KeySelectorError).operator).toMatch(/keyBy/);
+  });
+
   it('fractional event times (10.25 ms) are valid input and land in the right windows', async () => {
     const env = new StreamEnvironment({ workers: 1 });
     const windows: { key: unknown; window: { start: number; end: number }; value: number }[] = [];
@@ -258,6 +300,23 @@ describe('sinks', () => {
       throw new Error('full');
     });
     await expect(bare.execute()).rejects.toThrow(/sink 'sink' failed: full/);
+  });
+
+  it("without a handler, a sink's error stops the job carrying the record and the job's counts", async () => {
+    const env = new StreamEnvironment({ workers: 1 });
+    let delivered = 0;
+    env.fromIterable(range(50_000), { name: 'numbers' }).map((x) => x).sink((x) => {
+      if (x === 20_000) throw new Error('disk full');
+      delivered++;
+    }, { name: 'store' });
+    const error = (await env.execute().catch((e: unknown) => e)) as SinkError;
+    expect(error).toBeInstanceOf(SinkError);
+    expect(error).toMatchObject({ code: 'ERR_SINK_FAILED', sink: 'store', record: 20_000 });
+    expect(error.message).toMatch(/sink 'store' failed: disk full; the job stopped .*error\.result/);
+    const result = error.result as { sources: Record<string, number>; sinks: Record<string, number> };
+    // Handed to the sink: what it took, and the record it failed on.
+    expect(result.sinks.store).toBe(delivered + 1);
+    expect(result.sources.numbers).toBeGreaterThanOrEqual(20_001);
   });
 });
 

@@ -36,5 +36,6 @@ export const ServeErrorCode = {
   PipelineFailed: 'ERR_PIPELINE_FAILED',
   Closing: 'ERR_CLOSING',
   NotFound: 'ERR_NOT_FOUND',
+  MethodNotAllowed: 'ERR_METHOD_NOT_ALLOWED',
   Internal: 'ERR_INTERNAL',
 } as const;

@@ -355,11 +355,13 @@ function buildApp(
     const refused = check(request);
     if (refused) return sendError(response, refused);
     // The header's id (checked), or a fresh UUIDv7: `generated`, known to be new.
-    const header = request.headers[idHeader];
+    // headersDistinct: node:http joins a repeated header's values with ', ', which would make one id of two.
+    const header = request.headersDistinct[idHeader];
     const generated = header === undefined;
     let id: string;
     try {
-      id = generated ? uuidv7() : checkId(Array.isArray(header) ? header[0] : header, `the ${idHeader} header`);
+      if (header !== undefined && header.length > 1) throw new ServeError(400, ServeErrorCode.BadRequestId, `the ${idHeader} header was sent ${header.length} times; send one id`);
+      id = generated ? uuidv7() : checkId(header[0], `the ${idHeader} header`);
     } catch (error) {
       return sendError(response, error);
     }
@@ -457,8 +459,11 @@ function buildApp(
     const path = q < 0 ? url : url.slice(0, q);
     const entry = routes.get(path);
     const method = request.method === 'HEAD' ? 'GET' : request.method;
-    if (entry === undefined || entry.method !== method) {
-      return sendError(response, new ServeError(404, ServeErrorCode.NotFound, `no route ${request.method} ${path}`));
+    if (entry === undefined) return sendError(response, new ServeError(404, ServeErrorCode.NotFound, `no route ${request.method} ${path}`));
+    if (entry.method !== method) {
+      const allowed = entry.method === 'GET' ? 'GET, HEAD' : entry.method;
+      response.setHeader('allow', allowed);
+      return sendError(response, new ServeError(405, ServeErrorCode.MethodNotAllowed, `${path} takes ${allowed}, not ${request.method}`));
     }
     try {
       entry.route(request, response, q < 0 ? '' : url.slice(q + 1));

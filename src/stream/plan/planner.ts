@@ -115,7 +115,6 @@ export function producerCount(vertex: Vertex): number {
   return vertex.inputs.reduce((sum, edge) => sum + edge.from.parallelism, 0);
 }
 
-/** Human-readable plan, one line per vertex: what `env.explain()` prints. */
 /** A vertex's name: its chained operators' names joined by →. */
 export function vertexName(vertex: Vertex): string {
   return vertex.nodes.map((n) => n.name).join('→');
@@ -134,6 +133,7 @@ export function planGraph(p: Plan): PlanGraph {
   };
 }
 
+/** Human-readable plan, one line per vertex: what `env.explain()` prints. */
 export function describePlan(p: Plan): string {
   return p.vertices
     .map((v) => {

@@ -99,8 +99,9 @@ export class PreparedRecord {
  * (windows have whole-ms bounds, and watermarks are rounded down too, so a record lands in the
  * same window and is never late because of it). NaN and ±Infinity are refused: the record fails.
  */
-export function checkTimestamp(ts: number): void {
-  if (ts - ts !== 0) throw new InvalidTimestampError(ts);
+export function checkTimestamp(ts: unknown): asserts ts is number {
+  // Numbers only: null, true, '250' or [300] would pass the finiteness test by coercion.
+  if (typeof ts !== 'number' || ts - ts !== 0) throw new InvalidTimestampError(ts);
 }
 
 /** The most a vector copy allocates at once (see decodeBatch). */

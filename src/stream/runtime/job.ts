@@ -10,7 +10,7 @@ import type { GraphNode } from '../plan/graph.js';
 import { StageCounters } from './stage-counters.js';
 import { producerCount, vertexName, type Plan, type Vertex, type VertexEdge } from '../plan/planner.js';
 import { SinkDriver } from './sink-driver.js';
-import { KeySelectorError, messageOf, SinkError, toError } from './errors.js';
+import { KeySelectorError, messageOf, reviveError, SinkError, toError } from './errors.js';
 import { SourceDriver, type SourceTiming } from './source-driver.js';
 import type { ChannelMessage, StageReport, StageTask } from './stage.js';
 import { replayableSource, type SourceCheckpoint, type SourceCheckpointing } from './source-driver.js';
@@ -292,7 +292,7 @@ export class Job {
         const name = vertex.nodes[0]!.name;
         const driver = new SinkDriver(name, spec.sink, options.ringCapacity, producerCount(vertex), this.arenas, (record, error) => {
           const cause = toError(error);
-          const failed = Object.assign(new SinkError(name, cause), { stack: cause.stack });
+          const failed = Object.assign(new SinkError(name, cause, record), { stack: cause.stack });
           // Without a handler a sink's error fails the job at once: what it could not take was not
           // delivered (a connector must not acknowledge it). With one, the record is reported.
           if (!this.options.onFailure) throw failed;
@@ -468,6 +468,11 @@ export class Job {
       this.tearDown();
       if (this.cancelled) throw this.cancelled;
       if (this.failedWith) throw this.failedWith;
+      if (error instanceof SinkError) {
+        error.result = this.tally();
+        error.message += '; the job stopped (no onError handler): records that had not reached a sink were not delivered (error.result has the counts)';
+        throw error;
+      }
       throw error instanceof RingflowError
         ? error
         : new JobFailedError(`the pipeline failed: ${messageOf(error)}`, { cause: error, result: this.tally() });
@@ -502,9 +507,15 @@ export class Job {
       if (vertex.kind !== 'worker') continue;
       const tasks = Array.from({ length: vertex.parallelism }, (_, instance) => this.stageTask(vertex, instance, handles[next++], slot++));
       const reports = Promise.all(
-        tasks.map((data) =>
+        tasks.map((data, instance) =>
           this.pool.run<StageReport>({ module: STAGE_MODULE, export: 'runStage', data }).catch((error: unknown) => {
-            throw new JobFailedError(`the pipeline failed: ${messageOf(error)}`, { cause: error, result: this.tally(), workerCrashed: true });
+            // Name the stage whose thread died: the pool only knows a worker exited.
+            const stage = `stage '${vertexName(vertex)}'${vertex.parallelism > 1 ? ` (instance ${instance} of ${vertex.parallelism})` : ''}`;
+            throw new JobFailedError(`the pipeline failed: the worker thread running ${stage} failed: ${messageOf(error)}`, {
+              cause: error,
+              result: this.tally(),
+              workerCrashed: true,
+            });
           }),
         ),
       );
@@ -620,7 +631,7 @@ export class Job {
       return;
     }
     if (message.type === 'failure') {
-      const error = Object.assign(new Error(message.error.message), message.error) as Error & { code?: string };
+      const error = reviveError(message.error, { operator: message.operator, key: message.key, record: message.record });
       this.report({ operator: message.operator, key: message.key, record: message.record, error });
     } else {
       this.result.sideOutputs++;

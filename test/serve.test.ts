@@ -2,6 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { instanceForKey } from '../src/state/index.js';
+import { createRegistry } from '../src/metrics/index.js';
 import { serve, type Server, type ServeOptions, ServingStream, SlotTable, uuidv7 } from '../src/serve/index.js';
 import { op, StreamEnvironment } from '../src/stream/index.js';
 
@@ -322,6 +323,24 @@ describe('serve: edges of the contract', () => {
     });
   }
 
+  it('GET /metrics serves the registry given as the metrics option (404 without one)', async () => {
+    const env = new StreamEnvironment({ workers: 1, ringCapacity: 1 << 16 });
+    const registry = createRegistry(() => env.metrics());
+    const server = await serve(env, (requests) => requests.map((b: unknown) => b), { port: 0, metrics: registry });
+    expect((await post(server, { a: 1 })).status).toBe(200);
+    const r = await call(server, '/metrics');
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe(registry.contentType);
+    // The request and the probe record the server sends through before it listens.
+    expect(r.text).toMatch(/^ringflow_source_records_total\{source="http"\} 2$/m);
+    await server.close();
+    registry.close();
+    const plain = await start((requests) => requests.map((b: unknown) => b));
+    expect((await call(plain, '/metrics')).status).toBe(404);
+    await plain.close();
+    await expect(start((requests) => requests, { metrics: {} as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+  });
+
   it('an id header sent twice is 400 ERR_BAD_REQUEST_ID, not one id "a, b"', async () => {
     const server = await start((requests) => requests.map((b: unknown) => b));
     const text = await raw(server, 'POST /v1/process/sync HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\nX-Request-Id: a\r\nX-Request-Id: b\r\nConnection: close\r\n\r\n{}');
@@ -471,7 +490,7 @@ describe('serve: edges of the contract', () => {
 describe('serve: options and parts', () => {
   it('refuses unknown options, naming the valid ones', async () => {
     const env = new StreamEnvironment({ workers: 1 });
-    await expect(serve(env, (r) => r, { prot: 1 } as ServeOptions)).rejects.toThrow(/unknown serve option 'prot'; valid: port, host/);
+    await expect(serve(env, (r) => r, { prot: 1 } as ServeOptions)).rejects.toThrow(/serve: unknown option 'prot' \(valid: port, host/);
   });
 
   it('a record of a recycled slot is not counted for the new request', () => {

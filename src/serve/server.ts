@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, checkOptionKeys } from '../errors.js';
 import type { JobResult, OperatorFailure, StreamEnvironment } from '../stream/index.js';
 import { SLOTS_SHARED_NAME, type Envelope } from './envelope.js';
 import { ServeError, ServeErrorCode } from './errors.js';
@@ -43,6 +43,17 @@ export interface ServeOptions {
   resultTtlMs?: number;
   /** At most this many async outcomes are kept (the oldest go first). Default 10 000. */
   maxStoredResults?: number;
+  /**
+   * Serves GET /metrics from this registry (prom-client's shape; `createRegistry(() => env.metrics())`
+   * from `ringflow/metrics` makes one). Default: no /metrics route (404).
+   */
+  metrics?: MetricsRegistry;
+}
+
+/** What GET /metrics reads: a prom-client Registry has this shape. */
+export interface MetricsRegistry {
+  readonly contentType: string;
+  metrics(): Promise<string> | string;
 }
 
 const DEFAULTS = {
@@ -61,6 +72,7 @@ const DEFAULTS = {
   maxRetainedIds: 100_000,
   resultTtlMs: 60_000,
   maxStoredResults: 10_000,
+  metrics: undefined as MetricsRegistry | undefined,
 };
 type Settings = typeof DEFAULTS;
 
@@ -190,10 +202,7 @@ function listen(server: HttpServer, port: number, host: string): Promise<void> {
 
 function settle(options: ServeOptions): Settings {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('serve options must be an object');
-  const unknown = Object.keys(options).filter((k) => !(k in DEFAULTS));
-  if (unknown.length > 0) {
-    throw new InvalidArgumentError(`unknown serve option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}; valid: ${Object.keys(DEFAULTS).join(', ')}`);
-  }
+  checkOptionKeys('serve', options, Object.keys(DEFAULTS));
   const s = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Settings;
   const integer = (name: keyof Settings, min: number, max = Number.MAX_SAFE_INTEGER) => {
     const v = s[name] as number;
@@ -217,6 +226,9 @@ function settle(options: ServeOptions): Settings {
   }
   s.requestIdHeader = s.requestIdHeader.toLowerCase();
   s.jsonOnly = s.jsonOnly === true;
+  if (s.metrics !== undefined && (typeof s.metrics.metrics !== 'function' || typeof s.metrics.contentType !== 'string')) {
+    throw new InvalidArgumentError('serve option metrics must be a registry with contentType and metrics() (prom-client’s Registry, or createRegistry from ringflow/metrics)');
+  }
   return s;
 }
 
@@ -445,6 +457,23 @@ function buildApp(
     ['/livez', { method: 'GET', route: livez }],
     ['/readyz', { method: 'GET', route: readyz }],
   ]);
+  const metrics = settings.metrics;
+  if (metrics !== undefined) {
+    routes.set('/metrics', {
+      method: 'GET',
+      route: (_request, response) => {
+        Promise.resolve()
+          .then(() => metrics.metrics())
+          .then(
+            (text) => {
+              response.writeHead(200, { 'content-type': metrics.contentType, 'content-length': Buffer.byteLength(text) });
+              response.end(text);
+            },
+            (error: unknown) => sendError(response, new ServeError(500, ServeErrorCode.Internal, `the metrics registry failed: ${(error as Error)?.message ?? String(error)}`)),
+          );
+      },
+    });
+  }
 
   // A request must also arrive within requestTimeoutMs: node:http ends one whose body trickles in
   // (408, through answerClientError), checking its connections at that pace.

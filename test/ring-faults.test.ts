@@ -165,6 +165,31 @@ describe('SharedRing: revoked claims, single thread', () => {
     expect(ring.stats()).toMatchObject({ unblocked: 1, heldBytes: 0, usedBytes: 0 });
   });
 
+  it('a consumer that takes a ring over holds back what the one before held, even when it unblocks first', () => {
+    const first = SharedRing.create({ capacity: 1024, unblockAfterMs: 0, reclaimAfterMs: 0 });
+    const slow1 = first.tryClaim(1, 16); // 24 bytes, its producer paused
+    first.tryWrite(new Uint8Array([7]), 2);
+    expect(first.unblock()).toBe(true);
+    expect(first.tryRead()?.type).toBe(2);
+    // The first consumer is gone; a second attaches and revokes another stalled claim at once.
+    const second = SharedRing.attach(first.buffer);
+    const slow2 = second.tryClaim(1, 8);
+    second.tryWrite(new Uint8Array([8]), 3);
+    expect(second.unblock()).toBe(true);
+    expect(() => second.commit(slow2)).toThrow(ClaimRevokedError);
+    expect(second.tryRead()).toEqual({ type: 3, payload: new Uint8Array([8]) });
+    // slow2's acknowledgement hands nothing on while slow1's space, held by the first, is not.
+    expect(second.stats()).toMatchObject({ heldBytes: 72, usedBytes: 72 });
+    expect(() => first.commit(slow1)).toThrow(ClaimRevokedError);
+    second.releaseRevoked();
+    expect(second.stats()).toMatchObject({ heldBytes: 0, usedBytes: 0 });
+    for (let round = 0; round < 40; round++) {
+      const payload = new Uint8Array(100).fill(round);
+      expect(second.tryWrite(payload, 4)).toBe(true);
+      expect(second.tryRead()?.payload).toEqual(payload);
+    }
+  });
+
   it('a claim swept up before its producer stored its marker is claimed afresh, unwritten', () => {
     const ring = SharedRing.create({ capacity: 1024, unblockAfterMs: 0, reclaimAfterMs: 0 });
     const words = new Int32Array(ring.buffer);
@@ -186,7 +211,6 @@ describe('SharedRing: revoked claims, single thread', () => {
     expect(ring.unblock()).toBe(true);
     expect(() => ring.commit(slow)).toThrow(ClaimRevokedError);
     expect(() => ring.commit(slow)).toThrow(expect.objectContaining({ code: 'ERR_CLAIM_REVOKED' }));
-    ring.abort(slow); // nothing to give back
     // Acknowledged by that commit: the space comes back at the next read.
     expect(ring.tryRead()).toEqual({ type: 2, payload: new Uint8Array([7]) });
     expect(ring.stats().heldBytes).toBe(0);

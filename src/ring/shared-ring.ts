@@ -337,7 +337,11 @@ export class SharedRing {
     wake(this.dataSpot);
   }
 
-  /** Gives a claimed frame back: the consumer skips it (nothing to do if it was revoked already). */
+  /**
+   * Gives a claimed frame back: the consumer skips it (if the consumer revoked it already, this
+   * acknowledges the revoke). Not after a commit of it threw ClaimRevokedError: that commit gave
+   * the claim up, and its space may belong to another claim by now.
+   */
   abort(payloadOffset: number): void {
     const base = (D.HEADER_LENGTH + payloadOffset - D.FRAME_HEADER_LENGTH) >> 2;
     const marker = this.words[base]!;
@@ -631,6 +635,9 @@ export class SharedRing {
 
   stats(): RingStats {
     const words = this.words;
+    // READ before HEAD before TAIL: a release (READ, then HEAD) in between can only make the
+    // held count read low, never above the used count.
+    const read = Atomics.load(words, READ);
     const head = Atomics.load(words, HEAD);
     const used = (Atomics.load(words, TAIL) - head) | 0;
     return {
@@ -645,7 +652,7 @@ export class SharedRing {
       closed: this.closed,
       lastHeartbeat: this.lastHeartbeat,
       unblocked: Atomics.load(words, UNBLOCKED) >>> 0,
-      heldBytes: (Atomics.load(words, READ) - head) | 0,
+      heldBytes: Math.max(0, (read - head) | 0),
     };
   }
 
@@ -869,6 +876,9 @@ export class SharedRing {
    * on at once). See descriptor.ts for the rule, and what becomes of a producer that was only slow.
    */
   unblock(): boolean {
+    // First what an earlier consumer held back (a consumer that took the ring over): the hold
+    // list must start at head.
+    this.settleHeld();
     const read = Atomics.load(this.words, READ);
     const tail = Atomics.load(this.words, TAIL);
     if (read === tail) return false;

@@ -367,13 +367,15 @@ function buildApp(
     const refused = check(request);
     if (refused) return sendError(response, refused);
     // The header's id (checked), or a fresh UUIDv7: `generated`, known to be new.
-    // headersDistinct: node:http joins a repeated header's values with ', ', which would make one id of two.
-    const header = request.headersDistinct[idHeader];
+    const header = request.headers[idHeader] as string | undefined;
     const generated = header === undefined;
     let id: string;
     try {
-      if (header !== undefined && header.length > 1) throw new ServeError(400, ServeErrorCode.BadRequestId, `the ${idHeader} header was sent ${header.length} times; send one id`);
-      id = generated ? uuidv7() : checkId(header[0], `the ${idHeader} header`);
+      // node:http joins a repeated header's values with ', ', which would make one id of two; only
+      // a joined value has a comma, so only then is it worth asking for the values one by one.
+      const sent = header !== undefined && header.includes(',') ? request.headersDistinct[idHeader]!.length : 1;
+      if (sent > 1) throw new ServeError(400, ServeErrorCode.BadRequestId, `the ${idHeader} header was sent ${sent} times; send one id`);
+      id = generated ? uuidv7() : checkId(header, `the ${idHeader} header`);
     } catch (error) {
       return sendError(response, error);
     }

@@ -135,6 +135,8 @@ describe.skipIf(!available)('tables in JetStream through a pipeline (real nats-s
     const js = jetstream(nc);
     for (let i = 0; i < n; i += 500) await Promise.all(items.slice(i, i + 500).map((o) => js.publish('ord.in', JSON.stringify(o))));
     const ackFloor = async () => (await jsm.consumers.info('ORD', 'totals')).ack_floor.stream_seq;
+    const consumerState = async () =>
+      JSON.stringify((({ delivered, ack_floor, num_ack_pending, num_pending, num_redelivered }) => ({ delivered, ack_floor, num_ack_pending, num_pending, num_redelivered }))(await jsm.consumers.info('ORD', 'totals')));
 
     const first = spawnJob(['stream', server.url, 'ordstate', 'ORD', 'totals']);
     try {
@@ -143,7 +145,7 @@ describe.skipIf(!available)('tables in JetStream through a pipeline (real nats-s
       await until('a third acked', async () => {
         if (first.child.exitCode !== null) throw new GiveUp(`the first job exited with ${first.child.exitCode} before a third was acked:\n${first.output()}`);
         return (await ackFloor()) >= n / 3;
-      }, 60_000 * SCALE, async () => JSON.stringify((({ delivered, ack_floor, num_ack_pending, num_pending, num_redelivered }) => ({ delivered, ack_floor, num_ack_pending, num_pending, num_redelivered }))(await jsm.consumers.info('ORD', 'totals'))));
+      }, 60_000 * SCALE, consumerState);
       first.child.kill('SIGKILL');
       await first.exited;
     } finally {
@@ -155,10 +157,12 @@ describe.skipIf(!available)('tables in JetStream through a pipeline (real nats-s
     const second = spawnJob(['stream', server.url, 'ordstate', 'ORD', 'totals']);
     try {
       // What the first held unacked comes back after its ack wait, to the restarted job.
+      // As above: a job that died says so at once, and a stalled floor says where it stalled.
       await until('every message acked', async () => {
+        if (second.child.exitCode !== null) throw new GiveUp(`the restarted job exited with ${second.child.exitCode} before every message was acked:\n${second.output()}`);
         const info = await jsm.consumers.info('ORD', 'totals');
         return info.ack_floor.stream_seq === n && info.num_ack_pending === 0 && info.num_pending === 0;
-      }, 90_000 * SCALE);
+      }, 90_000 * SCALE, async () => `${await consumerState()}\nthe restarted job's output so far:\n${second.output().slice(-4000)}`);
       second.child.kill('SIGTERM'); // a final checkpoint, then it prints its tables
       expect(await second.exited).toBe(0);
     } finally {

@@ -274,7 +274,9 @@ export class SageFlowService {
    * Lets runs already asked for finish, runs once more what was pushed since (so nothing accepted
    * is dropped; without a sink those vectors are dropped with a process warning), and frees the
    * worker threads. Pushes from other threads are refused from here on (RingClosedError). Rejects
-   * when that last run fails or the pipeline failed.
+   * when that last run fails or the pipeline failed. Bounded by `timeoutMs` (default 30 000; a
+   * second call's options are not read): past it the pipeline is cancelled, its threads terminated,
+   * and it rejects with SageFlowCloseTimeoutError (ERR_CLOSE_TIMEOUT).
    */
   close(options?: { timeoutMs?: number }): Promise<void> {
     let timeoutMs: number;
@@ -432,8 +434,8 @@ export class SageFlowService {
 
   /**
    * Moves other threads' pushes into the queue as they arrive, while the queue's shared memory
-   * has room (past it, their pushes wait, then time out); and turns a claim that a dead thread
-   * left unpublished into padding (the ring's unblock), so it cannot wedge the inbox.
+   * has room (past it, their pushes wait, then time out). A claim a dead thread left unpublished
+   * cannot wedge the inbox: the ring revokes it while this waits (UNBLOCK_AFTER_MS).
    */
   private async pumpInbox(): Promise<void> {
     while (!this.closed) {

@@ -503,7 +503,7 @@ export class SharedRing {
     // waiting for all of it, and then itself wait while they refill.
     const slice = this.capacity >>> 3;
     let head = Atomics.load(words, READ);
-    if (this.held.length !== 0 || words[HEAD] !== head) this.settleHeld();
+    if (this.holdsBack(head)) this.settleHeld();
     let consumed = 0;
     let unreleased = 0;
     let unreleasedFrames = 0;
@@ -896,6 +896,11 @@ export class SharedRing {
     return before;
   }
 
+  /** Whether any space is held back (head trails the read position `read`): a plain read, for drain's every call. */
+  private holdsBack(read: number): boolean {
+    return this.held.length !== 0 || this.words[HEAD] !== read;
+  }
+
   /**
    * Hands on the space of the held-back claims, oldest first, that are acknowledged or past
    * reclaimAfterMs (all of them when `all`), and with it the frames read behind them.
@@ -907,16 +912,14 @@ export class SharedRing {
     const head = Atomics.load(words, HEAD);
     if (held.length === 0) {
       if (head === read) return;
-      // Held back by an earlier consumer of this ring, whose record of what went with it.
+      // Held back by an earlier consumer of this ring; which claims it held went with it, so all of it waits.
       held.push({ start: head, span: (read - head) | 0, ackIndex: -1, since: now() });
     }
     const at = now();
     let released = false;
     while (held.length > 0) {
       const claim = held[0]!;
-      const acknowledged = claim.ackIndex >= 0 && Atomics.load(words, claim.ackIndex) === D.ACKED_LENGTH;
-      const expired = this.reclaimAfterMs !== 0 && at - claim.since >= this.reclaimAfterMs;
-      if (!(all || acknowledged || expired)) break;
+      if (!(all || this.releasable(claim, at))) break;
       held.shift();
       this.clearSpan(claim.start, claim.span);
       released = true;
@@ -926,12 +929,16 @@ export class SharedRing {
     wake(this.spaceSpot);
   }
 
+  /** A held-back claim may be handed on at time `at`: its producer acknowledged, or reclaimAfterMs is up. */
+  private releasable(claim: HeldClaim, at: number): boolean {
+    if (claim.ackIndex >= 0 && Atomics.load(this.words, claim.ackIndex) === D.ACKED_LENGTH) return true;
+    return this.reclaimAfterMs !== 0 && at - claim.since >= this.reclaimAfterMs;
+  }
+
   /** True when the oldest held-back claim can be handed on now (a waiting reader wakes for it). */
   private heldSettleable(): boolean {
     const claim = this.held[0];
-    if (claim === undefined) return false;
-    if (claim.ackIndex >= 0 && Atomics.load(this.words, claim.ackIndex) === D.ACKED_LENGTH) return true;
-    return this.reclaimAfterMs !== 0 && now() - claim.since >= this.reclaimAfterMs;
+    return claim !== undefined && this.releasable(claim, now());
   }
 
   /**
@@ -1044,7 +1051,7 @@ export class SharedRing {
   private revokeIfDue(): void {
     const words = this.words;
     const read = Atomics.load(words, READ);
-    if (this.held.length !== 0 || words[HEAD] !== read) this.settleHeld();
+    if (this.holdsBack(read)) this.settleHeld();
     if (Atomics.load(words, (D.HEADER_LENGTH + (read & this.mask)) >> 2) <= 0) this.unblockIfStalled(read);
   }
 

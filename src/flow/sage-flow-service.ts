@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { VectorReader, vectorRecordSize, writeVectorRecord, type VectorArray, type VectorDType } from '../codec/index.js';
 import { InvalidArgumentError, TimeoutError, checkOptionKeys, checkOptions } from '../errors.js';
 import type { ThreadPriority } from '../pool/index.js';
@@ -291,14 +292,9 @@ export class SageFlowService {
   /** shutDown, or past `timeoutMs` the pipeline cancelled (its threads terminated) and SageFlowCloseTimeoutError. */
   private async boundedShutDown(timeoutMs: number): Promise<void> {
     if (!(timeoutMs <= 0x7fffffff)) return this.shutDown(); // Infinity: no bound
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), timeoutMs)));
     const done = this.shutDown();
-    try {
-      if ((await Promise.race([done, late])) !== 'late') return;
-    } finally {
-      clearTimeout(timer);
-    }
+    // As the service manager bounds its stop: a race with an unreferenced sleep.
+    if ((await Promise.race([done, sleep(timeoutMs, 'late' as const, { ref: false })])) !== 'late') return;
     done.catch(() => undefined); // ended by the cancel below; its error is the pipeline's, not news
     this.roomFreed?.();
     await this.env.close({ timeoutMs: Math.min(timeoutMs, 5000) }).catch(() => undefined);

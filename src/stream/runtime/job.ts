@@ -627,7 +627,7 @@ export class Job {
       return;
     }
     if (message.type === 'stateError') {
-      this.options.state?.writeFailed(message.partition, Object.assign(new Error(message.error.message), message.error));
+      this.options.state?.writeFailed(message.partition, reviveError(message.error));
       return;
     }
     if (message.type === 'failure') {

@@ -221,6 +221,42 @@ describe('SharedRing: revoked claims, single thread', () => {
     expect(ring.stats()).toMatchObject({ unblocked: 1, usedBytes: 0 });
   });
 
+  it('tryCommit of a revoked claim returns false: the producer writes the frame again and it arrives once', () => {
+    const ring = SharedRing.create({ capacity: 1024, unblockAfterMs: 0 });
+    const slow = ring.tryClaim(1, 4);
+    ring.data.set([1, 2, 3, 4], slow);
+    expect(ring.unblock()).toBe(true);
+    expect(ring.tryCommit(slow)).toBe(false);
+    // Again, as the edge writers and SageFlowService's push do.
+    const again = ring.tryClaim(1, 4);
+    ring.data.set([1, 2, 3, 4], again);
+    expect(ring.tryCommit(again)).toBe(true);
+    expect(ring.tryRead()).toEqual({ type: 1, payload: new Uint8Array([1, 2, 3, 4]) });
+    expect(ring.tryRead()).toBeNull();
+    expect(ring.stats()).toMatchObject({ unblocked: 1, heldBytes: 0, usedBytes: 0 });
+  });
+
+  it('a run revoked while its encoder stalls is encoded again: every frame once, in order', () => {
+    const ring = SharedRing.create({ capacity: 4096, unblockAfterMs: 0 });
+    const calls: number[] = [];
+    let stalled = false;
+    const written = ring.tryEncodeMany(5, 8, 6, (data, offset, index) => {
+      calls.push(index);
+      // The consumer gives the run up while the producer is inside it (here: on this thread).
+      if (index === 2 && !stalled) {
+        stalled = true;
+        expect(ring.unblock()).toBe(true);
+      }
+      data.fill(index + 1, offset, offset + 8);
+    });
+    expect(written).toBe(6);
+    expect(calls).toEqual([0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5]);
+    const seen: number[] = [];
+    ring.drain((type, data, offset, length) => void seen.push(type === 5 && length === 8 ? data[offset]! : -1));
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(ring.stats()).toMatchObject({ unblocked: 1, heldBytes: 0, usedBytes: 0 });
+  });
+
   it('the timed revoke counts from when the reader first saw the claim', async () => {
     const ring = SharedRing.create({ capacity: 1024, unblockAfterMs: 40 });
     const slow = ring.tryClaim(1, 16);

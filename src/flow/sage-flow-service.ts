@@ -528,21 +528,25 @@ export class SageFlowProducer {
     // Checked (also that it fits the dtype), then written straight into the claimed frame.
     const vector = checkVectorFor(vec, this.handle.dim, this.handle.dtype);
     const id = toUid(uid);
-    let offset: number;
-    try {
-      offset = this.inbox.claim(VECTOR_FRAME, this.size, this.timeoutMs);
-    } catch (error) {
-      if (error instanceof TimeoutError) throw new SageFlowQueueFullError(this.timeoutMs, { cause: error });
-      throw error;
+    // A claim the service revoked (this thread stalled past the inbox's unblockAfterMs) was
+    // skipped unread: the vector goes again in a fresh one.
+    for (;;) {
+      let offset: number;
+      try {
+        offset = this.inbox.claim(VECTOR_FRAME, this.size, this.timeoutMs);
+      } catch (error) {
+        if (error instanceof TimeoutError) throw new SageFlowQueueFullError(this.timeoutMs, { cause: error });
+        throw error;
+      }
+      try {
+        // ts 0: the service stamps records when run() takes them (no clock read per push).
+        writeVectorRecord(this.inbox.data, offset, id, 0, vector, this.handle.dtype);
+      } catch (error) {
+        this.inbox.abort(offset);
+        throw error;
+      }
+      if (this.inbox.tryCommit(offset)) return;
     }
-    try {
-      // ts 0: the service stamps records when run() takes them (no clock read per push).
-      writeVectorRecord(this.inbox.data, offset, id, 0, vector, this.handle.dtype);
-    } catch (error) {
-      this.inbox.abort(offset);
-      throw error;
-    }
-    this.inbox.commit(offset);
   }
 }
 

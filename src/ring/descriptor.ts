@@ -67,8 +67,9 @@
  * The consumer reads on past the revoked span at once (counted in `unblocked`), but holds its
  * space back from the producers: a producer that was only slow may still write into it. That
  * producer's publishing CAS fails (its marker is gone); it then CASes REVOKED_LENGTH to
- * ACKED_LENGTH and throws ClaimRevokedError (ERR_CLAIM_REVOKED), and its frame is not delivered
- * (an abort just acknowledges). Once acknowledged, after `reclaim after ms` without an
+ * ACKED_LENGTH, and that claim's frame is not delivered: commit throws ClaimRevokedError
+ * (ERR_CLAIM_REVOKED), tryCommit returns false, and the write paths that hold the payload write
+ * it again in a fresh claim (an abort just acknowledges). Once acknowledged, after `reclaim after ms` without an
  * acknowledgement (the producer is presumed dead), or on `releaseRevoked()` (its owner knows it
  * is), the consumer zeroes the span and moves head past it. Only a producer that stays paused
  * inside a claim for longer than both bounds can write into space the ring has handed on.

@@ -47,7 +47,9 @@ export class CorruptFrameError extends InvalidRingError {
 
 /**
  * The consumer gave this producer's claim up (it stayed unpublished past the ring's
- * `unblockAfterMs`, or `unblock()` was called) and skipped it: the frame was not delivered.
+ * `unblockAfterMs`, or `unblock()` was called) and skipped it: the frame was not delivered. Thrown
+ * by commit() and commitQuietly(); tryCommit() returns false instead, and the write paths that
+ * hold the payload (tryWrite, write, tryWriteMany, the encodeMany family) write it again.
  */
 export class ClaimRevokedError extends RingflowError {
   constructor() {

@@ -62,7 +62,8 @@ export type FrameHandler = (type: number, data: Uint8Array, offset: number, leng
 
 /**
  * Called once per frame by `tryEncodeMany` / `encodeManyAsync` to write a payload in place, at
- * `data[offset, offset + payloadLength)`. `index` counts the frames of the call from 0.
+ * `data[offset, offset + payloadLength)`. `index` counts the frames of the call from 0. Called
+ * again for an index whose run the consumer revoked while it was encoded: the same bytes each time.
  */
 export type FrameEncoder = (data: Uint8Array, offset: number, index: number) => void;
 
@@ -245,16 +246,11 @@ export class SharedRing {
 
   /**
    * The producer of a claim the consumer revoked tells it that it will write no more there, so
-   * the consumer may hand the space on (revokedClaim also throws ClaimRevokedError).
+   * the consumer may hand the space on.
    */
   private acknowledgeRevoke(base: number): void {
     Atomics.compareExchange(this.words, base, D.REVOKED_LENGTH, D.ACKED_LENGTH);
     wake(this.dataSpot);
-  }
-
-  private revokedClaim(base: number): never {
-    this.acknowledgeRevoke(base);
-    throw new ClaimRevokedError();
   }
 
   /**
@@ -312,10 +308,31 @@ export class SharedRing {
     return 0;
   }
 
-  /** Publishes a claimed frame: from here on the consumer sees it, whole. */
+  /**
+   * Publishes a claimed frame: from here on the consumer sees it, whole. ClaimRevokedError when
+   * the consumer revoked the claim first (see tryCommit).
+   */
   commit(payloadOffset: number): void {
-    this.commitQuietly(payloadOffset);
-    wake(this.dataSpot);
+    if (!this.tryCommit(payloadOffset)) throw new ClaimRevokedError();
+  }
+
+  /**
+   * Publishes a claimed frame, as commit does, and returns true; false when the consumer revoked
+   * the claim first (it stayed unpublished past unblockAfterMs, or unblock() was called). The
+   * consumer skipped that frame unread, so the producer, which still has what it wrote, claims and
+   * writes it again: a producer that only stalled loses time, not the frame. `wakeReader` false
+   * publishes quietly (see commitQuietly).
+   */
+  tryCommit(payloadOffset: number, wakeReader = true): boolean {
+    const base = (D.HEADER_LENGTH + payloadOffset - D.FRAME_HEADER_LENGTH) >> 2;
+    const marker = this.words[base]!;
+    // The marker is gone when the consumer revoked the claim (descriptor.ts).
+    if (marker > -D.FRAME_HEADER_LENGTH || Atomics.compareExchange(this.words, base, marker, -marker) !== marker) {
+      this.acknowledgeRevoke(base);
+      return false;
+    }
+    if (wakeReader) wake(this.dataSpot);
+    return true;
   }
 
   /**
@@ -326,10 +343,7 @@ export class SharedRing {
    * Atomics.waitAsync also a task of its event loop.)
    */
   commitQuietly(payloadOffset: number): void {
-    const base = (D.HEADER_LENGTH + payloadOffset - D.FRAME_HEADER_LENGTH) >> 2;
-    const marker = this.words[base]!;
-    // The marker is gone when the consumer revoked the claim (descriptor.ts).
-    if (marker > -D.FRAME_HEADER_LENGTH || Atomics.compareExchange(this.words, base, marker, -marker) !== marker) this.revokedClaim(base);
+    if (!this.tryCommit(payloadOffset, false)) throw new ClaimRevokedError();
   }
 
   /** Wakes the consumer if it is parked (free when it is not): see commitQuietly. */
@@ -362,14 +376,18 @@ export class SharedRing {
     if (!(aligned <= this.maxFrame)) this.rejectFrame(type, payload.length);
     if ((type >>> 0) > D.MAX_FRAME_TYPE || type !== Math.trunc(type)) this.rejectFrame(type, payload.length);
     // The claim marker before any byte of the claim (a revoke needs its span), the payload, the
-    // type, then the publishing CAS.
-    const index = this.reserveMarked(aligned, -frameLength);
-    if (index < 0) return false;
+    // type, then the publishing CAS. A claim the consumer revoked meanwhile was skipped unread:
+    // the payload goes again in a fresh one.
     const words = this.words;
-    const base = (D.HEADER_LENGTH + index) >> 2;
-    this.data.set(payload, index + D.FRAME_HEADER_LENGTH);
-    words[base + 1] = type;
-    if (Atomics.compareExchange(words, base, -frameLength, frameLength) !== -frameLength) this.revokedClaim(base);
+    for (;;) {
+      const index = this.reserveMarked(aligned, -frameLength);
+      if (index < 0) return false;
+      const base = (D.HEADER_LENGTH + index) >> 2;
+      this.data.set(payload, index + D.FRAME_HEADER_LENGTH);
+      words[base + 1] = type;
+      if (Atomics.compareExchange(words, base, -frameLength, frameLength) === -frameLength) break;
+      this.acknowledgeRevoke(base);
+    }
     wake(this.dataSpot);
     return true;
   }
@@ -408,7 +426,8 @@ export class SharedRing {
    * own to the consumer. Returns how many frames were written (0 when not one fits now).
    *
    * Keep `maxFrames` modest (tens of frames): the consumer sees none of them until the last is
-   * encoded. If `encode` throws, the frames before the one that threw are published, that one and
+   * encoded. `encode` must write the same bytes whenever it is called for the same index: a run the
+   * consumer revoked while it was encoded (a stall past unblockAfterMs) is encoded again. If `encode` throws, the frames before the one that threw are published, that one and
    * the rest are skipped by the reader, and the error propagates. Bad sizes or types (RangeError,
    * FrameTooLargeError) and a closed ring (RingClosedError) throw before anything is written.
    */
@@ -789,7 +808,12 @@ export class SharedRing {
       throw error;
     }
     const marker = -this.runBytes;
-    if (Atomics.compareExchange(words, firstBase, marker, frameLength) !== marker) this.revokedClaim(firstBase);
+    if (Atomics.compareExchange(words, firstBase, marker, frameLength) !== marker) {
+      // Revoked while encoding (a stall past unblockAfterMs): the reader skipped the run, so it is
+      // encoded again, from the same indices, in a fresh claim.
+      this.acknowledgeRevoke(firstBase);
+      return this.encodeRun(type, payloadLength, aligned, maxFrames, encode, indexBase);
+    }
     wake(this.dataSpot);
     return frames;
   }
@@ -834,7 +858,9 @@ export class SharedRing {
     }
     const marker = -this.runBytes;
     if (Atomics.compareExchange(words, firstBase, marker, D.FRAME_HEADER_LENGTH + payloads[from]!.length) !== marker) {
-      this.revokedClaim(firstBase);
+      // Revoked while copying: the reader skipped the run, which goes again in a fresh claim.
+      this.acknowledgeRevoke(firstBase);
+      return this.writeRun(payloads, from, type);
     }
     wake(this.dataSpot);
     return frames;

@@ -162,7 +162,7 @@ export class EdgeWriter {
     while (end > 0) {
       const offset = this.claim(target, frameType(FrameKind.ValueBatch, target.port), this.frameSize);
       values.writeInto(target.ring.data, offset);
-      this.publish(target, offset);
+      if (!this.publish(target, offset)) continue;
       values.consume(end);
       end = this.encodeValues(target);
     }
@@ -240,9 +240,11 @@ export class EdgeWriter {
     const input = this.input!;
     const target = this.soleTarget!;
     this.flushTarget(target);
-    const offset = this.claim(target, frameType(FrameKind.BatchRef, target.port), BATCH_REF_SIZE);
-    writeBatchRef(target.ring.data, offset, input.arena, input.at, input.selection);
-    this.publish(target, offset);
+    let offset: number;
+    do {
+      offset = this.claim(target, frameType(FrameKind.BatchRef, target.port), BATCH_REF_SIZE);
+      writeBatchRef(target.ring.data, offset, input.arena, input.at, input.selection);
+    } while (!this.publish(target, offset));
     input.selection.clear();
   }
 
@@ -254,10 +256,15 @@ export class EdgeWriter {
     return target.ring.claim(type, size);
   }
 
-  /** Commits quietly; the reader is woken every WAKE_EVERY_FRAMES frames and by `announce`. */
-  private publish(target: Target, offset: number): void {
-    target.ring.commitQuietly(offset);
+  /**
+   * Commits quietly; the reader is woken every WAKE_EVERY_FRAMES frames and by `announce`. False
+   * when the reader revoked the claim (this thread stalled past the ring's unblockAfterMs) and
+   * skipped it unread: every caller then writes the frame again, so a stall loses no record.
+   */
+  private publish(target: Target, offset: number): boolean {
+    if (!target.ring.tryCommit(offset, false)) return false;
     if (++target.unannounced >= WAKE_EVERY_FRAMES) this.announce(target);
+    return true;
   }
 
   private announce(target: Target): void {
@@ -329,7 +336,7 @@ export class EdgeWriter {
       const offset = target.ring.tryClaim(type, this.frameSize);
       if (offset < 0) return false;
       target.values.writeInto(target.ring.data, offset);
-      target.ring.commit(offset);
+      if (!target.ring.tryCommit(offset)) continue; // revoked (see publish): written again
       target.values.consume(end);
       end = this.encodeValues(target);
     }
@@ -352,7 +359,7 @@ export class EdgeWriter {
               offset = await target.ring.claimAsync(type(target), size);
             }
             target.values.writeInto(target.ring.data, offset);
-            target.ring.commit(offset);
+            if (!target.ring.tryCommit(offset)) continue; // revoked (see publish): written again
             target.values.consume(end);
             end = this.encodeValues(target);
           }
@@ -394,10 +401,12 @@ export class EdgeWriter {
   private async putPacked(target: Target, values: PackedStrings, ts: number, first = 0, step = 1): Promise<void> {
     const size = packedValueBatchSize(values, values.shareCount(first, step));
     const type = frameType(FrameKind.ValueBatch, target.port);
-    let offset = target.ring.tryClaim(type, size);
-    if (offset < 0) offset = await target.ring.claimAsync(type, size);
-    writePackedValueBatch(target.ring.data, offset, values, ts, first, step);
-    target.ring.commit(offset);
+    let offset: number;
+    do {
+      offset = target.ring.tryClaim(type, size);
+      if (offset < 0) offset = await target.ring.claimAsync(type, size);
+      writePackedValueBatch(target.ring.data, offset, values, ts, first, step);
+    } while (!target.ring.tryCommit(offset));
   }
 
   /** A vector record as one Vector frame (the main thread's per-record path for vectors). */
@@ -455,9 +464,11 @@ export class EdgeWriter {
     for (const edge of this.edges) {
       for (const target of edge.targets) {
         this.flushTarget(target);
-        const offset = this.claim(target, frameType(kind, edge.port), CONTROL_FRAME_SIZE);
-        writeControlAt(target.ring.data, offset, kind, edge.producer, value);
-        this.publish(target, offset);
+        let offset: number;
+        do {
+          offset = this.claim(target, frameType(kind, edge.port), CONTROL_FRAME_SIZE);
+          writeControlAt(target.ring.data, offset, kind, edge.producer, value);
+        } while (!this.publish(target, offset));
       }
     }
     if (kind === FrameKind.End) for (const edge of this.edges) for (const target of edge.targets) this.announce(target);
@@ -504,26 +515,32 @@ export class EdgeWriter {
   private flushVectors(target: Target): void {
     const batch = target.pending;
     if (batch === undefined || batch.count === 0) return;
-    const offset = this.claim(target, frameType(FrameKind.VectorBatch, target.port), batch.frameSize());
-    writeRecordBatch(target.ring.data, offset, batch.input());
-    this.publish(target, offset);
+    let offset: number;
+    do {
+      offset = this.claim(target, frameType(FrameKind.VectorBatch, target.port), batch.frameSize());
+      writeRecordBatch(target.ring.data, offset, batch.input());
+    } while (!this.publish(target, offset));
     batch.clear();
   }
 
   private put(target: Target, type: number): void {
     this.flushTarget(target);
-    const offset = this.claim(target, type, this.prepared.size);
-    this.prepared.writeInto(target.ring.data, offset);
-    this.publish(target, offset);
+    let offset: number;
+    do {
+      offset = this.claim(target, type, this.prepared.size);
+      this.prepared.writeInto(target.ring.data, offset);
+    } while (!this.publish(target, offset));
   }
 
   // ---------------------------------------------------------------- async internals
 
   private tryPut(target: Target, type: number): boolean {
-    const offset = target.ring.tryClaim(type, this.prepared.size);
-    if (offset < 0) return false;
-    this.prepared.writeInto(target.ring.data, offset);
-    target.ring.commit(offset);
+    let offset: number;
+    do {
+      offset = target.ring.tryClaim(type, this.prepared.size);
+      if (offset < 0) return false;
+      this.prepared.writeInto(target.ring.data, offset);
+    } while (!target.ring.tryCommit(offset));
     return true;
   }
 
@@ -539,27 +556,33 @@ export class EdgeWriter {
   }
 
   private async putAsync(target: Target, type: number): Promise<void> {
-    const offset = await target.ring.claimAsync(type, this.prepared.size);
-    this.prepared.writeInto(target.ring.data, offset);
-    target.ring.commit(offset);
+    let offset: number;
+    do {
+      offset = await target.ring.claimAsync(type, this.prepared.size);
+      this.prepared.writeInto(target.ring.data, offset);
+    } while (!target.ring.tryCommit(offset));
   }
 
   private async putBatchAsync(target: Target, batch: VectorRows): Promise<void> {
     const type = frameType(FrameKind.VectorBatch, target.port);
     const size = batch.frameSize();
-    let offset = target.ring.tryClaim(type, size);
-    if (offset < 0) offset = await target.ring.claimAsync(type, size);
-    writeRecordBatch(target.ring.data, offset, batch.input());
-    target.ring.commit(offset);
+    let offset: number;
+    do {
+      offset = target.ring.tryClaim(type, size);
+      if (offset < 0) offset = await target.ring.claimAsync(type, size);
+      writeRecordBatch(target.ring.data, offset, batch.input());
+    } while (!target.ring.tryCommit(offset));
     if (batch === target.pending) target.pending.clear();
   }
 
   private async putBatchRefAsync(target: Target, batch: SharedVectorBatch): Promise<void> {
     batch.seal();
     const type = frameType(FrameKind.BatchRef, target.port);
-    let offset = target.ring.tryClaim(type, BATCH_REF_SIZE);
-    if (offset < 0) offset = await target.ring.claimAsync(type, BATCH_REF_SIZE);
-    this.commitBatchRef(target, offset, batch);
+    let offset: number;
+    do {
+      offset = target.ring.tryClaim(type, BATCH_REF_SIZE);
+      if (offset < 0) offset = await target.ring.claimAsync(type, BATCH_REF_SIZE);
+    } while (!this.commitBatchRef(target, offset, batch));
   }
 
   /**
@@ -574,14 +597,17 @@ export class EdgeWriter {
     if (t < 0) return false;
     const target = edge.targets[t]!;
     batch.seal();
-    const offset = target.ring.tryClaim(frameType(FrameKind.BatchRef, target.port), BATCH_REF_SIZE);
-    if (offset < 0) return false;
-    this.commitBatchRef(target, offset, batch);
+    let offset: number;
+    do {
+      offset = target.ring.tryClaim(frameType(FrameKind.BatchRef, target.port), BATCH_REF_SIZE);
+      if (offset < 0) return false;
+    } while (!this.commitBatchRef(target, offset, batch));
     return true;
   }
 
-  private commitBatchRef(target: Target, offset: number, batch: SharedVectorBatch): void {
+  /** Writes and commits a BatchRef frame; false when the reader revoked the claim (see publish). */
+  private commitBatchRef(target: Target, offset: number, batch: SharedVectorBatch): boolean {
     writeBatchRef(target.ring.data, offset, batch.arena.id, batch.layout.offset);
-    target.ring.commit(offset);
+    return target.ring.tryCommit(offset);
   }
 }

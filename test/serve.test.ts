@@ -202,6 +202,12 @@ describe('serve: async, fetch and SSE', () => {
     expect(r.status).toBe(404);
     expect(r.json.error.code).toBe('ERR_NOT_FOUND');
     expect((await call(server, '/v1/process/fetch')).json.error.code).toBe('ERR_BAD_REQUEST_ID');
+    // An id sent twice is refused as the header sent twice is, not answered for the first one.
+    for (const path of ['/v1/process/fetch?id=a&id=b', '/v1/process/sse?id=a&id=a']) {
+      const twice = await call(server, path);
+      expect([twice.status, twice.json.error.code]).toEqual([400, 'ERR_BAD_REQUEST_ID']);
+      expect(twice.json.error.message).toMatch(/sent 2 times/);
+    }
   });
 
   it('SSE: 10 events in order, then done', async () => {
@@ -213,6 +219,36 @@ describe('serve: async, fetch and SSE', () => {
     expect(events).toHaveLength(11);
     events.slice(0, 10).forEach((e, k) => expect(e).toBe(`id: ${k}\ndata: ${JSON.stringify({ n: 1, k, id: 'sse-1' })}`));
     expect(events[10]).toBe(`event: done\ndata: ${JSON.stringify({ id: 'sse-1', count: 10 })}`);
+  });
+});
+
+describe('serve: SSE while the operators are slow', () => {
+  let server: Server;
+  beforeAll(async () => {
+    server = await start((requests) => requests.flatMap(op(FIXTURES, 'fanOutSlowly')).map(op(FIXTURES, 'takeItsTime')));
+  });
+  afterAll(() => server.close());
+
+  it('each event leaves as its result is made, not with the rest of its input frame', { timeout: 20_000 }, async () => {
+    // One request, one input frame: 5 results, 150 ms apart, all made by one operator call chain.
+    await post(server, { fan: 5, each: 150 }, { 'x-request-id': 'slow-sse' }, '/v1/process/async');
+    const arrivals: { at: number; text: string }[] = [];
+    await new Promise<void>((resolve, reject) => {
+      http
+        .get(`${server.url}/v1/process/sse?id=slow-sse`, (res) => {
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => arrivals.push({ at: performance.now(), text: chunk }));
+          res.on('end', resolve);
+          res.on('error', reject);
+        })
+        .on('error', reject);
+    });
+    const events = arrivals.map((a) => a.text).join('').trim().split('\n\n');
+    expect(events).toHaveLength(6);
+    const first = arrivals.find((a) => a.text.includes('"k":0'))!.at;
+    const last = arrivals.find((a) => a.text.includes('"k":4'))!.at;
+    // Before, the 5 events left together once the frame was done (all within a few ms).
+    expect(last - first).toBeGreaterThan(400);
   });
 });
 
@@ -250,6 +286,10 @@ describe('serve: failure contract', () => {
     expect([text.status, text.json.error.code]).toEqual([400, 'ERR_BAD_CONTENT_TYPE']);
     const none = await call(server, '/v1/process/sync', { method: 'POST', headers: auth });
     expect([none.status, none.json.error.code]).toEqual([400, 'ERR_BAD_CONTENT_TYPE']);
+    // Once the id is known (sent, or made), every answer carries it: here a refused body's.
+    expect((await call(server, '/v1/process/sync', { body: '{', headers: { ...auth, 'x-request-id': 'bad-body' } })).headers['x-request-id']).toBe('bad-body');
+    const made = (await call(server, '/v1/process/sync', { body: '{', headers: auth })).headers['x-request-id'];
+    expect(made).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     for (const id of ['', 'x'.repeat(129), 'a\tb']) {
       const r = await post(server, {}, { ...auth, 'x-request-id': id });
       expect([r.status, r.json.error.code]).toEqual([400, 'ERR_BAD_REQUEST_ID']);
@@ -258,8 +298,8 @@ describe('serve: failure contract', () => {
   });
 
   it('413 on a body over maxBodyBytes', async () => {
-    const r = await post(server, { pad: 'x'.repeat(2000) }, auth);
-    expect([r.status, r.json.error.code]).toEqual([413, 'ERR_BODY_TOO_LARGE']);
+    const r = await post(server, { pad: 'x'.repeat(2000) }, { ...auth, 'x-request-id': 'big' });
+    expect([r.status, r.json.error.code, r.headers['x-request-id']]).toEqual([413, 'ERR_BODY_TOO_LARGE', 'big']);
   });
 
   it('408 past requestTimeoutMs', async () => {
@@ -272,7 +312,7 @@ describe('serve: failure contract', () => {
     const first = post(server, { slow: 100 }, { ...auth, 'x-request-id': 'dup' });
     await until(() => server.stats().inFlight === 1);
     const second = await post(server, {}, { ...auth, 'x-request-id': 'dup' });
-    expect([second.status, second.json.error.code]).toEqual([409, 'ERR_DUPLICATE_ID']);
+    expect([second.status, second.json.error.code, second.headers['x-request-id']]).toEqual([409, 'ERR_DUPLICATE_ID', 'dup']);
     expect((await first).status).toBe(200);
     expect((await post(server, {}, { ...auth, 'x-request-id': 'dup' })).status).toBe(409);
   });
@@ -282,6 +322,7 @@ describe('serve: failure contract', () => {
     await until(() => server.stats().inFlight === 1);
     const r = await post(server, {}, auth);
     expect([r.status, r.json.error.code, r.headers['retry-after']]).toEqual([429, 'ERR_BUSY', '2']);
+    expect(r.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/); // the id it was given, to retry with
     expect((await slow).status).toBe(200);
   });
 
@@ -303,6 +344,8 @@ describe('serve: failure contract', () => {
     const closing = server.close();
     const late = await post(server, {}, auth).catch(() => undefined);
     if (late) expect([late.status, late.json.error.code]).toEqual([503, 'ERR_CLOSING']); // (or the connection was already closed)
+    const probe = await call(server, '/readyz').catch(() => undefined);
+    if (probe) expect([probe.status, probe.json]).toEqual([503, { status: 'not ready', reason: 'closing', error: { code: 'ERR_CLOSING', message: 'the server is closing' } }]);
     expect((await inFlight).status).toBe(200);
     await closing;
     const result = await server.done;

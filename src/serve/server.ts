@@ -379,14 +379,15 @@ function buildApp(
     } catch (error) {
       return sendError(response, error);
     }
+    // From here on every answer carries the id, so a client that sent none learns the one it got.
     readBody(request, settings.maxBodyBytes, settings.jsonOnly, (error, body) => {
-      if (error) return sendError(response, error);
+      if (error) return sendError(response, error, id);
       // close() may have begun while the body was arriving: the pipeline takes nothing new then.
-      if (state.closing) return sendError(response, closingError());
+      if (state.closing) return sendError(response, closingError(), id);
       try {
         then(id, body, generated);
       } catch (e) {
-        sendError(response, e);
+        sendError(response, e, id);
       }
     });
   };
@@ -395,7 +396,7 @@ function buildApp(
     intake(request, response, (id, body, generated) => {
       const submitted = submit(id, body, false, generated);
       if (submitted instanceof InFlight) answer(submitted, id, response);
-      else submitted.then((inFlight) => answer(inFlight, id, response), (error: unknown) => sendError(response, error));
+      else submitted.then((inFlight) => answer(inFlight, id, response), (error: unknown) => sendError(response, error, id));
     });
 
   const processAsync: Route = (request, response) =>
@@ -403,28 +404,30 @@ function buildApp(
       const submitted = submit(id, body, true, generated);
       const accepted = () => sendJson(response, 202, { id }, id);
       if (submitted instanceof InFlight) accepted();
-      else submitted.then(accepted, (error: unknown) => sendError(response, error));
+      else submitted.then(accepted, (error: unknown) => sendError(response, error, id));
     });
 
   /** The id a fetch or SSE request asks about (400 unless valid), after the request's checks. */
   const queriedId = (request: IncomingMessage, query: string): string => {
     const refused = check(request);
     if (refused) throw refused;
-    return checkId(new URLSearchParams(query).get('id') ?? undefined, 'the id query parameter');
+    const ids = new URLSearchParams(query).getAll('id');
+    if (ids.length > 1) throw new ServeError(400, ServeErrorCode.BadRequestId, `the id query parameter was sent ${ids.length} times; send one id`);
+    return checkId(ids[0], 'the id query parameter');
   };
 
   const fetch: Route = (request, response, query) => {
     const id = queriedId(request, query);
     const found = registry.lookup(id);
-    if (found === undefined) return sendError(response, notFound(id));
-    if (found instanceof InFlight) return sendJson(response, 202, { id, status: 'pending' });
-    return found.ok ? sendJson(response, 200, found.results) : sendError(response, found.error);
+    if (found === undefined) return sendError(response, notFound(id), id);
+    if (found instanceof InFlight) return sendJson(response, 202, { id, status: 'pending' }, id);
+    return found.ok ? sendJson(response, 200, found.results, id) : sendError(response, found.error, id);
   };
 
   const sse: Route = (request, response, query) => {
     const id = queriedId(request, query);
     const found = registry.lookup(id);
-    if (found === undefined) return sendError(response, notFound(id));
+    if (found === undefined) return sendError(response, notFound(id), id);
     response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', [idHeader]: id });
     let sent = 0;
     const event = (value: unknown) => response.write(`id: ${sent++}\ndata: ${jsonOrError(value)}\n\n`);
@@ -445,10 +448,13 @@ function buildApp(
   };
 
   const livez: Route = (_request, response) => sendJson(response, 200, { status: 'live' });
-  const readyz: Route = (_request, response) =>
-    state.closing || pipelineDown()
-      ? sendJson(response, 503, { status: 'not ready', reason: state.closing ? 'closing' : 'pipeline failed' })
-      : sendJson(response, 200, { status: 'ready' });
+  // Not ready: the probe's status and reason, and the error every other refusal carries.
+  const readyz: Route = (_request, response) => {
+    const failed = pipelineDown();
+    const down = state.closing ? closingError() : failed && new ServeError(503, ServeErrorCode.PipelineFailed, failed.message);
+    if (!down) return sendJson(response, 200, { status: 'ready' });
+    sendJson(response, 503, { status: 'not ready', reason: state.closing ? 'closing' : 'pipeline failed', ...down.body() });
+  };
 
   // GET routes also answer HEAD (node:http leaves the body out).
   const routes = new Map<string, { method: 'GET' | 'POST'; route: Route }>([

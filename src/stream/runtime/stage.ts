@@ -157,12 +157,17 @@ export async function runStage(task: StageTask): Promise<StageReport> {
     const kind = kindOf(type);
     if (isRecordKind(kind)) {
       port = portOf(type);
+      const frameStarted = performance.now();
       report.records += decoder.decode(kind, offset, processRecord);
       // What operators emit outside a record's processing (windows firing, flushes) derives from no one input.
       writer.origin = 0;
       // Rows of a referenced batch kept in place go on as soon as the batch is done.
       if (kind === FrameKind.BatchRef) output.sendKept();
-      if (performance.now() - passStarted >= MAX_OUTPUT_DELAY_MS) {
+      const now = performance.now();
+      // A frame that took longer than the bound to process: its operators are slow, so until a
+      // frame goes faster, each record they emit is timed and goes out within the bound too.
+      output.timed = now - frameStarted >= MAX_OUTPUT_DELAY_MS;
+      if (now - passStarted >= MAX_OUTPUT_DELAY_MS) {
         output.flush();
         passStarted = performance.now();
       }
@@ -261,6 +266,15 @@ function errorFields(error: unknown): { name: string; message: string; code?: st
 class StageOutput implements Link {
   /** Records the chain emitted (counted here, where every one passes). */
   emitted = 0;
+  /**
+   * Whether each record emitted reads the clock, and what was emitted goes out once the last send
+   * is MAX_OUTPUT_DELAY_MS old: while the operators are slow (a frame's records take longer than
+   * that), a result then leaves as it is made, not with the rest of its frame's (an SSE client
+   * sees each event when it is ready). On at first; the stage turns it off after each fast frame,
+   * so a fast pipeline reads no clock per record.
+   */
+  timed = true;
+  private lastSent = 0;
   constructor(private readonly writer: EdgeWriter) {}
 
   follow(input: InputBatch): void {
@@ -274,6 +288,13 @@ class StageOutput implements Link {
   process(value: unknown, ts: number): void {
     this.emitted++;
     this.writer.write(value, ts);
+    if (this.timed) {
+      const now = performance.now();
+      if (now - this.lastSent >= MAX_OUTPUT_DELAY_MS) {
+        this.writer.flush();
+        this.lastSent = now;
+      }
+    }
   }
 
   onWatermark(watermark: number): void {
@@ -291,6 +312,7 @@ class StageOutput implements Link {
   /** Sends the records batched so far. (Link.flush, the end-of-input flush, is onEnd's job here.) */
   flush(): void {
     this.writer.flush();
+    if (this.timed) this.lastSent = performance.now();
   }
 
   end(): void {

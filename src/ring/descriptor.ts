@@ -69,10 +69,11 @@
  * producer's publishing CAS fails (its marker is gone); it then CASes REVOKED_LENGTH to
  * ACKED_LENGTH, and that claim's frame is not delivered: commit throws ClaimRevokedError
  * (ERR_CLAIM_REVOKED), tryCommit returns false, and the write paths that hold the payload write
- * it again in a fresh claim (an abort just acknowledges). Once acknowledged, after `reclaim after ms` without an
- * acknowledgement (the producer is presumed dead), or on `releaseRevoked()` (its owner knows it
- * is), the consumer zeroes the span and moves head past it. Only a producer that stays paused
- * inside a claim for longer than both bounds can write into space the ring has handed on.
+ * it again in a fresh claim (an abort just acknowledges). Once acknowledged, after `reclaim after
+ * ms` without an acknowledgement (the producer is presumed dead), or on `releaseRevoked()` (its
+ * owner knows it is), the consumer zeroes the span and moves head past it. Only a producer that
+ * stays paused inside a claim for longer than both bounds can write into space the ring has handed
+ * on.
  * Frames read behind a held-back span are released with it. A consumer that takes over a ring
  * on which head trails the read position holds all of it back for `reclaim after ms`.
  */

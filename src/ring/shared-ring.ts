@@ -427,8 +427,9 @@ export class SharedRing {
    *
    * Keep `maxFrames` modest (tens of frames): the consumer sees none of them until the last is
    * encoded. `encode` must write the same bytes whenever it is called for the same index: a run the
-   * consumer revoked while it was encoded (a stall past unblockAfterMs) is encoded again. If `encode` throws, the frames before the one that threw are published, that one and
-   * the rest are skipped by the reader, and the error propagates. Bad sizes or types (RangeError,
+   * consumer revoked while it was encoded (a stall past unblockAfterMs) is encoded again. If
+   * `encode` throws, the frames before the one that threw are published, that one and the rest are
+   * skipped by the reader, and the error propagates. Bad sizes or types (RangeError,
    * FrameTooLargeError) and a closed ring (RingClosedError) throw before anything is written.
    */
   tryEncodeMany(type: number, payloadLength: number, maxFrames: number, encode: FrameEncoder): number {
